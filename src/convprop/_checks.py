@@ -1,0 +1,70 @@
+"""Validation helpers shared by every public entry point.
+
+Every message starts with the op name, then says what was expected and what was received,
+e.g. ``conv2d: x must be 4-D (N, C, H, W), got shape (3, 5, 5)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def as_float_array(op: str, name: str, a) -> np.ndarray:
+    """Return ``a`` as a float32/float64 ndarray (no copy when it already is one)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got dtype {a.dtype}")
+    return a
+
+
+def check_ndim(op: str, name: str, a: np.ndarray, ndims, layout: str = "") -> None:
+    """Raise ValueError unless ``a.ndim`` is ``ndims`` (an int or a tuple of ints)."""
+    allowed = (ndims,) if isinstance(ndims, int) else tuple(ndims)
+    if a.ndim not in allowed:
+        want = " or ".join(f"{n}-D" for n in allowed)
+        extra = f" {layout}" if layout else ""
+        raise ValueError(f"{op}: {name} must be {want}{extra}, got shape {a.shape}")
+
+
+def check_same_dtype(op: str, **arrays) -> np.dtype:
+    """All given (non-None) arrays share one dtype; return it."""
+    items = [(k, v) for k, v in arrays.items() if v is not None]
+    dtypes = {v.dtype for _, v in items}
+    if len(dtypes) > 1:
+        got = ", ".join(f"{k}={v.dtype}" for k, v in items)
+        raise TypeError(f"{op}: all arrays must share one dtype, got {got}")
+    return items[0][1].dtype
+
+
+def pair(op: str, name: str, v, *, minimum: int = 1) -> tuple[int, int]:
+    """Normalise an int or a pair of ints to a pair, each at least ``minimum``."""
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        out = (int(v), int(v))
+    elif isinstance(v, (tuple, list)) and len(v) == 2 and all(
+        isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v
+    ):
+        out = (int(v[0]), int(v[1]))
+    else:
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    if min(out) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v!r}")
+    return out
+
+
+def positive_int(op: str, name: str, v, *, minimum: int = 1) -> int:
+    if not (isinstance(v, numbers.Integral) and not isinstance(v, bool)):
+        raise TypeError(f"{op}: {name} must be an int, got {v!r}")
+    if v < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
+    return int(v)
+
+
+def check_shape(op: str, name: str, a: np.ndarray, shape: tuple, what: str = "") -> None:
+    if a.shape != tuple(shape):
+        extra = f" ({what})" if what else ""
+        raise ValueError(f"{op}: {name} must have shape {tuple(shape)}{extra}, got {a.shape}")

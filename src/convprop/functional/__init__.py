@@ -1,0 +1,28 @@
+"""Pure kernels: every op is ``<op>_forward(...) -> (y, cache)`` and ``<op>_backward(dy, cache)``.
+
+Backward returns gradients in the order of the forward's differentiable arguments. Kernels
+keep the input dtype (float32/float64), never write into their arguments, accept
+non-contiguous and read-only input, and are vectorized (loops run over kernel offsets only).
+"""
+
+from .activation import *  # noqa: F401,F403
+from .activation import __all__ as _activation
+from .conv import *  # noqa: F401,F403
+from .conv import __all__ as _conv
+from .conv_transpose import *  # noqa: F401,F403
+from .conv_transpose import __all__ as _conv_transpose
+from .dropout import *  # noqa: F401,F403
+from .dropout import __all__ as _dropout
+from .linear import *  # noqa: F401,F403
+from .linear import __all__ as _linear
+from .loss import *  # noqa: F401,F403
+from .loss import __all__ as _loss
+from .normalization import *  # noqa: F401,F403
+from .normalization import __all__ as _normalization
+from .pooling import *  # noqa: F401,F403
+from .pooling import __all__ as _pooling
+from .reshape import *  # noqa: F401,F403
+from .reshape import __all__ as _reshape
+
+__all__ = [*_activation, *_conv, *_conv_transpose, *_dropout, *_linear, *_loss,
+           *_normalization, *_pooling, *_reshape]

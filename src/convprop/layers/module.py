@@ -1,0 +1,192 @@
+"""``Parameter`` and ``Module``: the stateful tier over the pure kernels.
+
+A module owns parameters (value + grad), buffers (running statistics) and child modules,
+and delegates its arithmetic to one kernel pair. ``forward(x, *, training) -> (y, cache)``
+returns the cache to the caller (never stored on ``self``), so one module may run several
+times in one step; ``backward(dy, cache) -> dx`` *adds* parameter gradients into ``.grad``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array and its accumulated gradient (same shape and dtype)."""
+
+    __slots__ = ("value", "grad")
+
+    def __init__(self, value: np.ndarray):
+        value = np.array(value, copy=True)
+        if value.dtype not in (np.float32, np.float64):
+            raise TypeError(f"Parameter: value must be float32 or float64, got {value.dtype}")
+        self.value = value
+        self.grad = np.zeros_like(value)
+
+    @property
+    def shape(self) -> tuple:
+        return self.value.shape
+
+    def zero_grad(self) -> None:
+        self.grad = np.zeros_like(self.value)
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+class Module:
+    """Base class. Subclasses set parameters, buffers and children as attributes."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # -- registration ---------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: call Module.__init__() before assigning attributes")
+        for reg in (self._parameters, self._buffers, self._modules):
+            reg.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        """A persistent non-trainable array (in ``state_dict``), e.g. running statistics."""
+        object.__setattr__(self, name, value)
+        self._buffers[name] = True
+
+    def set_buffer(self, name: str, value: np.ndarray) -> None:
+        """Rebind a registered buffer to a new array (kernels never update in place)."""
+        if name not in self._buffers:
+            raise KeyError(f"{type(self).__name__}: no buffer named {name!r}")
+        object.__setattr__(self, name, value)
+
+    # -- the contract -----------------------------------------------------------------------
+    def forward(self, x: np.ndarray, *, training: bool = False):
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray, cache):
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray, *, training: bool = False):
+        return self.forward(x, training=training)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Inference: the forward output in evaluation mode, without the cache."""
+        return self.forward(x, training=False)[0]
+
+    # -- traversal --------------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, m in self.named_children():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs, each shared parameter once, in definition order."""
+        seen = set()
+        for mname, m in self.named_modules(prefix):
+            for pname, p in m._parameters.items():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for mname, m in self.named_modules(prefix):
+            for bname in m._buffers:
+                yield (f"{mname}.{bname}" if mname else bname), getattr(m, bname)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    def num_parameters(self) -> int:
+        return int(sum(p.value.size for p in self.parameters()))
+
+    def astype(self, dtype) -> "Module":
+        """Cast every parameter and buffer to ``dtype`` (float32 or float64), in place."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"{type(self).__name__}.astype: dtype must be float32 or float64, "
+                            f"got {dtype}")
+        for _, m in self.named_modules():
+            for p in m._parameters.values():
+                p.value = p.value.astype(dtype)
+                p.grad = p.grad.astype(dtype)
+            for b in m._buffers:
+                val = getattr(m, b)
+                if isinstance(val, np.ndarray) and val.dtype.kind == "f":
+                    object.__setattr__(m, b, val.astype(dtype))
+        return self
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Copies of every parameter value and buffer, by dotted name."""
+        sd = OrderedDict((n, p.value.copy()) for n, p in self.named_parameters())
+        sd.update((n, np.array(b, copy=True)) for n, b in self.named_buffers())
+        return sd
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy arrays into parameters and buffers; strict about names, shapes (always) and
+        missing/unexpected entries (when ``strict``), naming every offender."""
+        name = type(self).__name__
+        params = dict(self.named_parameters())
+        buffers = {}
+        for mname, m in self.named_modules():
+            for b in m._buffers:
+                buffers[f"{mname}.{b}" if mname else b] = (m, b)
+        expected = set(params) | set(buffers)
+        missing = sorted(expected - set(state))
+        unexpected = sorted(set(state) - expected)
+        if strict and (missing or unexpected):
+            raise KeyError(f"{name}.load_state_dict: missing keys {missing}, "
+                           f"unexpected keys {unexpected}")
+        bad = []
+        for k in sorted(expected & set(state)):
+            v = np.asarray(state[k])
+            ref = params[k].value if k in params else getattr(*buffers[k])
+            if v.shape != np.shape(ref):
+                bad.append(f"{k}: expected {np.shape(ref)}, got {v.shape}")
+        if bad:
+            raise ValueError(f"{name}.load_state_dict: shape mismatch: " + "; ".join(bad))
+        for k in expected & set(state):
+            v = np.asarray(state[k])
+            if k in params:
+                p = params[k]
+                p.value = v.astype(p.value.dtype, copy=True)
+            else:
+                m, b = buffers[k]
+                old = getattr(m, b)
+                object.__setattr__(m, b, np.array(v, dtype=np.asarray(old).dtype, copy=True))
+
+    # -- display ----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        kids = list(self.named_children())
+        if not kids:
+            return lines[0] + ")"
+        for n, m in kids:
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({n}): {sub}")
+        return "\n".join(lines) + "\n)"
