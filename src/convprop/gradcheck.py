@@ -28,18 +28,23 @@ class GradcheckReport:
     errors: dict = field(default_factory=dict)          # name -> norm-wise relative error
     worst_index: dict = field(default_factory=dict)     # name -> index of max abs difference
     tol: float = 1e-6
+    values: dict = field(default_factory=dict)          # name -> (analytic, numeric) there
+
+    @staticmethod
+    def _key(err: float) -> float:
+        return np.inf if np.isnan(err) else err  # a NaN error is the worst possible
 
     @property
     def worst(self) -> str | None:
-        return max(self.errors, key=self.errors.get) if self.errors else None
+        return max(self.errors, key=lambda n: self._key(self.errors[n])) if self.errors else None
 
     @property
     def max_error(self) -> float:
-        return max(self.errors.values(), default=0.0)
+        return self.errors[self.worst] if self.errors else 0.0
 
     @property
     def passed(self) -> bool:
-        return self.max_error <= self.tol
+        return all(self._key(e) <= self.tol for e in self.errors.values())
 
     def __bool__(self) -> bool:
         return self.passed
@@ -50,7 +55,11 @@ class GradcheckReport:
                  f"(tolerance {self.tol:.1e})"]
         for name, err in self.errors.items():
             mark = "  <- worst" if name == self.worst and not self.passed else ""
-            lines.append(f"  {name}: {err:.3e} at index {self.worst_index[name]}{mark}")
+            at = ""
+            if name in self.values:
+                a, n = self.values[name]
+                at = f" (analytic {a:.6g}, numeric {n:.6g})"
+            lines.append(f"  {name}: {err:.3e} at index {self.worst_index[name]}{at}{mark}")
         return "\n".join(lines)
 
     def raise_if_failed(self) -> "GradcheckReport":
@@ -60,9 +69,16 @@ class GradcheckReport:
 
 
 def _rel_error(a: np.ndarray, n: np.ndarray) -> float:
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
+        return float("inf")  # NaN/inf would otherwise compare as "not above tolerance"
     num = np.linalg.norm((a - n).ravel())
     den = max(np.linalg.norm(a.ravel()) + np.linalg.norm(n.ravel()), 1e-300)
     return float(num / den) if num > 0 else 0.0
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False  # a backward that writes into dy raises instead of skewing the check
+    return a
 
 
 def numerical_vjp(f: Callable[[], np.ndarray], x: np.ndarray, dy: np.ndarray,
@@ -70,10 +86,12 @@ def numerical_vjp(f: Callable[[], np.ndarray], x: np.ndarray, dy: np.ndarray,
     """Central-difference gradient of ``sum(dy * f())`` with respect to ``x``.
 
     ``x`` is perturbed in place, one element at a time, and restored exactly."""
+    if not (x.flags.c_contiguous and x.flags.writeable):
+        raise ValueError("numerical_vjp: x must be C-contiguous and writeable so it can be "
+                         f"perturbed in place (got contiguous={x.flags.c_contiguous}, "
+                         f"writeable={x.flags.writeable})")
     g = np.zeros(x.shape, dtype=np.float64)
-    flat = x.reshape(-1)  # a view: x must be contiguous (callers pass their own copies)
-    if not np.shares_memory(flat, x):
-        raise ValueError("numerical_vjp: x must be contiguous so it can be perturbed in place")
+    flat = x.reshape(-1)  # a view, since x is C-contiguous
     gf = g.reshape(-1)
     for k in range(flat.size):
         old = flat[k]
@@ -95,8 +113,12 @@ def _report(pairs, tol) -> GradcheckReport:
                              f"expected {n.shape}")
         rep.errors[name] = _rel_error(a, n)
         diff = np.abs(a - n)
-        rep.worst_index[name] = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape)) \
-            if diff.size else ()
+        if diff.size:
+            k = np.unravel_index(np.argmax(diff), diff.shape)  # argmax picks a NaN first
+            rep.worst_index[name] = tuple(int(i) for i in k)
+            rep.values[name] = (float(a[k]), float(n[k]))
+        else:
+            rep.worst_index[name] = ()
     return rep
 
 
@@ -105,16 +127,19 @@ def check_kernel(forward: Callable, backward: Callable, inputs: Sequence[np.ndar
                  eps: float = 1e-6, tol: float = 1e-6) -> GradcheckReport:
     """Check a kernel pair: ``forward(*inputs) -> (y, cache)``, ``backward(dy, cache)`` returns
     the gradients of ``inputs`` in order (a single array for one input; ``None`` entries are
-    skipped). Inputs are cast to float64 copies; non-differentiable arguments belong in a
-    closure. Forward must be deterministic (seed any Generator inside the closure)."""
+    skipped; extra trailing gradients are ignored, missing ones are an error). Inputs are cast
+    to float64 copies; non-differentiable arguments belong in a closure. ``dy`` is passed
+    read-only. Forward must be deterministic (seed any Generator inside the closure)."""
     rng = np.random.default_rng(0) if rng is None else rng
     xs = [np.array(x, dtype=np.float64, copy=True) for x in inputs]
     names = list(names) if names is not None else [f"input{i}" for i in range(len(xs))]
     y, cache = forward(*xs)
-    dy = rng.standard_normal(np.shape(y))
+    dy = _readonly(rng.standard_normal(np.shape(y)))
     grads = backward(dy, cache)
-    if not isinstance(grads, tuple):
-        grads = (grads,)
+    grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+    if len(grads) < len(xs):
+        raise ValueError(f"gradcheck: backward returned {len(grads)} gradient(s) for "
+                         f"{len(xs)} input(s) {names}; return None for a skipped input")
     pairs = []
     for i, (x, g) in enumerate(zip(xs, grads)):
         if g is None:
@@ -144,7 +169,7 @@ def check_module(module, x: np.ndarray, *, training: bool = True,
 
     module.load_state_dict(state)
     y, cache = module.forward(x, training=training)
-    dy = rng.standard_normal(np.shape(y))
+    dy = _readonly(rng.standard_normal(np.shape(y)))
     module.zero_grad()
     dx = module.backward(dy, cache)
     pairs = [("input", dx, numerical_vjp(run, x, dy, eps))]
