@@ -1,0 +1,72 @@
+"""Per-epoch training records, saved as JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+__all__ = ["History", "atomic_write_text"]
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class History:
+    """One dict per epoch: epoch, loss, accuracy, [val_loss, val_accuracy], lr, time,
+    examples_per_sec."""
+
+    records: list = field(default_factory=list)
+
+    def append(self, record: dict) -> None:
+        self.records.append(dict(record))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: str) -> list:
+        """The column ``key`` across epochs, e.g. ``history["val_accuracy"]``."""
+        return [r.get(key) for r in self.records]
+
+    @property
+    def columns(self) -> list:
+        cols: list = []
+        for r in self.records:
+            cols += [k for k in r if k not in cols]
+        return cols
+
+    def to_json(self, path=None) -> str:
+        text = json.dumps({"epochs": self.records}, indent=2)
+        if path is not None:
+            atomic_write_text(path, text + "\n")
+        return text
+
+    def to_csv(self, path=None) -> str:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n")
+        w.writeheader()
+        w.writerows(self.records)
+        if path is not None:
+            atomic_write_text(path, buf.getvalue())
+        return buf.getvalue()
+
+    @classmethod
+    def from_json(cls, text: str) -> "History":
+        return cls(records=list(json.loads(text)["epochs"]))

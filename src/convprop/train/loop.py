@@ -1,0 +1,127 @@
+"""The training loop: mini-batch gradient descent with progress, metrics and callbacks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .evaluate import evaluate
+from .history import History
+from .progress import Progress
+
+__all__ = ["fit", "TrainState", "NonFiniteLossError"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; raised before that step's update is applied."""
+
+    def __init__(self, epoch: int, step: int, value: float):
+        self.epoch, self.step, self.value = epoch, step, value
+        super().__init__(
+            f"fit: the training loss became {value} at epoch {epoch}, step {step}; training "
+            "stopped before applying that update (the last saved checkpoint is intact). "
+            "Try a lower learning rate.")
+
+
+@dataclass
+class TrainState:
+    """What callbacks see: the live objects, the history so far, and a stop flag."""
+
+    model: object
+    optimizer: object
+    schedule: object
+    rng: np.random.Generator
+    history: History
+    epoch: int = 0
+    stop: bool = False
+
+
+def _check_data(name, data):
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise TypeError(f"fit: {name} must be a pair (x, y) of arrays, got {type(data).__name__}")
+    x, y = data
+    if len(x) != len(y):
+        raise ValueError(f"fit: {name} has {len(x)} inputs but {len(y)} targets")
+    if len(x) == 0:
+        raise ValueError(f"fit: {name} is empty")
+
+
+def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val_data=None,
+        schedule=None, rng: np.random.Generator, callbacks=(), verbose: int = 1,
+        augment=None, initial_epoch: int = 0, history: History | None = None,
+        file=None) -> History:
+    """Train ``model`` for epochs ``initial_epoch+1 .. epochs`` and return the History.
+
+    Each epoch shuffles ``train_data = (x, y)`` with ``rng``, and for each batch runs
+    forward, loss, backward (parameter gradients accumulate from zero) and
+    ``optimizer.step()``; ``augment(xb, rng)``, if given, transforms each batch. After the
+    epoch it evaluates ``val_data``, steps ``schedule`` (ReduceLROnPlateau with the
+    validation loss, or the training loss without validation data), records the epoch and
+    runs the callbacks. All randomness comes from ``rng`` (and generators the modules own),
+    so the same seed gives bit-identical results, and resuming from a checkpoint taken at an
+    epoch boundary continues exactly as an uninterrupted run would.
+    """
+    from ..data import batches
+
+    _check_data("train_data", train_data)
+    if val_data is not None:
+        _check_data("val_data", val_data)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"fit: rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if batch_size < 1 or epochs < 0:
+        raise ValueError(f"fit: need batch_size >= 1 and epochs >= 0, got {batch_size}, {epochs}")
+    x, y = train_data
+    history = History() if history is None else history
+    state = TrainState(model, optimizer, schedule, rng, history, epoch=initial_epoch)
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    for epoch in range(initial_epoch + 1, epochs + 1):
+        state.epoch = epoch
+        lr = float(optimizer.lr)
+        bar = Progress(len(x), f"epoch {epoch}/{epochs}", verbose=verbose, file=file)
+        t0 = time.perf_counter()
+        total_loss, correct, seen = 0.0, 0, 0
+        for step, (xb, yb) in enumerate(batches(x, y, batch_size, shuffle=True, rng=rng), 1):
+            if augment is not None:
+                xb = augment(xb, rng)
+            out, cache = model.forward(xb, training=True)
+            value, lcache = loss.forward(out, yb)
+            value = float(value)
+            if not np.isfinite(value):
+                bar.close()
+                raise NonFiniteLossError(epoch, step, value)
+            optimizer.zero_grad()
+            model.backward(loss.backward(1.0, lcache), cache)
+            optimizer.step()
+            n = len(yb)
+            total_loss += value * n
+            correct += int(np.count_nonzero(out.argmax(axis=1) == yb))
+            seen += n
+            bar.update(n, loss=total_loss / seen, acc=correct / seen)
+        elapsed = time.perf_counter() - t0
+        bar.close()
+        logs = {"epoch": epoch, "loss": total_loss / seen, "accuracy": correct / seen}
+        if val_data is not None:
+            ev = evaluate(model, loss, val_data, batch_size=max(batch_size, 500))
+            logs["val_loss"], logs["val_accuracy"] = ev["loss"], ev["accuracy"]
+        logs.update(lr=lr, time=elapsed, examples_per_sec=seen / elapsed)
+        if schedule is not None:
+            if getattr(schedule, "needs_metric", False) or \
+                    type(schedule).__name__ == "ReduceLROnPlateau":
+                schedule.step(logs.get("val_loss", logs["loss"]))
+            else:
+                schedule.step()
+        history.append(logs)
+        val = (f" - val_loss {logs['val_loss']:.4f} - val_acc {logs['val_accuracy']:.4f}"
+               if val_data is not None else "")
+        bar.log(f"epoch {epoch}/{epochs} - loss {logs['loss']:.4f} - acc {logs['accuracy']:.4f}"
+                f"{val} - lr {lr:.3g} - {elapsed:.1f}s ({logs['examples_per_sec']:.0f} ex/s)")
+        for cb in callbacks:
+            cb.on_epoch_end(state, logs)
+        if state.stop:
+            break
+    for cb in callbacks:
+        cb.on_train_end(state)
+    return history
