@@ -14,6 +14,13 @@ from typing import Iterator
 import numpy as np
 
 
+class StateDictError(KeyError, ValueError):
+    """``load_state_dict`` found missing, unexpected or mis-shaped entries."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class Parameter:
     """A trainable array and its accumulated gradient (same shape and dtype)."""
 
@@ -50,9 +57,12 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(
                 f"{type(self).__name__}: call Module.__init__() before assigning attributes")
+        keep_buffer = name in self._buffers and not isinstance(value, (Parameter, Module))
         for reg in (self._parameters, self._buffers, self._modules):
             reg.pop(name, None)
-        if isinstance(value, Parameter):
+        if keep_buffer:  # plain assignment to a buffer rebinds it, it does not unregister it
+            self._buffers[name] = True
+        elif isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
@@ -91,10 +101,19 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "", _seen=None) -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, Module) pairs, the root first; a shared module once, first name."""
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
         yield prefix, self
         for name, m in self.named_children():
-            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name, seen)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """(dotted name, Parameter) pairs, each shared parameter once, in definition order."""
@@ -145,8 +164,10 @@ class Module:
         return sd
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy arrays into parameters and buffers; strict about names, shapes (always) and
-        missing/unexpected entries (when ``strict``), naming every offender."""
+        """Copy arrays into parameters and buffers (cast to their dtype).
+
+        Shapes are always checked; with ``strict`` missing and unexpected keys are errors too.
+        One :class:`StateDictError` names every offender; nothing is loaded when it is raised."""
         name = type(self).__name__
         params = dict(self.named_parameters())
         buffers = {}
@@ -154,28 +175,34 @@ class Module:
             for b in m._buffers:
                 buffers[f"{mname}.{b}" if mname else b] = (m, b)
         expected = set(params) | set(buffers)
-        missing = sorted(expected - set(state))
-        unexpected = sorted(set(state) - expected)
-        if strict and (missing or unexpected):
-            raise KeyError(f"{name}.load_state_dict: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
+        missing = sorted(expected - set(state)) if strict else []
+        unexpected = sorted(set(state) - expected) if strict else []
         bad = []
         for k in sorted(expected & set(state)):
             v = np.asarray(state[k])
             ref = params[k].value if k in params else getattr(*buffers[k])
             if v.shape != np.shape(ref):
-                bad.append(f"{k}: expected {np.shape(ref)}, got {v.shape}")
-        if bad:
-            raise ValueError(f"{name}.load_state_dict: shape mismatch: " + "; ".join(bad))
+                bad.append(f"{k} (expected shape {np.shape(ref)}, got {v.shape})")
+        if missing or unexpected or bad:
+            parts = [f"{label} {keys}" for label, keys in (
+                ("missing keys", missing), ("unexpected keys", unexpected),
+                ("shape mismatch for", bad)) if keys]
+            raise StateDictError(f"{name}.load_state_dict: " + "; ".join(parts))
         for k in expected & set(state):
             v = np.asarray(state[k])
             if k in params:
                 p = params[k]
-                p.value = v.astype(p.value.dtype, copy=True)
+                p.value = np.array(v, dtype=p.value.dtype, copy=True)
             else:
                 m, b = buffers[k]
                 old = getattr(m, b)
                 object.__setattr__(m, b, np.array(v, dtype=np.asarray(old).dtype, copy=True))
+
+    def summary(self, input_shape) -> str:
+        """A table of every layer's output shape and parameter count (see
+        :func:`convprop.layers.summary.summary`)."""
+        from .summary import summary
+        return summary(self, input_shape)
 
     # -- display ----------------------------------------------------------------------------
     def extra_repr(self) -> str:
