@@ -1,3 +1,51 @@
-"""(being written)"""
+"""Flatten: (N, C, H, W, ...) -> (N, C*H*W*...), the bridge from convolutions to linear layers."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import as_float_array, check_ndim, check_shape
+
+__all__ = ["FlattenCache", "flatten_forward", "flatten_backward"]
+
+
+class FlattenCache(NamedTuple):
+    """The input's shape, to restore in backward."""
+
+    x_shape: tuple
+
+
+def flatten_forward(x):
+    """Flatten every axis after the batch axis: ``y[n] = x[n].ravel()`` (C order, as torch).
+
+    Args:
+        x: (N, ...) with at least 2 axes, float32/float64; may be non-contiguous.
+    Returns:
+        y (N, prod(rest)) (a view of x when x's layout allows, else a copy), and a
+        :class:`FlattenCache`.
+    """
+    op = "flatten"
+    x = as_float_array(op, "x", x)
+    if x.ndim < 2:
+        raise ValueError(f"{op}: x must have at least 2 axes (N, ...), got shape {x.shape}")
+    y = x.reshape(x.shape[0], math.prod(x.shape[1:]))
+    return y, FlattenCache(tuple(x.shape))
+
+
+def flatten_backward(dy, cache: FlattenCache):
+    """Gradient of flatten: ``dy`` reshaped back to the input's shape.
+
+    Args:
+        dy: (N, prod(rest)).
+    Returns:
+        dx with the forward input's shape, in dy's dtype.
+    """
+    op = "flatten_backward"
+    dy = as_float_array(op, "dy", dy)
+    check_ndim(op, "dy", dy, 2, "(N, D)")
+    shape = cache.x_shape
+    check_shape(op, "dy", dy, (shape[0], math.prod(shape[1:])), "the forward output's shape")
+    return dy.reshape(shape)
