@@ -23,6 +23,8 @@ from .pooling import *  # noqa: F401,F403
 from .pooling import __all__ as _pooling
 from .reshape import *  # noqa: F401,F403
 from .reshape import __all__ as _reshape
+from .shortcut import *  # noqa: F401,F403
+from .shortcut import __all__ as _shortcut
 
 __all__ = [*_activation, *_conv, *_conv_transpose, *_dropout, *_linear, *_loss,
-           *_normalization, *_pooling, *_reshape]
+           *_normalization, *_pooling, *_reshape, *_shortcut]
