@@ -1,0 +1,221 @@
+import numpy as np
+import pytest
+from helpers import hostile, readonly
+
+from convprop.functional import (batch_norm_backward, batch_norm_forward,
+                                 local_response_norm_backward, local_response_norm_forward)
+from convprop.gradcheck import check_kernel
+
+
+# ---- independent loop references ------------------------------------------------------
+def ref_batch_norm(x, gamma, beta, rm, rv, training, momentum, eps):
+    x = np.asarray(x, np.float64)
+    C = x.shape[1]
+    y = np.empty_like(x)
+    new_rm, new_rv = np.empty(C), np.empty(C)
+    for c in range(C):
+        vals = [float(v) for v in x[:, c].ravel()]
+        m = len(vals)
+        mu = sum(vals) / m
+        var = sum((v - mu) ** 2 for v in vals) / m
+        if training:
+            new_rm[c] = (1 - momentum) * rm[c] + momentum * mu
+            new_rv[c] = (1 - momentum) * rv[c] + momentum * var * m / (m - 1)
+        else:
+            mu, var = rm[c], rv[c]
+            new_rm[c], new_rv[c] = rm[c], rv[c]
+        y[:, c] = gamma[c] * (x[:, c] - mu) / np.sqrt(var + eps) + beta[c]
+    return y, new_rm, new_rv
+
+
+def ref_lrn(x, size, alpha, beta, k):
+    x = np.asarray(x, np.float64)
+    N, C = x.shape[:2]
+    y = np.empty_like(x)
+    for n in range(N):
+        for c in range(C):
+            s = np.zeros(x.shape[2:])
+            for j in range(c - size // 2, c + (size - 1) // 2 + 1):
+                if 0 <= j < C:
+                    s = s + x[n, j] ** 2
+            y[n, c] = x[n, c] / (k + alpha / size * s) ** beta
+    return y
+
+
+def _bn_args(rng, C, dtype=np.float64):
+    return [rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype),
+            rng.standard_normal(C).astype(dtype), (rng.random(C) + 0.5).astype(dtype)]
+
+
+BN_SHAPES = [(4, 3, 5, 6), (1, 2, 3, 3), (5, 1, 2, 7), (2, 3, 1, 1), (6, 4), (2, 1)]
+
+
+# ---- batch norm -----------------------------------------------------------------------
+@pytest.mark.parametrize("shape", BN_SHAPES)
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_forward_matches_loop(shape, training, rng):
+    x = rng.standard_normal(shape) * 3 + 1
+    g, b, rm, rv = _bn_args(rng, shape[1])
+    y, cache = batch_norm_forward(x, g, b, rm, rv, training=training, momentum=0.2, eps=1e-3)
+    ry, rrm, rrv = ref_batch_norm(x, g, b, rm, rv, training, 0.2, 1e-3)
+    np.testing.assert_allclose(y, ry, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cache.running_mean, rrm, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(cache.running_var, rrv, rtol=1e-12, atol=1e-14)
+    if training:
+        assert not np.shares_memory(cache.running_mean, rm)
+    else:
+        assert cache.running_mean is rm and cache.running_var is rv
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 3, 4), (1, 3, 2, 2), (5, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_gradcheck(shape, training, rng):
+    x = rng.standard_normal(shape)
+    g, b, rm, rv = _bn_args(rng, shape[1])
+
+    def fwd(x, g, b):
+        return batch_norm_forward(x, g, b, rm, rv, training=training)
+
+    report = check_kernel(fwd, batch_norm_backward, [x, g, b], names=["x", "gamma", "beta"],
+                          rng=rng)
+    assert report.passed, str(report)
+
+
+def test_batch_norm_without_running_stats(rng):
+    x = rng.standard_normal((4, 3, 2, 2))
+    g, b, _, _ = _bn_args(rng, 3)
+    y, cache = batch_norm_forward(x, g, b, None, None, training=True)
+    assert cache.running_mean is None and cache.running_var is None
+    ry, _, _ = ref_batch_norm(x, g, b, np.zeros(3), np.ones(3), True, 0.1, 1e-5)
+    np.testing.assert_allclose(y, ry, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_dtype_and_hostile_inputs(dtype, training, rng):
+    x = rng.standard_normal((3, 2, 4, 5)).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    args = _bn_args(rng, 2, dtype)
+    y0, c0 = batch_norm_forward(x.copy(), *[a.copy() for a in args], training=training)
+    g0 = batch_norm_backward(dy.copy(), c0)
+    y, c = batch_norm_forward(hostile(x), *[readonly(a) for a in args], training=training)
+    grads = batch_norm_backward(hostile(dy), c)
+    for a in (y, c.running_mean, c.running_var, *grads):
+        assert a.dtype == dtype
+    np.testing.assert_allclose(y, y0, rtol=1e-6)
+    for a, b in zip(grads, g0):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_errors(rng):
+    g, b, rm, rv = _bn_args(rng, 3)
+    with pytest.raises(ValueError, match=r"^batch_norm: expected more than 1 value per channel"):
+        batch_norm_forward(np.zeros((1, 3, 1, 1)), g, b, rm, rv, training=True)
+    with pytest.raises(ValueError, match=r"^batch_norm: expected more than 1 value per channel"):
+        batch_norm_forward(np.zeros((1, 3)), g, b, rm, rv, training=True)
+    batch_norm_forward(np.zeros((1, 3)), g, b, rm, rv, training=False)  # fine in eval
+    with pytest.raises(ValueError, match=r"^batch_norm: gamma must have shape \(4,\).*\(3,\)"):
+        batch_norm_forward(np.zeros((2, 4, 2, 2)), g, b, np.zeros(4), np.ones(4), training=True)
+    with pytest.raises(ValueError, match=r"^batch_norm: x must be 2-D or 4-D"):
+        batch_norm_forward(np.zeros((2, 3, 4)), g, b, rm, rv, training=True)
+    with pytest.raises(ValueError, match=r"^batch_norm: evaluation mode needs running_mean"):
+        batch_norm_forward(np.zeros((2, 3)), g, b, None, None, training=False)
+    with pytest.raises(ValueError, match=r"^batch_norm: running_mean and running_var"):
+        batch_norm_forward(np.zeros((2, 3)), g, b, rm, None, training=True)
+    with pytest.raises(TypeError, match=r"^batch_norm: all arrays must share one dtype"):
+        batch_norm_forward(np.zeros((2, 3), np.float32), g, b, rm, rv, training=True)
+    with pytest.raises(TypeError, match=r"^batch_norm: training must be a bool"):
+        batch_norm_forward(np.zeros((2, 3)), g, b, rm, rv, training="yes")
+    _, cache = batch_norm_forward(np.ones((2, 3)), g, b, rm, rv, training=True)
+    with pytest.raises(ValueError, match=r"^batch_norm_backward: dy .*\(2, 3\)"):
+        batch_norm_backward(np.zeros((3, 2)), cache)
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (8, 5)])
+def test_batch_norm_parity_with_torch(shape, torch, rng):
+    F = torch.nn.functional
+    g, b, rm, rv = _bn_args(rng, shape[1])
+    trm, trv = torch.tensor(rm), torch.tensor(rv)
+    for step in range(4):  # running statistics after several training steps
+        x = rng.standard_normal(shape) * (step + 1) + step
+        dy = rng.standard_normal(shape)
+        y, cache = batch_norm_forward(x, g, b, rm, rv, training=True, momentum=0.3)
+        dx, dg, db = batch_norm_backward(dy, cache)
+        rm, rv = cache.running_mean, cache.running_var
+        tx, tg, tb = (torch.tensor(a, requires_grad=True) for a in (x, g, b))
+        ty = F.batch_norm(tx, trm, trv, tg, tb, training=True, momentum=0.3)
+        ty.backward(torch.tensor(dy))
+        for ours, theirs in [(y, ty.detach()), (dx, tx.grad), (dg, tg.grad), (db, tb.grad),
+                             (rm, trm), (rv, trv)]:
+            np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-10)
+    x = rng.standard_normal(shape)
+    dy = rng.standard_normal(shape)
+    y, cache = batch_norm_forward(x, g, b, rm, rv, training=False)
+    dx, dg, db = batch_norm_backward(dy, cache)
+    tx, tg, tb = (torch.tensor(a, requires_grad=True) for a in (x, g, b))
+    ty = F.batch_norm(tx, trm, trv, tg, tb, training=False)
+    ty.backward(torch.tensor(dy))
+    for ours, theirs in [(y, ty.detach()), (dx, tx.grad), (dg, tg.grad), (db, tb.grad)]:
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-10)
+
+
+# ---- local response norm --------------------------------------------------------------
+LRN_CASES = [((2, 5, 3, 4), 1), ((2, 5, 3, 4), 2), ((2, 5, 3, 4), 3), ((1, 6, 2, 3), 4),
+             ((2, 4, 2, 2), 5), ((1, 3, 2, 2), 8), ((2, 1, 3, 3), 3), ((3, 7, 5), 4)]
+
+
+@pytest.mark.parametrize("shape,size", LRN_CASES)
+def test_lrn_forward_matches_loop(shape, size, rng):
+    x = rng.standard_normal(shape) * 2
+    y, _ = local_response_norm_forward(x, size=size, alpha=0.5, beta=0.75, k=1.3)
+    np.testing.assert_allclose(y, ref_lrn(x, size, 0.5, 0.75, 1.3), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape,size", [((2, 5, 2, 3), 2), ((1, 6, 2, 2), 3),
+                                        ((2, 4, 3), 5), ((1, 3, 2, 2), 8)])
+def test_lrn_gradcheck(shape, size, rng):
+    x = rng.standard_normal(shape) * 2
+
+    def fwd(x):
+        return local_response_norm_forward(x, size=size, alpha=0.4, beta=0.6, k=1.1)
+
+    report = check_kernel(fwd, local_response_norm_backward, [x], names=["x"], rng=rng)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lrn_dtype_and_hostile_inputs(dtype, rng):
+    x = rng.standard_normal((2, 5, 3, 4)).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    y0, c0 = local_response_norm_forward(x.copy(), size=3)
+    dx0 = local_response_norm_backward(dy.copy(), c0)
+    y, c = local_response_norm_forward(hostile(x), size=3)
+    dx = local_response_norm_backward(hostile(dy), c)
+    assert y.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_allclose(y, y0, rtol=1e-6)
+    np.testing.assert_allclose(dx, dx0, rtol=1e-6)
+
+
+def test_lrn_errors():
+    with pytest.raises(ValueError, match=r"^local_response_norm: x must be at least 3-D.*\(2, 3\)"):
+        local_response_norm_forward(np.zeros((2, 3)), size=2)
+    with pytest.raises(ValueError, match=r"^local_response_norm: size must be >= 1, got 0"):
+        local_response_norm_forward(np.zeros((2, 3, 4)), size=0)
+    with pytest.raises(TypeError, match=r"^local_response_norm: size must be an int"):
+        local_response_norm_forward(np.zeros((2, 3, 4)), size=2.0)
+    with pytest.raises(TypeError, match=r"^local_response_norm: beta must be a real number"):
+        local_response_norm_forward(np.zeros((2, 3, 4)), size=2, beta="x")
+
+
+@pytest.mark.parametrize("shape,size", [((2, 6, 3, 4), 1), ((2, 6, 3, 4), 2), ((2, 6, 3, 4), 3),
+                                        ((2, 6, 3, 4), 4), ((2, 6, 3, 4), 5), ((1, 3, 4), 6)])
+def test_lrn_parity_with_torch(shape, size, torch, rng):
+    x = rng.standard_normal(shape) * 3
+    dy = rng.standard_normal(shape)
+    y, cache = local_response_norm_forward(x, size=size, alpha=0.3, beta=0.75, k=2.0)
+    dx = local_response_norm_backward(dy, cache)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.local_response_norm(tx, size, alpha=0.3, beta=0.75, k=2.0)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=0, atol=1e-10)
