@@ -70,3 +70,82 @@ def window_add(buf: np.ndarray, i: int, j: int, v: np.ndarray, out_hw, stride,
     between offsets accumulate across calls."""
     rs, cs = offset_slices(i, j, out_hw, stride, dilation)
     buf[..., rs, cs] += v
+
+
+def _valid_range(n_out: int, size: int, offset: int, s: int, p: int) -> tuple[int, int]:
+    """Output positions [lo, hi) whose input index ``o*s + offset - p`` lies in [0, size)."""
+    lo = max(0, -((offset - p) // s))
+    hi = min(n_out, (size - 1 + p - offset) // s + 1)
+    return lo, max(lo, hi)
+
+
+def _offset_regions(size_hw, kernel, stride, padding, dilation, out_hw):
+    """For each kernel offset (i, j): its output region and the matching input slices."""
+    for i in range(kernel[0]):
+        r0, r1 = _valid_range(out_hw[0], size_hw[0], i * dilation[0], stride[0], padding[0])
+        h0 = r0 * stride[0] + i * dilation[0] - padding[0]
+        hs = slice(h0, h0 + (r1 - r0 - 1) * stride[0] + 1, stride[0])
+        for j in range(kernel[1]):
+            c0, c1 = _valid_range(out_hw[1], size_hw[1], j * dilation[1], stride[1],
+                                  padding[1])
+            w0 = c0 * stride[1] + j * dilation[1] - padding[1]
+            ws = slice(w0, w0 + (c1 - c0 - 1) * stride[1] + 1, stride[1])
+            yield i, j, (r0, r1, c0, c1), (hs, ws)
+
+
+def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw) -> np.ndarray:
+    """Columns ``(C*KH*KW, N*Ho*Wo)`` of the zero-padded NCHW input ``x`` (the gather).
+
+    Row ``(c, i, j)`` holds ``x_padded[n, c, o_h*sh + i*dh, o_w*sw + j*dw]`` for every
+    ``(n, o_h, o_w)``; ``padding`` is (top, left) only, rows past the bottom/right edge read
+    zero. The padded input is never materialised: each offset copies its in-bounds part and
+    zeroes the rest. A 1x1, stride-1, unpadded window is ``x`` in (C, N*H*W) order (a view
+    when ``x`` already has that memory layout)."""
+    n, c, h, w = x.shape
+    (kh, kw), (ho, wo) = kernel, out_hw
+    xt = x.transpose(1, 0, 2, 3)
+    if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) \
+            and (ho, wo) == (h, w):
+        return xt.reshape(c, n * h * w)
+    cols = np.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
+    for i, j, (r0, r1, c0, c1), (hs, ws) in _offset_regions(
+            (h, w), kernel, stride, padding, dilation, out_hw):
+        dst = cols[:, i, j]
+        if r0 > 0 or r1 < ho or c0 > 0 or c1 < wo:
+            dst[..., :r0, :] = 0
+            dst[..., r1:, :] = 0
+            dst[..., r0:r1, :c0] = 0
+            dst[..., r0:r1, c1:] = 0
+        if r1 > r0 and c1 > c0:
+            dst[..., r0:r1, c0:c1] = xt[..., hs, ws]
+    return cols.reshape(c * kh * kw, n * ho * wo)
+
+
+def col2im(cols: np.ndarray, x_shape, kernel, stride, padding, dilation,
+           out_hw) -> np.ndarray:
+    """The adjoint of :func:`im2col`: scatter-add ``(C*KH*KW, N*Ho*Wo)`` columns into an
+    ``(N, C, H, W)`` array, dropping what lands in the padding.
+
+    Returns an (N, C, H, W) view of a fresh (C, N, H, W) buffer. An offset whose window
+    covers the whole input (stride 1 and enough padding, e.g. the centre of a 3x3 "same"
+    conv) initialises the buffer instead of adding into zeros."""
+    n, c, h, w = x_shape
+    (kh, kw), (ho, wo) = kernel, out_hw
+    if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) \
+            and (ho, wo) == (h, w):
+        return cols.reshape(c, n, h, w).transpose(1, 0, 2, 3)
+    c6 = cols.reshape(c, kh, kw, n, ho, wo)
+    regions = list(_offset_regions((h, w), kernel, stride, padding, dilation, out_hw))
+    full = [k for k, (_, _, _, (hs, ws)) in enumerate(regions)
+            if stride[0] == stride[1] == 1 and (hs.start, hs.stop, ws.start, ws.stop)
+            == (0, h, 0, w)]
+    buf = np.empty((c, n, h, w), dtype=cols.dtype)
+    if full:
+        i, j, (r0, r1, c0, c1), _ = regions.pop(full[0])
+        buf[...] = c6[:, i, j, :, r0:r1, c0:c1]
+    else:
+        buf.fill(0)
+    for i, j, (r0, r1, c0, c1), (hs, ws) in regions:
+        if r1 > r0 and c1 > c0:
+            buf[..., hs, ws] += c6[:, i, j, :, r0:r1, c0:c1]
+    return buf.transpose(1, 0, 2, 3)

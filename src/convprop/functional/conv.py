@@ -1,3 +1,209 @@
-"""(being written)"""
+"""2-D convolution (cross-correlation, as PyTorch) as im2col plus one GEMM per group.
 
-__all__: list[str] = []
+The three products of a convolution layer all run on the same column matrix
+``cols = im2col(x)`` of shape (C_in*KH*KW, N*Ho*Wo) and the weight matrix
+``W`` (C_out, C_in/groups*KH*KW), per group g:
+
+    forward       y[g]    = W[g] @ cols[g]          (C_out/G, N*Ho*Wo)
+    weight grad   dW[g]   = dy[g] @ cols[g].T
+    input grad    dx      = col2im(W[g].T @ dy[g])  (scatter-add, the adjoint of im2col)
+
+Activations travel channel-major: the GEMM result (C_out, N*Ho*Wo) is returned as an
+(N, C_out, Ho, Wo) *view* of a (C_out, N, Ho, Wo) buffer, so no transpose copy is paid,
+and a following convolution reads it back as (C, N*H*W) for free. The transposed
+convolution in :mod:`.conv_transpose` reuses these helpers with the roles swapped.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import as_float_array, check_ndim, check_same_dtype, pair, positive_int
+from ._window import col2im, im2col
+
+__all__ = ["Conv2dCache", "conv2d_forward", "conv2d_backward"]
+
+
+class ConvGeometry(NamedTuple):
+    """Where the windows of a convolution sit: ``x_shape`` is the convolution's input
+    (N, C, H, W), ``padding`` the (top, left) zero padding, ``out_hw`` its output size."""
+
+    x_shape: tuple
+    c_out: int
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    groups: int
+    out_hw: tuple
+
+
+class Conv2dCache(NamedTuple):
+    """What :func:`conv2d_backward` needs: the im2col columns of x (cached, not rebuilt),
+    the weight, whether there was a bias, and the geometry."""
+
+    cols: np.ndarray
+    w: np.ndarray
+    has_bias: bool
+    geometry: ConvGeometry
+
+
+# -- shared machinery (also used by conv_transpose) ------------------------------------------
+
+def channels_major(a: np.ndarray, groups: int) -> np.ndarray:
+    """(N, C, H, W) -> (G, C/G, N*H*W); free when ``a`` is a view of a (C, N, H, W) buffer."""
+    n, c, h, w = a.shape
+    return a.transpose(1, 0, 2, 3).reshape(groups, c // groups, n * h * w)
+
+
+def correlate(x: np.ndarray, w: np.ndarray, geo: ConvGeometry):
+    """``y = x ⋆ w`` as (G, C_out/G, N*Ho*Wo) GEMM output, and the columns it used."""
+    g = geo.groups
+    cols = im2col(x, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.out_hw)
+    w2 = w.reshape(g, w.shape[0] // g, -1)
+    y2 = np.matmul(w2, cols.reshape(g, cols.shape[0] // g, cols.shape[1]))
+    return y2, cols
+
+
+def correlate_input_grad(dy2: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """dx (N, C, H, W) of ``x ⋆ w`` from dy in (G, C_out/G, N*Ho*Wo) form."""
+    g = geo.groups
+    w2 = w.reshape(g, w.shape[0] // g, -1)
+    dcols = np.matmul(w2.transpose(0, 2, 1), dy2)
+    return col2im(dcols.reshape(-1, dcols.shape[2]), geo.x_shape, geo.kernel, geo.stride,
+                  geo.padding, geo.dilation, geo.out_hw)
+
+
+def correlate_weight_grad(dy2: np.ndarray, cols: np.ndarray, w_shape) -> np.ndarray:
+    """dw of ``x ⋆ w`` (shape ``w_shape``) from dy in (G, C_out/G, N*Ho*Wo) form."""
+    g = dy2.shape[0]
+    dw = np.matmul(dy2, cols.reshape(g, cols.shape[0] // g, cols.shape[1]).transpose(0, 2, 1))
+    return dw.reshape(w_shape)
+
+
+def to_nchw(y2: np.ndarray, n: int, hw: tuple) -> np.ndarray:
+    """(G, C/G, N*H*W) GEMM output -> (N, C, H, W) view (channel-major memory)."""
+    return y2.reshape(-1, n, *hw).transpose(1, 0, 2, 3)
+
+
+def check_conv_args(op: str, x, w, b, groups, stride, dilation):
+    """Shared entry validation of conv2d / conv_transpose2d; returns normalised values."""
+    x = as_float_array(op, "x", x)
+    w = as_float_array(op, "w", w)
+    if b is not None:
+        b = as_float_array(op, "b", b)
+    check_same_dtype(op, x=x, w=w, b=b)
+    check_ndim(op, "x", x, 4, "(N, C, H, W)")
+    check_ndim(op, "w", w, 4, "(out, in/groups, KH, KW)" if op == "conv2d"
+               else "(in, out/groups, KH, KW)")
+    if min(x.shape) < 1 or min(w.shape) < 1:
+        raise ValueError(f"{op}: all sizes must be positive, got x.shape={x.shape}, "
+                         f"w.shape={w.shape}")
+    groups = positive_int(op, "groups", groups)
+    stride = pair(op, "stride", stride)
+    dilation = pair(op, "dilation", dilation)
+    return x, w, b, groups, stride, dilation
+
+
+def check_bias(op: str, b, c_out: int) -> None:
+    if b is not None and b.shape != (c_out,):
+        raise ValueError(f"{op}: b must have shape ({c_out},) (one per output channel), "
+                         f"got {b.shape}")
+
+
+def check_dy(op: str, dy, shape: tuple, dtype) -> np.ndarray:
+    dy = as_float_array(op, "dy", dy)
+    if dy.shape != tuple(shape):
+        raise ValueError(f"{op}: dy must have the output's shape {tuple(shape)}, got {dy.shape}")
+    if dy.dtype != dtype:
+        raise TypeError(f"{op}: dy must have the forward dtype {np.dtype(dtype)}, got {dy.dtype}")
+    return dy
+
+
+def _padding(padding, kernel, dilation, stride) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(top, bottom), (left, right); "same" puts the odd extra pixel bottom/right (PyTorch)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"conv2d: padding='same' needs stride 1, got stride={stride}")
+            tot = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return (tot[0] // 2, tot[0] - tot[0] // 2), (tot[1] // 2, tot[1] - tot[1] // 2)
+        raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', "
+                         f"got {padding!r}")
+    ph, pw = pair("conv2d", "padding", padding, minimum=0)
+    return (ph, ph), (pw, pw)
+
+
+# -- public kernels --------------------------------------------------------------------------
+
+def conv2d_forward(x, w, b, *, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution ``y = x ⋆ w + b`` (cross-correlation with zero padding, as PyTorch).
+
+    ``y[n, o, p, q] = b[o] + sum_{c, i, j} w[o, c, i, j] * x_pad[n, g*C_in/G + c,
+    p*sh + i*dh, q*sw + j*dw]`` where g is o's group.
+
+    Args:
+        x: (N, C_in, H, W), float32 or float64; w: (C_out, C_in/groups, KH, KW);
+        b: (C_out,) or None. stride, dilation: int or pair (>= 1); padding: int or pair
+        (>= 0), "valid" or "same" (stride 1 only; an odd total pads one more bottom/right).
+    Returns:
+        y (N, C_out, Ho, Wo), ``Ho = floor((H + pad_top + pad_bottom - dh*(KH-1) - 1)/sh) + 1``,
+        and a :class:`Conv2dCache`. y is a view of a channel-major (C_out, N, Ho, Wo) buffer
+        (use ``np.ascontiguousarray`` if C order is needed). The cache holds the im2col
+        columns of x, so backward does not rebuild them (memory C_in*KH*KW*N*Ho*Wo).
+    """
+    op = "conv2d"
+    x, w, b, groups, stride, dilation = check_conv_args(op, x, w, b, groups, stride, dilation)
+    n, c, h, wd = x.shape
+    c_out, cg, kh, kw = w.shape
+    if c_out % groups or c % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide both C_in={c} and "
+                         f"C_out={c_out} (x.shape={x.shape}, w.shape={w.shape})")
+    if cg * groups != c:
+        raise ValueError(f"conv2d: x has {c} channels but w expects {cg * groups} "
+                         f"(x.shape={x.shape}, w.shape={w.shape}, groups={groups})")
+    check_bias(op, b, c_out)
+    (pt, pb), (pl, pr) = _padding(padding, (kh, kw), dilation, stride)
+    ho = _out_len(h, kh, stride[0], pt + pb, dilation[0], "H")
+    wo = _out_len(wd, kw, stride[1], pl + pr, dilation[1], "W")
+    geo = ConvGeometry(x.shape, c_out, (kh, kw), stride, (pt, pl), dilation, groups, (ho, wo))
+    y2, cols = correlate(x, w, geo)
+    if b is not None:
+        y2 += b.reshape(groups, -1, 1)
+    return to_nchw(y2, n, (ho, wo)), Conv2dCache(cols, w, b is not None, geo)
+
+
+def _out_len(size: int, k: int, s: int, total_pad: int, d: int, axis: str) -> int:
+    """PyTorch's floor rule for (possibly asymmetric) total padding; a window that does not
+    fit the padded input is an error."""
+    eff = d * (k - 1) + 1
+    if size + total_pad < eff:
+        raise ValueError(f"conv2d: the {eff}-wide window (kernel {k}, dilation {d}) does not "
+                         f"fit the padded input along {axis}: input {size} + padding "
+                         f"{total_pad} = {size + total_pad}")
+    return (size + total_pad - eff) // s + 1
+
+
+def conv2d_backward(dy, cache: Conv2dCache):
+    """Gradients of :func:`conv2d_forward`.
+
+    ``dw = dy ⋆ x`` (per group, as the GEMM ``dy @ cols.T``), ``dx`` = the full correlation
+    of dy with the kernel (GEMM ``W.T @ dy`` scattered back by col2im), ``db = sum dy`` over
+    (N, Ho, Wo).
+
+    Args: dy (N, C_out, Ho, Wo), the forward's dtype; the cache from the forward.
+    Returns: (dx (N, C_in, H, W), dw (C_out, C_in/groups, KH, KW), db (C_out,) or None).
+    dx is a view of a channel-major (C_in, N, H, W) buffer.
+    """
+    geo = cache.geometry
+    n = geo.x_shape[0]
+    dy = check_dy("conv2d_backward", dy, (n, geo.c_out, *geo.out_hw), cache.w.dtype)
+    dy2 = channels_major(dy, geo.groups)
+    dw = correlate_weight_grad(dy2, cache.cols, cache.w.shape)
+    dx = correlate_input_grad(dy2, cache.w, geo)
+    db = dy2.sum(axis=2).reshape(-1) if cache.has_bias else None
+    return dx, dw, db
