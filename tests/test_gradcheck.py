@@ -325,3 +325,35 @@ def test_report_properties():
     assert not rep and rep.worst == "b" and rep.max_error == 2e-3
     assert "b: 2.000e-03 at index (4, 1)  <- worst" in str(rep)
     assert GradcheckReport(errors={"a": 1e-9}, worst_index={"a": ()}).raise_if_failed()
+
+
+# --- the library's own modules ------------------------------------------------------------------
+
+def convprop_net(rng, last=None):
+    from convprop.layers import Flatten, Linear, MaxPool2d, Sequential, Tanh
+    last = last or Linear
+    return Sequential(MaxPool2d(2, stride=1), Flatten(),
+                      Linear(9, 4, rng=rng, dtype=np.float64), Tanh(),
+                      last(4, 2, rng=rng, dtype=np.float64))
+
+
+def test_check_module_on_a_convprop_network(rng):
+    report = check_module(convprop_net(rng), rng.standard_normal((2, 1, 4, 4)), rng=rng)
+    assert report.passed, failure_message(report)
+    assert set(report.errors) == {"input", "2.weight", "2.bias", "4.weight", "4.bias"}
+
+
+def test_check_module_catches_a_bug_in_a_convprop_layer(rng):
+    from convprop.layers import Linear
+
+    class BiasGradDropped(Linear):
+        def backward(self, dy, cache):
+            dx = super().backward(dy, cache)
+            self.bias.zero_grad()  # planted: the bias gradient is lost
+            return dx
+
+    report = check_module(convprop_net(rng, BiasGradDropped), rng.standard_normal((2, 1, 4, 4)),
+                          rng=rng)
+    assert not report.passed
+    assert report.worst == "4.bias"
+    assert report.errors["4.bias"] == pytest.approx(1.0)
