@@ -65,8 +65,11 @@ class _BatchNorm(Module):
                 self.set_buffer("num_batches_tracked", self.num_batches_tracked + 1)
                 if momentum is None:  # cumulative moving average, as in PyTorch
                     momentum = 1.0 / float(self.num_batches_tracked)
+            else:
+                momentum = 0.0  # unused: evaluation leaves the statistics alone
         else:
-            rm, rv, momentum = np.zeros(c, dtype=dt), np.ones(c, dtype=dt), 0.0
+            rm = rv = None  # batch statistics always, nothing to update
+            momentum = 0.0
         shape = x.shape
         xk = x.reshape(shape + (1,)) if x.ndim == 3 else x  # (N, C, L) as (N, C, L, 1)
         y, cache = F.batch_norm_forward(xk, gamma, beta, rm, rv, training=use_batch,
