@@ -1,0 +1,206 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+from helpers import hostile, readonly
+
+from convprop.functional import (mse_backward, mse_forward, softmax_cross_entropy_backward,
+                                 softmax_cross_entropy_forward)
+from convprop.gradcheck import check_kernel
+
+
+# ---- independent loop references ------------------------------------------------------
+def ref_cross_entropy(logits, targets):
+    out = []
+    for row, t in zip(logits, targets):
+        m = max(float(v) for v in row)
+        lse = m + math.log(sum(math.exp(float(v) - m) for v in row))
+        out.append(lse - float(row[t]))
+    return np.array(out)
+
+
+def ref_squared_errors(y, t):
+    out = np.empty(y.shape)
+    for idx in np.ndindex(y.shape):
+        out[idx] = (float(y[idx]) - float(t[idx])) ** 2
+    return out
+
+
+def _reduce(per, reduction):
+    return {"mean": per.mean(), "sum": per.sum(), "half_sum": per.sum() / 2,
+            "none": per}[reduction]
+
+
+def _dy(rng, reduction, shape):
+    return rng.standard_normal(shape) if reduction == "none" else rng.standard_normal()
+
+
+# ---- cross-entropy --------------------------------------------------------------------
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("N,K", [(5, 4), (1, 3), (4, 1), (7, 10)])
+def test_ce_forward_matches_loop(reduction, N, K, rng):
+    logits = rng.standard_normal((N, K)) * 3
+    t = rng.integers(0, K, N)
+    loss, cache = softmax_cross_entropy_forward(logits, t, reduction=reduction)
+    np.testing.assert_allclose(loss, _reduce(ref_cross_entropy(logits, t), reduction),
+                               rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(cache.probs.sum(axis=1), 1.0, rtol=1e-14)
+    if reduction != "none":
+        assert isinstance(loss, np.ndarray) and loss.shape == () and loss.dtype == np.float64
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ce_gradcheck(reduction, rng):
+    logits = rng.standard_normal((4, 5))
+    t = np.array([0, 4, 2, 2])
+
+    def fwd(z):
+        return softmax_cross_entropy_forward(z, t, reduction=reduction)
+
+    report = check_kernel(fwd, softmax_cross_entropy_backward, [logits], names=["logits"],
+                          rng=rng)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ce_large_logits_stable(dtype, rng):
+    logits = np.array([[1e4, 0.0, -1e4], [1e4, 1e4 - 2.0, 3.0], [-1e4, -1e4, -1e4]], dtype)
+    t = np.array([1, 1, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss, cache = softmax_cross_entropy_forward(logits, t, reduction="none")
+        g = softmax_cross_entropy_backward(np.ones(3, dtype), cache)
+    expected = [1e4, 2.0 + math.log1p(math.exp(-2.0)), math.log(3.0)]
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+    assert loss.dtype == dtype and g.dtype == dtype and np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("tdtype", [np.int8, np.uint8, np.int32, np.int64, np.uint64])
+def test_ce_any_integer_targets(tdtype, rng):
+    logits = rng.standard_normal((4, 3))
+    t = np.array([0, 2, 1, 2], dtype=tdtype)
+    loss, _ = softmax_cross_entropy_forward(logits, t, reduction="none")
+    np.testing.assert_allclose(loss, ref_cross_entropy(logits, t.astype(int)), rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ce_dtype_and_hostile_inputs(dtype, rng):
+    logits = rng.standard_normal((6, 5)).astype(dtype)
+    t = rng.integers(0, 5, 6)
+    l0, c0 = softmax_cross_entropy_forward(logits.copy(), t.copy())
+    loss, cache = softmax_cross_entropy_forward(hostile(logits), hostile(t))
+    g = softmax_cross_entropy_backward(1.0, cache)
+    assert loss.dtype == dtype and g.dtype == dtype
+    np.testing.assert_allclose(loss, l0, rtol=1e-6)
+    np.testing.assert_allclose(g, softmax_cross_entropy_backward(np.array(1.0), c0), rtol=1e-6)
+
+
+def test_ce_errors(rng):
+    z = rng.standard_normal((3, 4))
+    with pytest.raises(ValueError, match=r"^softmax_cross_entropy: targets .*\[0, 4\).*got 4 at index 1"):
+        softmax_cross_entropy_forward(z, np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match=r"^softmax_cross_entropy: targets .*got -1 at index 2"):
+        softmax_cross_entropy_forward(z, np.array([0, 1, -1]))
+    with pytest.raises(TypeError, match=r"^softmax_cross_entropy: targets must be an integer.*float64"):
+        softmax_cross_entropy_forward(z, np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"^softmax_cross_entropy: targets must have shape \(3,\)"):
+        softmax_cross_entropy_forward(z, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"^softmax_cross_entropy: logits must be 2-D"):
+        softmax_cross_entropy_forward(z[0], np.array([0]))
+    with pytest.raises(ValueError, match=r"^softmax_cross_entropy: reduction must be one of.*'max'"):
+        softmax_cross_entropy_forward(z, np.array([0, 1, 2]), reduction="max")
+    _, cache = softmax_cross_entropy_forward(z, np.array([0, 1, 2]), reduction="none")
+    with pytest.raises(ValueError, match=r"^softmax_cross_entropy_backward: dy must have shape \(3,\)"):
+        softmax_cross_entropy_backward(1.0, cache)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ce_parity_with_torch(reduction, torch, rng):
+    logits = rng.standard_normal((6, 5)) * 5
+    logits[0] += 1e4   # large logits too
+    logits[1, 2] = -1e4
+    t = rng.integers(0, 5, 6)
+    dy = _dy(rng, reduction, (6,))
+    loss, cache = softmax_cross_entropy_forward(logits, t, reduction=reduction)
+    g = softmax_cross_entropy_backward(dy, cache)
+    tz = torch.tensor(logits, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(tz, torch.tensor(t), reduction=reduction)
+    tl.backward(torch.tensor(dy, dtype=torch.float64))
+    np.testing.assert_allclose(loss, tl.detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(g, tz.grad.numpy(), rtol=0, atol=1e-10)
+
+
+# ---- mean squared error ---------------------------------------------------------------
+REDUCTIONS = ["mean", "sum", "half_sum", "none"]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 2, 2), (1,)])
+def test_mse_forward_matches_loop(reduction, shape, rng):
+    y, t = rng.standard_normal(shape), rng.standard_normal(shape)
+    loss, _ = mse_forward(y, t, reduction=reduction)
+    np.testing.assert_allclose(loss, _reduce(ref_squared_errors(y, t), reduction), rtol=1e-13)
+    if reduction != "none":
+        assert isinstance(loss, np.ndarray) and loss.shape == ()
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_mse_gradcheck(reduction, rng):
+    t = rng.standard_normal((3, 4))
+
+    def fwd(y):
+        return mse_forward(y, t, reduction=reduction)
+
+    report = check_kernel(fwd, mse_backward, [rng.standard_normal((3, 4))], names=["y"], rng=rng)
+    assert report.passed, str(report)
+
+
+def test_mse_half_sum_gradient_is_the_textbook_one(rng):
+    y, t = rng.standard_normal(5), rng.standard_normal(5)
+    _, cache = mse_forward(y, t, reduction="half_sum")
+    np.testing.assert_allclose(mse_backward(1.0, cache), y - t, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_mse_dtype_and_hostile_inputs(dtype, reduction, rng):
+    y, t = (rng.standard_normal((3, 4)).astype(dtype) for _ in range(2))
+    dy = _dy(rng, reduction, y.shape)
+    dy = dy.astype(dtype) if reduction == "none" else dy
+    l0, c0 = mse_forward(y.copy(), t.copy(), reduction=reduction)
+    loss, cache = mse_forward(hostile(y), readonly(t), reduction=reduction)
+    g = mse_backward(hostile(dy) if reduction == "none" else dy, cache)
+    assert loss.dtype == dtype and g.dtype == dtype
+    np.testing.assert_allclose(loss, l0, rtol=1e-6)
+    np.testing.assert_allclose(g, mse_backward(dy, c0), rtol=1e-6)
+
+
+def test_mse_errors():
+    with pytest.raises(ValueError, match=r"^mse: y and target must have the same shape.*\(2, 3\).*\(3, 2\)"):
+        mse_forward(np.zeros((2, 3)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"^mse: reduction must be one of.*'avg'"):
+        mse_forward(np.zeros(2), np.zeros(2), reduction="avg")
+    with pytest.raises(TypeError, match=r"^mse: all arrays must share one dtype"):
+        mse_forward(np.zeros(2), np.zeros(2, np.float32))
+    with pytest.raises(TypeError, match=r"^mse: target must be float32 or float64"):
+        mse_forward(np.zeros(2), np.zeros(2, np.int64))
+    _, cache = mse_forward(np.zeros(2), np.ones(2))
+    with pytest.raises(ValueError, match=r"^mse_backward: dy must have shape \(\)"):
+        mse_backward(np.ones(2), cache)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_mse_parity_with_torch(reduction, torch, rng):
+    y, t = rng.standard_normal((4, 3, 2)), rng.standard_normal((4, 3, 2))
+    dy = _dy(rng, reduction, y.shape)
+    loss, cache = mse_forward(y, t, reduction=reduction)
+    g = mse_backward(dy, cache)
+    ty = torch.tensor(y, requires_grad=True)
+    if reduction == "half_sum":
+        tl = torch.nn.functional.mse_loss(ty, torch.tensor(t), reduction="sum") / 2
+    else:
+        tl = torch.nn.functional.mse_loss(ty, torch.tensor(t), reduction=reduction)
+    tl.backward(torch.tensor(dy, dtype=torch.float64))
+    np.testing.assert_allclose(loss, tl.detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(g, ty.grad.numpy(), rtol=0, atol=1e-10)
