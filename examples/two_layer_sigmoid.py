@@ -56,12 +56,6 @@ def build_network() -> Sequential:
     return net
 
 
-def weight(net: Sequential, name: str) -> float:
-    """The current value of w1..w8."""
-    layer, r, c = WEIGHTS[name]
-    return float(list(net.children())[layer].weight.value[r, c])
-
-
 def loss(net: Sequential, x=INPUTS, t=TARGETS) -> float:
     """E_total = 1/2 sum (t - o)^2 for the network's current weights."""
     return float(MSELoss(reduction="half_sum").forward(net.predict(x), t)[0])
@@ -86,7 +80,8 @@ def train_step(net: Sequential, *, hidden_deltas_from: str = "original",
     E, c_loss = loss_fn.forward(out_o, t)
     q.update(net_h=net_h[0], out_h=out_h[0], net_o=net_o[0], out_o=out_o[0], E_total=float(E))
     # backward, output layer: delta_o = dE/dnet_o = (o - t) * o (1 - o)
-    net.zero_grad()
+    hidden.zero_grad()    # .grad accumulates: start this step's gradients from zero
+    output.zero_grad()
     dE_dout_o = loss_fn.backward(np.float64(1.0), c_loss)
     delta_o = act_o.backward(dE_dout_o, c_act_o)
     dE_dout_h = output.backward(delta_o, c_output)     # also adds dE/dW_output into .grad
@@ -105,8 +100,9 @@ def train_step(net: Sequential, *, hidden_deltas_from: str = "original",
     layers = (hidden,) if hidden_deltas_from == "updated" else (hidden, output)
     for layer in layers:
         layer.weight.value = layer.weight.value - lr * layer.weight.grad
-    net.zero_grad()
-    q.update({f"{name}+": weight(net, name) for name in WEIGHTS})
+    # w1..w4 are the hidden weights row by row, w5..w8 the output weights
+    new = np.concatenate([hidden.weight.value.ravel(), output.weight.value.ravel()])
+    q.update({f"w{k + 1}+": float(v) for k, v in enumerate(new)})
     return q
 
 
