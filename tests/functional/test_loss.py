@@ -13,7 +13,7 @@ from convprop.gradcheck import check_kernel
 # ---- independent loop references ------------------------------------------------------
 def ref_cross_entropy(logits, targets):
     out = []
-    for row, t in zip(logits, targets):
+    for row, t in zip(logits, targets, strict=True):
         m = max(float(v) for v in row)
         lse = m + math.log(sum(math.exp(float(v) - m) for v in row))
         out.append(lse - float(row[t]))

@@ -103,7 +103,7 @@ def test_batch_norm_dtype_and_hostile_inputs(dtype, training, rng):
     for a in (y, c.running_mean, c.running_var, *grads):
         assert a.dtype == dtype
     np.testing.assert_allclose(y, y0, rtol=1e-6)
-    for a, b in zip(grads, g0):
+    for a, b in zip(grads, g0, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
