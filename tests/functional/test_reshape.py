@@ -1,0 +1,62 @@
+"""Flatten kernel: loop reference, gradient check, non-contiguous input, errors, PyTorch parity."""
+
+import numpy as np
+import pytest
+from helpers import hostile
+
+from convprop.functional import flatten_backward, flatten_forward
+from convprop.gradcheck import check_kernel
+
+
+def ref_flatten(x):
+    rows = []
+    for n in range(x.shape[0]):
+        rows.append([float(v) for v in np.nditer(x[n], order="C")])
+    return np.array(rows, dtype=x.dtype).reshape(x.shape[0], -1)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 1, 1, 1), (3, 7), (2, 3, 2)])
+def test_forward_matches_loop_and_gradcheck(rng, shape):
+    x = rng.standard_normal(shape)
+    y, _ = flatten_forward(x)
+    np.testing.assert_array_equal(y, ref_flatten(x))
+    rep = check_kernel(flatten_forward, flatten_backward, [x], names=["x"], rng=rng)
+    assert rep.passed, str(rep)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_contiguous_and_readonly(rng, dtype):
+    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    views = [hostile(x), np.moveaxis(np.moveaxis(x, 1, 3).copy(), 3, 1)]  # strided, NHWC memory
+    for v in views:
+        y, cache = flatten_forward(v)
+        np.testing.assert_array_equal(y, ref_flatten(x))
+        assert y.dtype == dtype
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx = flatten_backward(hostile(dy), cache)
+        assert dx.dtype == dtype and dx.shape == x.shape
+        np.testing.assert_array_equal(dx.reshape(2, -1), dy)
+    np.testing.assert_array_equal(views[0], x)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"^flatten: x must have at least 2 axes"):
+        flatten_forward(np.zeros(4))
+    with pytest.raises(TypeError, match=r"^flatten: x must be float32 or float64"):
+        flatten_forward(np.zeros((2, 2), dtype=np.int8))
+    _, cache = flatten_forward(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"^flatten_backward: dy must have shape \(2, 12\)"):
+        flatten_backward(np.zeros((2, 11)), cache)
+    with pytest.raises(ValueError, match=r"^flatten_backward: dy must be 2-D"):
+        flatten_backward(np.zeros((2, 3, 4)), cache)
+
+
+def test_torch_parity(torch, rng):
+    x = rng.standard_normal((3, 2, 4, 5))
+    y, cache = flatten_forward(x)
+    dy = rng.standard_normal(y.shape)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.flatten(tx, 1)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(flatten_backward(dy, cache), tx.grad.numpy(), rtol=0, atol=1e-10)
