@@ -17,10 +17,10 @@ from .module import Module, Parameter, StateDictError
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .reshape import Flatten, Identity
-from .summary import summary
+from ._summary import layer_table, summary
 
 __all__ = ["Module", "Parameter", "StateDictError", "init", "Linear", "Conv2d",
            "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "ReLU", "LeakyReLU",
            "Sigmoid", "Tanh", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d",
            "LocalResponseNorm", "Sequential", "Residual", "Concat", "Loss", "CrossEntropyLoss",
-           "MSELoss", "summary"]
+           "MSELoss", "summary", "layer_table"]

@@ -200,8 +200,8 @@ class Module:
 
     def summary(self, input_shape) -> str:
         """A table of every layer's output shape and parameter count (see
-        :func:`convprop.layers.summary.summary`)."""
-        from .summary import summary
+        :func:`convprop.layers.summary`)."""
+        from ._summary import summary
         return summary(self, input_shape)
 
     # -- display ----------------------------------------------------------------------------
