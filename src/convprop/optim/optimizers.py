@@ -17,7 +17,7 @@ import numpy as np
 from .updates import (adam_update, adamw_update, check_adam, check_rmsprop, check_sgd,
                       rmsprop_update, sgd_update)
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "build_optimizer", "OPTIMIZERS"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "OPTIMIZERS"]
 
 
 class Optimizer:
@@ -200,19 +200,3 @@ class RMSprop(Optimizer):
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
-
-
-def build_optimizer(name: str, params, **kw) -> Optimizer:
-    """The optimizer called ``name`` (sgd, adam, adamw, rmsprop) over ``params``; ``kw`` are its
-    hyperparameters (e.g. ``lr=0.1, momentum=0.9``)."""
-    key = name.lower() if isinstance(name, str) else name
-    if key not in OPTIMIZERS:
-        raise ValueError(f"build_optimizer: unknown optimizer {name!r}, expected one of "
-                         f"{sorted(OPTIMIZERS)}")
-    try:
-        return OPTIMIZERS[key](params, **kw)
-    except TypeError as e:
-        if "unexpected keyword" in str(e):
-            raise TypeError(f"build_optimizer: {OPTIMIZERS[key].__name__} got an unexpected "
-                            f"hyperparameter ({e})") from None
-        raise

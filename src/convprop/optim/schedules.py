@@ -1,7 +1,7 @@
 """Learning-rate schedules over an optimizer, with ``torch.optim.lr_scheduler``'s names and numbers.
 
-Call ``step()`` once per epoch, after that epoch's optimizer steps (``ReduceLROnPlateau`` takes
-the monitored metric: ``step(metric)``). Constructing a schedule applies its epoch-0 learning
+Call ``step()`` once per epoch, after that epoch's optimizer steps (``ReduceLROnPlateau``, in
+plateau.py, takes a metric: ``step(metric)``). Constructing a schedule applies its epoch-0 learning
 rate; ``get_last_lr()`` is ``[lr]`` (one parameter group). The chainable schedules update the
 current rate recursively, exactly as PyTorch does, so they compose (SequentialLR) and agree
 with PyTorch to rounding. ``state_dict()`` is JSON-able; ``load_state_dict()`` also restores the
@@ -18,7 +18,7 @@ from collections import Counter
 from .optimizers import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "LinearLR", "SequentialLR", "ReduceLROnPlateau", "build_schedule", "SCHEDULES"]
+           "LinearLR", "SequentialLR"]
 
 
 def _int(op, name, v, minimum):
@@ -296,139 +296,3 @@ class SequentialLR:
             s.load_state_dict(sub)
         self.last_epoch, self._last_lr = int(state["last_epoch"]), float(state["last_lr"])
         self.optimizer.lr = self._last_lr
-
-
-class ReduceLROnPlateau:
-    """Multiply the learning rate by ``factor`` (not below ``min_lr``) once the metric has not
-    improved for more than ``patience`` epochs; then wait ``cooldown`` epochs.
-
-    Improvement in mode "min" with threshold_mode "rel" means metric < best * (1 - threshold)
-    ("abs": metric < best - threshold; mode "max" mirrors). A reduction smaller than ``eps`` is
-    skipped.
-    """
-
-    _config = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr",
-               "eps")
-
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
-        op = "ReduceLROnPlateau"
-        self.optimizer = _optimizer(op, optimizer)
-        if mode not in ("min", "max"):
-            raise ValueError(f"{op}: mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"{op}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        self.mode, self.threshold_mode = mode, threshold_mode
-        self.factor = _real(op, "factor", factor, 0.0, 1.0, hi_open=True)
-        self.patience = _int(op, "patience", patience, 0)
-        self.threshold = _real(op, "threshold", threshold, 0.0)
-        self.cooldown = _int(op, "cooldown", cooldown, 0)
-        self.min_lr = _real(op, "min_lr", min_lr, 0.0)
-        self.eps = _real(op, "eps", eps, 0.0)
-        self.last_epoch = 0
-        self.best = math.inf if mode == "min" else -math.inf
-        self.num_bad_epochs = 0
-        self.cooldown_counter = 0
-        self._last_lr = optimizer.lr
-
-    def _is_better(self, a: float) -> bool:
-        t, best = self.threshold, self.best
-        if self.mode == "min":
-            return a < (best * (1.0 - t) if self.threshold_mode == "rel" else best - t)
-        return a > (best * (1.0 + t) if self.threshold_mode == "rel" else best + t)
-
-    def step(self, metric) -> None:
-        """Record this epoch's ``metric`` (e.g. validation loss) and reduce the rate if stuck."""
-        try:
-            current = float(metric)
-        except (TypeError, ValueError):
-            raise TypeError(f"ReduceLROnPlateau.step: metric must be a number, "
-                            f"got {metric!r}") from None
-        self.last_epoch += 1
-        if self._is_better(current):
-            self.best, self.num_bad_epochs = current, 0
-        else:
-            self.num_bad_epochs += 1
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.num_bad_epochs = 0
-        if self.num_bad_epochs > self.patience:
-            old = self.optimizer.lr
-            new = max(old * self.factor, self.min_lr)
-            if old - new > self.eps:
-                self.optimizer.lr = new
-            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = self.optimizer.lr
-
-    def get_last_lr(self) -> list[float]:
-        return [self._last_lr]
-
-    def state_dict(self) -> dict:
-        """JSON-able; the initial best (±inf) is stored as None."""
-        sd = {k: getattr(self, k) for k in self._config}
-        sd.update(type="ReduceLROnPlateau", last_epoch=self.last_epoch,
-                  best=None if math.isinf(self.best) else self.best,
-                  num_bad_epochs=self.num_bad_epochs, cooldown_counter=self.cooldown_counter,
-                  last_lr=self._last_lr)
-        return sd
-
-    def load_state_dict(self, state: dict) -> None:
-        name = "ReduceLROnPlateau.load_state_dict"
-        if not isinstance(state, dict) or state.get("type") != "ReduceLROnPlateau":
-            raise ValueError(f"{name}: expected the state of a ReduceLROnPlateau, got "
-                             f"{state.get('type') if isinstance(state, dict) else state!r}")
-        keys = set(self.state_dict())
-        if set(state) != keys:
-            raise ValueError(f"{name}: expected keys {sorted(keys)}, got {sorted(state)}")
-        for k in self._config:
-            setattr(self, k, state[k])
-        self.last_epoch = int(state["last_epoch"])
-        worst = math.inf if self.mode == "min" else -math.inf
-        self.best = worst if state["best"] is None else float(state["best"])
-        self.num_bad_epochs = int(state["num_bad_epochs"])
-        self.cooldown_counter = int(state["cooldown_counter"])
-        self._last_lr = float(state["last_lr"])
-        self.optimizer.lr = self._last_lr
-
-
-SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "warmup_cosine", "plateau")
-
-
-def build_schedule(name: str, optimizer, epochs: int, **kw):
-    """The schedule called ``name`` for a run of ``epochs`` epochs, or None for "none".
-
-    Defaults: step: step_size=max(1, epochs // 3), gamma=0.1; multistep: milestones at 1/2 and
-    3/4 of the run, gamma=0.1; exponential: gamma=0.95; cosine: T_max=epochs, eta_min=0;
-    warmup_cosine: LinearLR from start_factor=0.1 over warmup_epochs=max(1, epochs // 10), then
-    cosine to eta_min=0 over the remaining epochs; plateau: ReduceLROnPlateau's own defaults.
-    """
-    op = "build_schedule"
-    if name not in SCHEDULES:
-        raise ValueError(f"{op}: unknown schedule {name!r}, expected one of {list(SCHEDULES)}")
-    epochs = _int(op, "epochs", epochs, 1)
-    allowed = {"none": (), "step": ("step_size", "gamma"), "multistep": ("milestones", "gamma"),
-               "exponential": ("gamma",), "cosine": ("eta_min",),
-               "warmup_cosine": ("warmup_epochs", "start_factor", "eta_min"),
-               "plateau": ReduceLROnPlateau._config}[name]
-    extra = sorted(set(kw) - set(allowed))
-    if extra:
-        raise TypeError(f"{op}: schedule {name!r} takes options {list(allowed)}, got {extra}")
-    if name == "none":
-        return None
-    if name == "step":
-        return StepLR(optimizer, kw.get("step_size", max(1, epochs // 3)), kw.get("gamma", 0.1))
-    if name == "multistep":
-        default = sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})
-        return MultiStepLR(optimizer, kw.get("milestones", default), kw.get("gamma", 0.1))
-    if name == "exponential":
-        return ExponentialLR(optimizer, kw.get("gamma", 0.95))
-    if name == "cosine":
-        return CosineAnnealingLR(optimizer, epochs, kw.get("eta_min", 0.0))
-    if name == "plateau":
-        return ReduceLROnPlateau(optimizer, **kw)
-    warm = _int(op, "warmup_epochs", kw.get("warmup_epochs", max(1, epochs // 10)), 1)
-    if warm >= epochs:
-        raise ValueError(f"{op}: warmup_epochs must be < epochs ({epochs}), got {warm}")
-    warmup = LinearLR(optimizer, kw.get("start_factor", 0.1), 1.0, warm)
-    cosine = CosineAnnealingLR(optimizer, epochs - warm, kw.get("eta_min", 0.0))
-    return SequentialLR(optimizer, [warmup, cosine], [warm])
