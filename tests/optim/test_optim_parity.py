@@ -49,7 +49,7 @@ def _run_ours(cls, kw, values, grads, *, split=None):
             params = [Parameter(p.value) for p in params]
             opt = cls(params, **{**kw, "lr": 123.0})
             opt.load_state_dict(sd)
-        for p, g in zip(params, gs):
+        for p, g in zip(params, gs, strict=True):
             p.grad = g.copy()
         opt.step()
     return [p.value for p in params]
@@ -62,10 +62,10 @@ def test_matches_torch_optim(torch, rng, name, kw):
     tparams = [torch.tensor(v, requires_grad=True) for v in values]
     topt = getattr(torch.optim, name)(tparams, **kw)
     for gs in grads:
-        for p, g in zip(tparams, gs):
+        for p, g in zip(tparams, gs, strict=True):
             p.grad = torch.tensor(g)
         topt.step()
-    for a, b in zip(ours, tparams):
+    for a, b in zip(ours, tparams, strict=True):
         np.testing.assert_allclose(a, b.detach().numpy(), rtol=0, atol=1e-12)
 
 
@@ -74,7 +74,7 @@ def test_state_dict_round_trip_is_bit_identical(rng, name, kw):
     values, grads = _data(rng)
     straight = _run_ours(OURS[name], kw, values, grads)
     resumed = _run_ours(OURS[name], kw, values, grads, split=5)
-    for a, b in zip(straight, resumed):
+    for a, b in zip(straight, resumed, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -84,7 +84,7 @@ def test_float32_stays_float32_and_tracks_float64(rng, name, kw):
     ours32 = _run_ours(OURS[name], kw, values, grads)
     ours64 = _run_ours(OURS[name], kw, [v.astype(np.float64) for v in values],
                        [[g.astype(np.float64) for g in gs] for gs in grads])
-    for a, b in zip(ours32, ours64):
+    for a, b in zip(ours32, ours64, strict=True):
         assert a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
 

@@ -292,7 +292,7 @@ class SequentialLR:
         if len(subs) != len(self._schedulers) or list(state["milestones"]) != self.milestones:
             raise ValueError(f"{name}: expected {len(self._schedulers)} schedulers with milestones "
                              f"{self.milestones}, got {len(subs)} with {state['milestones']}")
-        for s, sub in zip(self._schedulers, subs):
+        for s, sub in zip(self._schedulers, subs, strict=True):
             s.load_state_dict(sub)
         self.last_epoch, self._last_lr = int(state["last_epoch"]), float(state["last_lr"])
         self.optimizer.lr = self._last_lr
