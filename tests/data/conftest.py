@@ -3,6 +3,7 @@
 import gzip
 import io
 import tarfile
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ def idx_bytes(magic: int, shape, payload: bytes) -> bytes:
 class IdxWriter:
     """Writes MNIST-style file pairs into a directory."""
 
-    names = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    names: ClassVar[dict] = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
              "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 
     idx_bytes = staticmethod(idx_bytes)

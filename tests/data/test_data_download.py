@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -16,9 +17,9 @@ MD5 = hashlib.md5(GOOD).hexdigest()
 
 
 class _Handler(BaseHTTPRequestHandler):
-    routes: dict = {}  # path -> (body, announced Content-Length)
+    routes: ClassVar[dict] = {}  # path -> (body, announced Content-Length)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self.path not in self.routes:
             self.send_error(404)
             return

@@ -121,8 +121,8 @@ def test_count_mismatch(tmp_path, idx_writer):
 
 
 @pytest.mark.parametrize("kw, exc, pat", [
-    (dict(name="imagenet"), ValueError, r"load_dataset: unknown data set 'imagenet'"),
-    (dict(name="mnist", split="val"), ValueError, r"load_dataset: split must be one of"),
+    ({"name": "imagenet"}, ValueError, r"load_dataset: unknown data set 'imagenet'"),
+    ({"name": "mnist", "split": "val"}, ValueError, r"load_dataset: split must be one of"),
 ])
 def test_bad_arguments(kw, exc, pat):
     with pytest.raises(exc, match=pat):
@@ -145,11 +145,11 @@ def test_arraydataset_validates():
 
 def _readme_loader(directory, prefix):
     """The reader given in shared/data/README.md, independent of convprop."""
-    x = np.frombuffer(gzip.open(directory / f"{prefix}-images-idx3-ubyte.gz").read(), np.uint8,
-                      offset=16).reshape(-1, 28, 28)
-    y = np.frombuffer(gzip.open(directory / f"{prefix}-labels-idx1-ubyte.gz").read(), np.uint8,
-                      offset=8)
-    return x, y
+    def read(name):
+        return gzip.decompress((directory / name).read_bytes())
+    x = np.frombuffer(read(f"{prefix}-images-idx3-ubyte.gz"), np.uint8, offset=16)
+    y = np.frombuffer(read(f"{prefix}-labels-idx1-ubyte.gz"), np.uint8, offset=8)
+    return x.reshape(-1, 28, 28), y
 
 
 @needs_mnist

@@ -10,6 +10,16 @@ from .dataset import DATASETS, SPLITS, ArrayDataset, load_dataset
 from .download import DownloadError, default_cache_dir
 from .loader import batches
 
-__all__ = ["ArrayDataset", "DATASETS", "SPLITS", "DownloadError", "batches",
-           "default_cache_dir", "load_dataset", "normalize", "random_crop",
-           "random_horizontal_flip", "to_float"]
+__all__ = [
+           "DATASETS",
+           "SPLITS",
+           "ArrayDataset",
+           "DownloadError",
+           "batches",
+           "default_cache_dir",
+           "load_dataset",
+           "normalize",
+           "random_crop",
+           "random_horizontal_flip",
+           "to_float",
+]

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["random_crop", "random_horizontal_flip", "normalize", "to_float"]
+__all__ = ["normalize", "random_crop", "random_horizontal_flip", "to_float"]
 
 
 def _check_batch(op: str, x) -> np.ndarray:

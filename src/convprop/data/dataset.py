@@ -12,7 +12,7 @@ from .download import default_cache_dir, download_files
 from .idx import load_idx_split, split_files
 from .sample import load_sample_arrays
 
-__all__ = ["ArrayDataset", "DATASETS", "SPLITS", "load_dataset"]
+__all__ = ["DATASETS", "SPLITS", "ArrayDataset", "load_dataset"]
 
 DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
 SPLITS = ("train", "test")

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["SOURCES", "DownloadError", "default_cache_dir", "fetch", "download_files"]
+__all__ = ["SOURCES", "DownloadError", "default_cache_dir", "download_files", "fetch"]
 
 _MNIST_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
@@ -129,7 +129,7 @@ def fetch(filename: str, dest_dir, md5: str, mirrors, *, timeout: float = 60.0) 
             failures.append(f"  {url}: {exc}")
     raise DownloadError(f"download: could not get {filename} into {dest_dir}:\n"
                         + "\n".join(failures)
-                        + f"\nDownload it by hand and pass its directory as root= (--data-dir).")
+                        + "\nDownload it by hand and pass its directory as root= (--data-dir).")
 
 
 def download_files(name: str, filenames, dest_dir, *, timeout: float = 60.0) -> list[Path]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "read_idx", "split_files", "load_idx_split"]
+__all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "load_idx_split", "read_idx", "split_files"]
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801

@@ -18,8 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SAMPLE_DIR", "SAMPLE_NPZ", "SAMPLE_JSON", "SAMPLE_KEYS", "content_sha256",
-           "load_sample_arrays"]
+__all__ = [
+    "SAMPLE_DIR",
+    "SAMPLE_JSON",
+    "SAMPLE_KEYS",
+    "SAMPLE_NPZ",
+    "content_sha256",
+    "load_sample_arrays",
+]
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "_sample"
 SAMPLE_NPZ = SAMPLE_DIR / "mnist_sample.npz"
