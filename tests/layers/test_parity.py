@@ -178,3 +178,20 @@ def test_mse_loss(torch, rng, reduction):
     dpred = loss_fn.backward(np.ones(np.shape(loss)), cache) if reduction == "none" \
         else loss_fn.backward(cache)
     np.testing.assert_allclose(dpred, yt.grad.numpy(), rtol=0, atol=ATOL)
+
+
+def test_dropout_training_draws_from_its_generator(rng):
+    x = rng.standard_normal((50, 40))
+    a, b = L.Dropout(0.25, rng=np.random.default_rng(7)), L.Dropout(0.25, rng=np.random.default_rng(7))
+    state = a.rng.bit_generator.state
+    ya, ca = a.forward(x, training=True)
+    yb, _ = b.forward(x, training=True)
+    np.testing.assert_array_equal(ya, yb)
+    kept = ya != 0
+    assert 0.7 < kept.mean() < 0.8
+    np.testing.assert_allclose(ya[kept], x[kept] / 0.75)
+    dy = rng.standard_normal(x.shape)
+    np.testing.assert_allclose(a.backward(dy, ca), dy * kept / 0.75)
+    a.rng.bit_generator.state = state  # restoring the generator replays the mask
+    np.testing.assert_array_equal(a.forward(x, training=True)[0], ya)
+    assert not np.array_equal(a.forward(x, training=True)[0], ya)
