@@ -82,7 +82,7 @@ def test_residual_and_concat_structure_and_errors(rng):
     with pytest.raises(ValueError, match="Concat"):
         L.Concat(L.Identity(), L.MaxPool2d(2)).forward(x4)
     cat = L.Concat(L.Identity(), L.Conv2d(3, 2, 1, rng=rng))
-    y, cache = cat.forward(x4)
+    y, _ = cat.forward(x4)
     assert y.shape == (2, 5, 4, 4)
     np.testing.assert_array_equal(y[:, :3], x4)
 

@@ -84,8 +84,7 @@ def test_buffers(rng):
 
 def test_repr(rng):
     r = repr(cnn(rng))
-    for s in ("Sequential(", "(0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), "
-              "padding=(1, 1))", "(1): BatchNorm2d(4, eps=1e-05, momentum=0.1",
+    for s in ("Sequential(", "(0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))", "(1): BatchNorm2d(4, eps=1e-05, momentum=0.1",
               "(4): Residual(\n    (body): Conv2d(4, 4", "bias=False", "(shortcut): Identity()",
               "Dropout(p=0.5)", "Linear(in_features=24, out_features=5, bias=True)",
               "MaxPool2d(kernel_size=(2, 2), stride=(2, 2)"):

@@ -7,6 +7,7 @@ modules too; losses take ``forward(pred, target)``. Initializers live in
 """
 
 from . import init
+from ._summary import layer_table, summary
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from .container import Concat, Residual, Sequential
 from .conv import Conv2d, ConvTranspose2d
@@ -17,10 +18,34 @@ from .module import Module, Parameter, StateDictError
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .reshape import Flatten, Identity
-from ._summary import layer_table, summary
 
-__all__ = ["Module", "Parameter", "StateDictError", "init", "Linear", "Conv2d",
-           "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "ReLU", "LeakyReLU",
-           "Sigmoid", "Tanh", "Flatten", "Identity", "Dropout", "BatchNorm1d", "BatchNorm2d",
-           "LocalResponseNorm", "Sequential", "Residual", "Concat", "Loss", "CrossEntropyLoss",
-           "MSELoss", "summary", "layer_table"]
+__all__ = [
+           "AvgPool2d",
+           "BatchNorm1d",
+           "BatchNorm2d",
+           "Concat",
+           "Conv2d",
+           "ConvTranspose2d",
+           "CrossEntropyLoss",
+           "Dropout",
+           "Flatten",
+           "GlobalAvgPool2d",
+           "Identity",
+           "LeakyReLU",
+           "Linear",
+           "LocalResponseNorm",
+           "Loss",
+           "MSELoss",
+           "MaxPool2d",
+           "Module",
+           "Parameter",
+           "ReLU",
+           "Residual",
+           "Sequential",
+           "Sigmoid",
+           "StateDictError",
+           "Tanh",
+           "init",
+           "layer_table",
+           "summary",
+]

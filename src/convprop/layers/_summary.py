@@ -6,7 +6,7 @@ import numpy as np
 
 from .module import Module
 
-__all__ = ["summary", "layer_table"]
+__all__ = ["layer_table", "summary"]
 
 
 def layer_table(model: Module, input_shape) -> list[tuple[str, str, list, int]]:
@@ -69,10 +69,13 @@ def summary(model: Module, input_shape) -> str:
     body = [(n, t, " / ".join(str(s) for s in shp) or "-", f"{p:,}")
             for n, t, shp, p in table]
     w = [max(len(r[i]) for r in [head, *body]) for i in range(4)]
-    fmt = "{:<%d}  {:<%d}  {:<%d}  {:>%d}" % tuple(w)
+
+    def fmt(row):
+        return (f"{row[0]:<{w[0]}}  {row[1]:<{w[1]}}  {row[2]:<{w[2]}}  "
+                f"{row[3]:>{w[3]}}").rstrip()
     rule = "-" * (sum(w) + 6)
     total = model.num_parameters()
-    lines = [fmt.format(*head), rule, *(fmt.format(*r) for r in body), rule,
+    lines = [fmt(head), rule, *(fmt(r) for r in body), rule,
              f"Input shape: {tuple(input_shape)}", f"Output shape: {out}",
              f"Total params: {total:,}"]
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import numbers
 from .. import functional as F
 from .module import Module
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh"]
+__all__ = ["LeakyReLU", "ReLU", "Sigmoid", "Tanh"]
 
 
 class ReLU(Module):

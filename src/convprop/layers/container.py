@@ -12,7 +12,7 @@ import numpy as np
 from .module import Module
 from .reshape import Identity
 
-__all__ = ["Sequential", "Residual", "Concat"]
+__all__ = ["Concat", "Residual", "Sequential"]
 
 
 def _check_module(op: str, what: str, m) -> Module:
@@ -29,7 +29,7 @@ class Sequential(Module):
         for i, m in enumerate(modules):
             setattr(self, str(i), _check_module("Sequential", f"argument {i}", m))
 
-    def append(self, module: Module) -> "Sequential":
+    def append(self, module: Module) -> Sequential:
         setattr(self, str(len(self)), _check_module("Sequential", "module", module))
         return self
 

@@ -19,12 +19,20 @@ signature above (used for the weight; the bias is then zero, as for he/glorot).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["fan_in_and_fan_out", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform",
-           "torch_uniform", "INITIALIZERS", "init_weight_and_bias"]
+__all__ = [
+    "INITIALIZERS",
+    "fan_in_and_fan_out",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "init_weight_and_bias",
+    "torch_uniform",
+]
 
 
 def fan_in_and_fan_out(shape) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import functional as F
 from .module import Module
 
-__all__ = ["Loss", "CrossEntropyLoss", "MSELoss"]
+__all__ = ["CrossEntropyLoss", "Loss", "MSELoss"]
 
 _NO_CACHE = object()
 
@@ -30,7 +30,7 @@ class Loss(Module):
     def __call__(self, pred, target):
         return self.forward(pred, target)
 
-    def forward(self, pred, target):  # noqa: D102 - see subclasses
+    def forward(self, pred, target):
         raise NotImplementedError
 
     def backward(self, dy=1.0, cache=_NO_CACHE):

@@ -9,7 +9,7 @@ times in one step; ``backward(dy, cache) -> dx`` *adds* parameter gradients into
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -24,7 +24,7 @@ class StateDictError(KeyError, ValueError):
 class Parameter:
     """A trainable array and its accumulated gradient (same shape and dtype)."""
 
-    __slots__ = ("value", "grad")
+    __slots__ = ("grad", "value")
 
     def __init__(self, value: np.ndarray):
         value = np.array(value, copy=True)
@@ -94,14 +94,14 @@ class Module:
         return self.forward(x, training=False)[0]
 
     # -- traversal --------------------------------------------------------------------------
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from self._modules.items()
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
-    def named_modules(self, prefix: str = "", _seen=None) -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "", _seen=None) -> Iterator[tuple[str, Module]]:
         """(dotted name, Module) pairs, the root first; a shared module once, first name."""
         seen = set() if _seen is None else _seen
         if id(self) in seen:
@@ -111,7 +111,7 @@ class Module:
         for name, m in self.named_children():
             yield from m.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
@@ -140,7 +140,7 @@ class Module:
     def num_parameters(self) -> int:
         return int(sum(p.value.size for p in self.parameters()))
 
-    def astype(self, dtype) -> "Module":
+    def astype(self, dtype) -> Module:
         """Cast every parameter and buffer to ``dtype`` (float32 or float64), in place."""
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
@@ -157,7 +157,7 @@ class Module:
         return self
 
     # -- state ------------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Copies of every parameter value and buffer, by dotted name."""
         sd = OrderedDict((n, p.value.copy()) for n, p in self.named_parameters())
         sd.update((n, np.array(b, copy=True)) for n, b in self.named_buffers())

@@ -6,14 +6,14 @@ from .. import functional as F
 from .._checks import pair
 from .module import Module
 
-__all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d"]
+__all__ = ["AvgPool2d", "GlobalAvgPool2d", "MaxPool2d"]
 
 
 class MaxPool2d(Module):
     """Max pooling over (KH, KW) windows, as ``torch.nn.MaxPool2d`` (padding counts as -inf).
 
     x (N, C, H, W) -> y (N, C, Ho, Wo); ``stride`` defaults to ``kernel_size``. On a tie the
-    gradient goes where the kernel puts it (see ``convprop.functional.max_pool2d_forward``).
+    first maximum in row-major window order alone gets the gradient (PyTorch's rule).
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
