@@ -43,7 +43,7 @@ def test_flat_network_with_every_layer_gradcheck(rng):
     net = L.Sequential(
         L.ConvTranspose2d(1, 2, 2, stride=2, rng=rng), L.AvgPool2d(2, 1, 1),
         L.LocalResponseNorm(2), L.Sigmoid(), L.Dropout(0.0), L.Flatten(),
-        L.Linear(2 * 7 * 5, 4, rng=rng), L.BatchNorm1d(4), L.Tanh(), L.Linear(4, 2, rng=rng))
+        L.Linear(2 * 7 * 5, 4, bias=False, rng=rng), L.BatchNorm1d(4), L.Tanh(), L.Linear(4, 2, rng=rng))
     report = check_module(net, rng.standard_normal((3, 1, 3, 2)), training=True)
     assert report.passed, str(report)
 
