@@ -1,0 +1,203 @@
+import numpy as np
+import pytest
+from helpers import hostile, readonly
+
+from convprop.functional import conv2d_backward, conv2d_forward
+from convprop.gradcheck import check_kernel
+
+
+# ---- independent loop reference (nothing from convprop) --------------------------------
+def ref_conv2d(x, w, b, stride, pads, dilation, groups):
+    """Direct loops over every output element; ``pads`` = (top, bottom, left, right)."""
+    n, c, h, wd = x.shape
+    c_out, cg, kh, kw = w.shape
+    (sh, sw), (dh, dw), (pt, pb, pl, pr) = stride, dilation, pads
+    xp = np.zeros((n, c, h + pt + pb, wd + pl + pr))
+    xp[:, :, pt:pt + h, pl:pl + wd] = x
+    ho = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    wo = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((n, c_out, ho, wo))
+    og = c_out // groups
+    for bi in range(n):
+        for o in range(c_out):
+            c0 = (o // og) * cg
+            for p in range(ho):
+                for q in range(wo):
+                    acc = 0.0 if b is None else b[o]
+                    for ci in range(cg):
+                        for i in range(kh):
+                            for j in range(kw):
+                                acc += w[o, ci, i, j] * xp[bi, c0 + ci, p * sh + i * dh,
+                                                           q * sw + j * dw]
+                    y[bi, o, p, q] = acc
+    return y
+
+
+def _pads(padding, kernel, dilation):
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        th, tw = (d * (k - 1) for k, d in zip(kernel, dilation))
+        return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    return (ph, ph, pw, pw)
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+# (N, C_in, H, W, C_out, kernel, stride, padding, dilation, groups)
+CASES = {
+    "overlap_pad1": (2, 3, 7, 6, 4, 3, 1, 1, 1, 1),
+    "pad0": (2, 2, 6, 6, 3, 3, 1, 0, 1, 1),
+    "pad_gt1_stride2": (2, 2, 7, 5, 3, 3, 2, 2, 1, 1),
+    "non_tiling": (1, 2, 8, 7, 2, 3, 3, 0, 1, 1),
+    "kernel1": (2, 3, 4, 5, 2, 1, 1, 0, 1, 1),
+    "kernel1_stride2_pad": (2, 3, 5, 5, 2, 1, 2, 1, 1, 1),
+    "stride_gt_kernel": (2, 2, 9, 8, 2, 2, 3, 1, 1, 1),
+    "dilation": (2, 2, 9, 8, 3, 3, 1, 1, 2, 1),
+    "groups2": (2, 4, 6, 5, 6, 3, 1, 1, 1, 2),
+    "depthwise": (2, 3, 5, 6, 3, 3, 2, 1, 1, 3),
+    "batch1_channel1": (1, 1, 5, 5, 1, 3, 1, 1, 1, 1),
+    "non_square_all": (2, 2, 7, 9, 3, (3, 2), (2, 1), (1, 0), (2, 1), 1),
+    "pad_beyond_window": (1, 2, 3, 3, 2, 2, 1, 3, 1, 1),
+    "same_even_kernel": (2, 2, 5, 6, 3, (4, 2), 1, "same", 1, 1),
+    "same_dilated": (1, 2, 6, 5, 2, 3, 1, "same", (2, 3), 1),
+    "valid": (2, 2, 5, 6, 2, 3, 1, "valid", 1, 1),
+}
+
+
+def _make(rng, case, dtype=np.float64, bias=True):
+    n, c, h, wd, co, k, s, p, d, g = case
+    k = _pair(k)
+    x = rng.standard_normal((n, c, h, wd)).astype(dtype)
+    w = rng.standard_normal((co, c // g, *k)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype) if bias else None
+    return x, w, b, dict(stride=s, padding=p, dilation=d, groups=g)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_forward_matches_loop(name, rng):
+    x, w, b, kw = _make(rng, CASES[name])
+    y, _ = conv2d_forward(x, w, b, **kw)
+    ref = ref_conv2d(x, w, b, _pair(kw["stride"]),
+                     _pads(kw["padding"], w.shape[2:], _pair(kw["dilation"])),
+                     _pair(kw["dilation"]), kw["groups"])
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_backward_gradcheck(name, rng):
+    x, w, b, kw = _make(rng, CASES[name])
+    report = check_kernel(lambda x, w, b: conv2d_forward(x, w, b, **kw), conv2d_backward,
+                          [x, w, b], names=["x", "w", "b"], rng=rng)
+    assert report.passed, str(report)
+
+
+def test_backward_without_bias(rng):
+    x, w, _, kw = _make(rng, CASES["groups2"], bias=False)
+    y, cache = conv2d_forward(x, w, None, **kw)
+    dx, dw, db = conv2d_backward(rng.standard_normal(y.shape), cache)
+    assert db is None and dx.shape == x.shape and dw.shape == w.shape
+    report = check_kernel(lambda x, w: conv2d_forward(x, w, None, **kw), conv2d_backward,
+                          [x, w], names=["x", "w"], rng=rng)
+    assert report.passed, str(report)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("name", list(CASES))
+def test_torch_parity_float64(name, rng, torch):
+    x, w, b, kw = _make(rng, CASES[name])
+    y, cache = conv2d_forward(x, w, b, **kw)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = conv2d_backward(dy, cache)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    ty.backward(torch.tensor(dy))
+    for ours, theirs in [(y, ty.detach()), (dx, tx.grad), (dw, tw.grad), (db, tb.grad)]:
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["overlap_pad1", "kernel1", "groups2", "non_square_all"])
+def test_hostile_inputs_give_same_result_and_stay_untouched(name, rng):
+    x, w, b, kw = _make(rng, CASES[name])
+    y, cache = conv2d_forward(x, w, b, **kw)
+    dy = rng.standard_normal(y.shape)
+    want = (y, *conv2d_backward(dy, cache))
+    hx, hw, hb, hdy = hostile(x), hostile(w), readonly(b), hostile(dy)
+    y2, cache2 = conv2d_forward(hx, hw, hb, **kw)
+    got = (y2, *conv2d_backward(hdy, cache2))
+    for a, e in zip(got, want):
+        np.testing.assert_array_equal(a, e)
+    for h, orig in [(hx, x), (hw, w), (hb, b), (hdy, dy)]:
+        np.testing.assert_array_equal(h, orig)
+
+
+def test_chained_convs_accept_channel_major_views(rng):
+    """y is a (N, C, H, W) view of channel-major memory; feeding it on must be exact."""
+    x, w, b, kw = _make(rng, CASES["overlap_pad1"])
+    w2 = rng.standard_normal((2, 4, 3, 3))
+    y, _ = conv2d_forward(x, w, b, **kw)
+    z, cache = conv2d_forward(y, w2, None, padding=1)
+    z_ref, cache_ref = conv2d_forward(np.ascontiguousarray(y), w2, None, padding=1)
+    np.testing.assert_array_equal(z, z_ref)
+    dz = rng.standard_normal(z.shape)
+    for a, e in zip(conv2d_backward(dz, cache), conv2d_backward(dz, cache_ref)):
+        np.testing.assert_array_equal(a, e) if a is not None else None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["overlap_pad1", "kernel1", "depthwise"])
+def test_dtype_is_kept(name, dtype, rng):
+    x, w, b, kw = _make(rng, CASES[name], dtype=dtype)
+    y, cache = conv2d_forward(x, w, b, **kw)
+    grads = conv2d_backward(rng.standard_normal(y.shape).astype(dtype), cache)
+    assert y.dtype == dtype and all(g.dtype == dtype for g in grads)
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, conv2d_forward(x64, w64, b64, **kw)[0], rtol=tol, atol=tol)
+
+
+def _err(match, exc=ValueError, x=(2, 3, 5, 5), w=(4, 3, 3, 3), b=(4,), dtypes=None, **kw):
+    dx, dw, db = dtypes or (np.float64,) * 3
+    xa = np.zeros(x, dx) if isinstance(x, tuple) else x
+    wa = np.zeros(w, dw)
+    ba = None if b is None else np.zeros(b, db)
+    with pytest.raises(exc, match=match):
+        conv2d_forward(xa, wa, ba, **kw)
+
+
+def test_errors():
+    _err(r"^conv2d: x must be 4-D", x=(3, 5, 5))
+    _err(r"^conv2d: w must be 4-D", w=(4, 3, 3))
+    _err(r"^conv2d: x has 4 channels but w expects 3 \(x.shape=\(2, 4, 5, 5\), "
+         r"w.shape=\(4, 3, 3, 3\)", x=(2, 4, 5, 5))
+    _err(r"^conv2d: x has 4 channels but w expects 6", x=(2, 4, 5, 5), groups=2)
+    _err(r"^conv2d: groups=2 must divide", x=(2, 4, 5, 5), w=(3, 2, 3, 3), b=(3,), groups=2)
+    _err(r"^conv2d: groups must be >= 1", groups=0)
+    _err(r"^conv2d: all arrays must share one dtype", TypeError,
+         dtypes=(np.float32, np.float64, np.float64))
+    _err(r"^conv2d: x must be float32 or float64", TypeError, x=np.zeros((2, 3, 5, 5), int))
+    _err(r"^conv2d: x must be a numpy.ndarray", TypeError, x=[[1.0]])
+    _err(r"^conv2d: b must have shape \(4,\)", b=(3,))
+    _err(r"^conv2d: b must have shape \(4,\)", b=(4, 1))
+    _err(r"^conv2d: stride must be >= 1", stride=0)
+    _err(r"^conv2d: dilation must be >= 1", dilation=(1, 0))
+    _err(r"^conv2d: padding must be >= 0", padding=-1)
+    _err(r"^conv2d: padding must be an int, a pair, 'valid' or 'same'", padding="full")
+    _err(r"^conv2d: padding='same' needs stride 1", padding="same", stride=2)
+    _err(r"^conv2d: all sizes must be positive", x=(0, 3, 5, 5))
+    _err(r"^conv2d: the 7-wide window .* does not fit the padded input along W",
+         x=(2, 3, 9, 4), w=(4, 3, 1, 7), padding=1)
+    _err(r"^conv2d: the 5-wide window .* dilation 2", x=(2, 3, 4, 4), dilation=2)
+
+
+def test_backward_errors(rng):
+    x, w, b, kw = _make(rng, CASES["pad0"])
+    y, cache = conv2d_forward(x, w, b, **kw)
+    with pytest.raises(ValueError, match=r"^conv2d_backward: dy must have the output's shape"):
+        conv2d_backward(np.zeros((2, 3, 4, 5)), cache)
+    with pytest.raises(TypeError, match=r"^conv2d_backward: dy must have the forward dtype"):
+        conv2d_backward(np.zeros(y.shape, np.float32), cache)
