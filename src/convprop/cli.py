@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="output directory (default runs/MODEL-DATASET)")
     t.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue a run from its checkpoint (up to --epochs in total)")
+    t.add_argument("--limit", type=_positive(int), metavar="N",
+                   help="use only the first N images of each split (quick checks)")
     t.add_argument("--quiet", action="store_true", help="no progress output")
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split",
@@ -111,7 +113,7 @@ def _cmd_train(a) -> int:
                       optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay,
                       schedule=a.schedule, augment=a.augment, seed=a.seed,
                       out=a.out or os.path.join("runs", f"{a.model}-{a.dataset}"),
-                      resume=a.resume, verbose=0 if a.quiet else 1)
+                      resume=a.resume, verbose=0 if a.quiet else 1, limit=a.limit)
     result = run(cfg)
     print(f"test accuracy: {result['metrics']['accuracy']:.4f}")
     return 0

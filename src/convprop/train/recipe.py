@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -43,6 +43,7 @@ class TrainConfig:
     out: str = "runs/lenet5-mnist-sample"
     resume: str | None = None
     verbose: int = 1
+    limit: int | None = None
     model_args: dict = field(default_factory=dict)
 
 
@@ -94,6 +95,9 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
     t_start = time.perf_counter()
     train = load_dataset(cfg.dataset, "train", root=cfg.data_dir, download=cfg.download)
     test = load_dataset(cfg.dataset, "test", root=cfg.data_dir, download=cfg.download)
+    if cfg.limit is not None:  # quick runs: the first `limit` images of each split
+        train, test = (replace(d, images=d.images[:cfg.limit], labels=d.labels[:cfg.limit])
+                       for d in (train, test))
     channels, size = train.images.shape[1], train.images.shape[2]
     mean = (train.images.mean(axis=(0, 2, 3)) / 255.0).tolist()
     std = (train.images.std(axis=(0, 2, 3)) / 255.0).tolist()

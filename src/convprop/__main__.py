@@ -1,0 +1,7 @@
+"""``python -m convprop`` is the ``convprop`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
