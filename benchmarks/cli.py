@@ -1,0 +1,234 @@
+"""``python -m benchmarks``: run every workload for convprop and PyTorch, print a table.
+
+Same process, same shapes, float32, PyTorch on as many threads as NumPy's BLAS. Warm-up
+calls are excluded; each number is the median of ``--reps`` calls. Ratios are
+convprop / torch (lower is better) and are reported against targets, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+from .harness import (
+    Row,
+    Unavailable,
+    blas_threads,
+    matmul_gflops,
+    set_blas_threads,
+    time_calls,
+)
+from .memory import ROOT, peak_rss_mb
+from .workloads import Workload, all_workloads
+
+__all__ = ["format_table", "main", "run_suite"]
+
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
+MEMORY_RUNS = (("lenet5", "LeNet-5"), ("resnet20", "ResNet-20"))
+MEMORY_TARGET = 1.5
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=30, help="timed calls per side (default 30)")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="untimed calls before timing (default: per workload, 2-5)")
+    ap.add_argument("--only", action="append", default=[], metavar="SUBSTRING",
+                    help="run only rows whose name contains SUBSTRING (case-insensitive; "
+                         "repeatable; memory rows are named 'memory ...')")
+    ap.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
+                    help=f"where to write the results (default {DEFAULT_JSON.relative_to(ROOT)})")
+    ap.add_argument("--markdown", nargs="?", const="-", default=None, metavar="PATH",
+                    help="also write the table as Markdown, to PATH or stdout ('-')")
+    ap.add_argument("--matmul-size", type=int, default=1024,
+                    help="n of the NumPy float32 n^3 matmul reference (default 1024)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="set NumPy's BLAS and torch to this many threads (default: NumPy's)")
+    ap.add_argument("--no-torch", action="store_true", help="convprop only, even with torch")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory rows")
+    ap.add_argument("--memory-steps", type=int, nargs=2, default=(50, 20),
+                    metavar=("LENET", "RESNET"), help="training steps per memory run (50 20)")
+    ap.add_argument("--list", action="store_true", help="list the workload names and exit")
+    return ap
+
+
+def _selected(name: str, only: list[str]) -> bool:
+    return not only or any(s.lower() in name.lower() for s in only)
+
+
+def _prepare(build, warmup: int, row: Row, side: str):
+    """Build one side's callable and run its warm-up calls; None (with a note) if it cannot
+    run: a kernel still being written must not stop the suite."""
+    try:
+        fn = build()
+        for _ in range(warmup):
+            fn()
+        return fn
+    except (Unavailable, ImportError) as e:
+        row.notes.append(f"{side}: {e}")
+    except Exception as e:  # noqa: BLE001
+        row.notes.append(f"{side}: error {type(e).__name__}: {e}")
+        traceback.print_exc(limit=3, file=sys.stderr)
+    return None
+
+
+def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool,
+                 mm_rate: float | None) -> Row:
+    """Time the convprop and torch sides of ``wl`` interleaved, after warm-up."""
+    row = Row(wl.name, target=wl.target, flops=wl.flops, mm_target=wl.mm_target,
+              matmul_gflops=mm_rate)
+    w = wl.warmup if warmup is None else warmup
+    fns = {"convprop": _prepare(wl.convprop, w, row, "convprop")}
+    if use_torch:
+        fns["torch"] = _prepare(wl.torch, w, row, "torch")
+    fns = {k: f for k, f in fns.items() if f is not None}
+    if fns:
+        timings = time_calls(fns, reps=reps, warmup=0)
+        for side, t in timings.items():
+            row.timings[side] = vars(t)
+            setattr(row, side, t.median_ms)
+    row.notes[:0] = wl.notes
+    return row
+
+
+def run_memory(model: str, label: str, steps: int, *, use_torch: bool, threads: int | None,
+               convprop_params: int | None) -> Row:
+    row = Row(f"memory {label}, {steps} steps (peak RSS)", kind="memory", target=MEMORY_TARGET)
+    row.convprop, note = peak_rss_mb("convprop", model, steps, threads=threads)
+    if note:
+        row.notes.append(note)
+    if use_torch:
+        row.torch, note = peak_rss_mb("torch", model, steps, threads=threads,
+                                      convprop_params=convprop_params)
+        if note:
+            row.notes.append(note)
+    return row
+
+
+def _fmt(v, unit: str) -> str:
+    return "-" if v is None else f"{v:.2f} {unit}" if unit == "ms" else f"{v:.1f} {unit}"
+
+
+def _cells(row: Row) -> list[str]:
+    unit = "ms" if row.kind == "time" else "MB"
+    return [row.name, _fmt(row.convprop, unit), _fmt(row.torch, unit),
+            "-" if row.ratio is None else f"{row.ratio:.2f}", row.target_text(), row.verdict,
+            "-" if row.gflops is None else f"{row.gflops:.1f}",
+            "-" if row.mm_fraction is None else f"{row.mm_fraction:.0%}"]
+
+
+HEADER = ["workload", "convprop", "torch", "ratio", "target", "result", "GFLOP/s",
+          "% matmul"]
+
+
+def format_table(rows: list[Row], *, markdown: bool = False) -> str:
+    """The results as an aligned text table (or a Markdown table), then the notes."""
+    body = [_cells(r) for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(HEADER) + " |",
+                 "|" + "|".join("---" if i == 0 else "---:" for i in range(len(HEADER))) + "|"]
+        lines += ["| " + " | ".join(c) + " |" for c in body]
+    else:
+        widths = [max(len(r[i]) for r in [HEADER, *body]) for i in range(len(HEADER))]
+        fmt = lambda c: "  ".join(s.ljust(w) if i == 0 else s.rjust(w)
+                                  for i, (s, w) in enumerate(zip(c, widths)))
+        lines = [fmt(HEADER), "  ".join("-" * w for w in widths), *map(fmt, body)]
+    notes = [f"- {r.name}: {n}" for r in rows for n in r.notes]
+    if notes:
+        lines += ["", "Notes:", *notes]
+    return "\n".join(lines)
+
+
+def _environment(threads: int, mm_rate, mm_n: int, torch_mod) -> dict:
+    import numpy as np
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True, check=False).stdout.strip() or None
+    except OSError:
+        commit = None
+    return {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "host": platform.node(), "platform": platform.platform(),
+            "machine": platform.machine(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "torch": getattr(torch_mod, "__version__", None), "threads": threads,
+            "matmul_n": mm_n, "matmul_gflops": mm_rate, "git_commit": commit}
+
+
+def run_suite(args) -> tuple[list[Row], dict]:
+    """Run every selected workload and memory measurement; (rows, environment)."""
+    if args.threads and not set_blas_threads(args.threads):
+        print("warning: could not set NumPy's BLAS threads at run time", file=sys.stderr)
+    threads = blas_threads()
+    torch_mod = None
+    if not args.no_torch:
+        try:
+            import torch as torch_mod
+            torch_mod.set_num_threads(threads)
+        except ImportError:
+            print("torch not installed: convprop only", file=sys.stderr)
+    use_torch = torch_mod is not None
+    mm_rate = matmul_gflops(args.matmul_size)
+    print(f"threads {threads}; NumPy float32 matmul {args.matmul_size}^3: {mm_rate:.1f} GFLOP/s",
+          file=sys.stderr)
+    rows, params = [], {}
+    for wl in all_workloads():
+        if not _selected(wl.name, args.only):
+            continue
+        print(f"  {wl.name} ...", file=sys.stderr, flush=True)
+        rows.append(run_workload(wl, reps=args.reps, warmup=args.warmup, use_torch=use_torch,
+                                 mm_rate=mm_rate))
+    if not args.no_memory:
+        for (model, label), steps in zip(MEMORY_RUNS, args.memory_steps):
+            name = f"memory {label}, {steps} steps (peak RSS)"
+            if not _selected(name, args.only):
+                continue
+            print(f"  {name} ...", file=sys.stderr, flush=True)
+            if model == "resnet20" and "resnet20" not in params:
+                params[model] = _param_count(model)
+            rows.append(run_memory(model, label, steps, use_torch=use_torch,
+                                   threads=args.threads, convprop_params=params.get(model)))
+    return rows, _environment(threads, mm_rate, args.matmul_size, torch_mod)
+
+
+def _param_count(model: str) -> int | None:
+    from .models import convprop_model
+    try:
+        return int(convprop_model(model)[0].num_parameters())
+    except Exception:  # noqa: BLE001 - unavailable model: torch falls back to shortcut A
+        return None
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.reps < 1:
+        _parser().error(f"--reps must be >= 1, got {args.reps}")
+    if args.list:
+        for wl in all_workloads():
+            print(wl.name)
+        for (_, label), steps in zip(MEMORY_RUNS, args.memory_steps):
+            print(f"memory {label}, {steps} steps (peak RSS)")
+        return 0
+    rows, env = run_suite(args)
+    print(f"\nconvprop vs PyTorch {env['torch'] or '(not installed)'}, float32, "
+          f"{env['threads']} threads, median of {args.reps}; NumPy matmul "
+          f"{env['matmul_gflops']:.1f} GFLOP/s\n")
+    print(format_table(rows))
+    if args.markdown:
+        md = format_table(rows, markdown=True)
+        if args.markdown == "-":
+            print("\n" + md)
+        else:
+            Path(args.markdown).write_text(md + "\n")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"environment": env, "reps": args.reps,
+                                     "rows": [r.to_json() for r in rows]}, indent=1) + "\n")
+    print(f"\nresults written to {args.json}", file=sys.stderr)
+    return 0

@@ -1,0 +1,168 @@
+"""The workloads: each one builds a convprop callable and a PyTorch callable on the same data.
+
+A workload's ``convprop()`` / ``torch()`` return a zero-argument function doing forward +
+backward (every input and parameter gradient) in float32, or raise :class:`Unavailable`.
+Kernel workloads use a fixed random upstream gradient ``dy``; PyTorch uses autograd with
+``x.requires_grad`` and ``torch.autograd.grad`` (so nothing accumulates between calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import models
+from .harness import Unavailable, conv_flops
+
+__all__ = ["Workload", "all_workloads"]
+
+
+@dataclass
+class Workload:
+    name: str
+    convprop: Callable[[], Callable[[], object]]
+    torch: Callable[[], Callable[[], object]]
+    target: float | None = None
+    flops: float | None = None
+    mm_target: float | None = None
+    warmup: int = 3
+    notes: list = field(default_factory=list)
+
+
+def _kernel(name: str):
+    """A convprop.functional kernel, or Unavailable while its file is still a placeholder."""
+    try:
+        import convprop.functional as F
+    except ImportError as e:
+        raise Unavailable(f"convprop.functional does not import ({e})") from None
+    fn = getattr(F, name, None)
+    if fn is None:
+        raise Unavailable(f"convprop.functional.{name} not available yet")
+    return fn
+
+
+def _arrays(seed: int, *shapes):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+
+
+def _out_hw(h, w, k, s, p):
+    return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+
+
+def _torch_grad_fn(op, x, params, dy):
+    """PyTorch forward + backward of ``op(x, *params)`` w.r.t. x and every param."""
+    import torch
+    leaves = [torch.from_numpy(a).requires_grad_(True) for a in (x, *params)]
+    tdy = torch.from_numpy(dy)
+
+    def run():
+        y = op(*leaves)
+        return torch.autograd.grad(y, leaves, tdy)
+
+    return run
+
+
+# -- conv2d ------------------------------------------------------------------------------------
+def conv_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
+    ho, wo = _out_hw(h, w, k, stride, pad)
+    x, wt, b, dy = _arrays(1, (n, c_in, h, w), (c_out, c_in, k, k), (c_out,),
+                           (n, c_out, ho, wo))
+    wt *= np.float32(1.0 / np.sqrt(c_in * k * k))
+
+    def cp():
+        fwd, bwd = _kernel("conv2d_forward"), _kernel("conv2d_backward")
+
+        def run():
+            _, cache = fwd(x, wt, b, stride=stride, padding=pad, dilation=1, groups=1)
+            return bwd(dy, cache)
+        return run
+
+    def tc():
+        import torch.nn.functional as tf
+        return _torch_grad_fn(lambda a, ww, bb: tf.conv2d(a, ww, bb, stride, pad), x, (wt, b), dy)
+
+    return Workload(f"conv2d {n}x{c_in}x{h}x{w}->{c_out} k{k} s{stride} p{pad}", cp, tc,
+                    target=1.3, flops=conv_flops(n, c_in, h, w, c_out, k, stride, pad),
+                    mm_target=0.6 if c_in >= 32 else None)
+
+
+# -- max pooling -------------------------------------------------------------------------------
+def pool_workload(shape, k, s) -> Workload:
+    n, c, h, w = shape
+    ho, wo = _out_hw(h, w, k, s, 0)
+    x, dy = _arrays(2, shape, (n, c, ho, wo))
+
+    def cp():
+        fwd, bwd = _kernel("max_pool2d_forward"), _kernel("max_pool2d_backward")
+
+        def run():
+            _, cache = fwd(x, kernel_size=k, stride=s)
+            return bwd(dy, cache)
+        return run
+
+    def tc():
+        import torch.nn.functional as tf
+        return _torch_grad_fn(lambda a: tf.max_pool2d(a, k, s), x, (), dy)
+
+    return Workload(f"max_pool2d {n}x{c}x{h}x{w} k{k} s{s}", cp, tc, target=1.0)
+
+
+# -- transposed convolution --------------------------------------------------------------------
+def conv_transpose_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
+    ho, wo = (h - 1) * stride - 2 * pad + k, (w - 1) * stride - 2 * pad + k
+    x, wt, b, dy = _arrays(3, (n, c_in, h, w), (c_in, c_out, k, k), (c_out,),
+                           (n, c_out, ho, wo))
+    wt *= np.float32(1.0 / np.sqrt(c_in * k * k))
+
+    def cp():
+        fwd, bwd = _kernel("conv_transpose2d_forward"), _kernel("conv_transpose2d_backward")
+
+        def run():
+            _, cache = fwd(x, wt, b, stride=stride, padding=pad)
+            return bwd(dy, cache)
+        return run
+
+    def tc():
+        import torch.nn.functional as tf
+        return _torch_grad_fn(
+            lambda a, ww, bb: tf.conv_transpose2d(a, ww, bb, stride, pad), x, (wt, b), dy)
+
+    # same GEMM work as the conv whose input gradient this is: (ho, wo) -> (h, w), c_out -> c_in
+    flops = 3.0 * 2.0 * n * c_in * h * w * c_out * k * k
+    return Workload(f"conv_transpose2d {n}x{c_in}x{h}x{w}->{c_out} k{k} s{stride} p{pad}",
+                    cp, tc, flops=flops)
+
+
+# -- training steps ----------------------------------------------------------------------------
+def step_workload(model: str, label: str, target: float, warmup: int) -> Workload:
+    notes: list = []
+    state: dict = {}
+
+    def cp():
+        step, how, state["params"] = models.convprop_step(model)
+        notes.append(f"convprop: {how}")
+        return step
+
+    def tc():
+        step, how = models.torch_step(model, convprop_params=state.get("params"))
+        notes.append(f"torch: {how}")
+        return step
+
+    return Workload(label, cp, tc, target=target, warmup=warmup, notes=notes)
+
+
+def all_workloads() -> list[Workload]:
+    """Every workload, in table order (construction is cheap: arrays only, no kernels run)."""
+    wl = [step_workload("lenet5", "LeNet-5 train step, batch 64", 1.0, warmup=5)]
+    for shape in [(64, 3, 32, 32, 32, 3, 1, 1), (64, 32, 16, 16, 64, 3, 1, 1),
+                  (32, 64, 8, 8, 128, 3, 1, 1), (64, 1, 28, 28, 6, 5, 1, 2),
+                  (64, 64, 32, 32, 64, 3, 2, 1)]:
+        wl.append(conv_workload(*shape))
+    wl.append(pool_workload((64, 32, 32, 32), 2, 2))
+    wl.append(pool_workload((64, 32, 32, 32), 3, 2))
+    wl.append(conv_transpose_workload(64, 64, 8, 8, 32, 4, 2, 1))
+    wl.append(step_workload("resnet20", "ResNet-20 train step, batch 64", 1.3, warmup=2))
+    return wl

@@ -1,0 +1,81 @@
+"""Smoke test of the benchmark suite machinery (benchmarks/ at the repo root): tiny settings,
+no timing assertions; it only keeps the code from rotting."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import cli, harness, memory
+from benchmarks.harness import Row
+
+POOL = "max_pool2d 64x32x32x32 k2 s2"
+
+
+def test_rows_ratio_verdict_and_tables():
+    ok = Row("conv ok", target=1.3, convprop=2.0, torch=2.0, flops=1.2e9, mm_target=0.6,
+             matmul_gflops=1000.0)
+    assert ok.ratio == 1.0 and ok.gflops == pytest.approx(600.0)
+    assert ok.mm_fraction == pytest.approx(0.6) and ok.verdict == "pass"
+    slow = Row("conv slow", target=1.3, convprop=4.0, torch=2.0, flops=1.2e9, mm_target=0.6,
+               matmul_gflops=1000.0)
+    assert slow.verdict == "FAIL: ratio, matmul %"
+    alone = Row("no torch", target=1.0, convprop=3.0, notes=["torch: not installed"])
+    assert alone.ratio is None and alone.verdict == "n/a"
+    mem = Row("memory x", kind="memory", target=1.5, convprop=300.0, torch=100.0)
+    assert mem.verdict == "FAIL: ratio" and mem.gflops is None
+    text = cli.format_table([ok, slow, alone, mem])
+    assert "FAIL: ratio, matmul %" in text and "300.0 MB" in text and "torch: not installed" in text
+    md = cli.format_table([ok, alone], markdown=True).splitlines()
+    assert md[0].startswith("| workload | convprop | torch | ratio |")
+    assert md[2].startswith("| conv ok | 2.00 ms | 2.00 ms | 1.00 |")
+    assert json.dumps(slow.to_json())  # JSON-able
+
+
+def test_time_calls_interleaves_and_counts():
+    calls = []
+    t = harness.time_calls({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                           reps=3, warmup=1)
+    assert calls == ["a", "b"] + ["a", "b"] * 3
+    assert t["a"].reps == 3 and t["a"].min_ms <= t["a"].median_ms
+    with pytest.raises(ValueError, match="time_calls"):
+        harness.time_calls({"a": lambda: None}, reps=0, warmup=0)
+
+
+def test_threads_and_matmul_rate():
+    assert harness.blas_threads() >= 1
+    assert harness.matmul_gflops(64, reps=2, warmup=1) > 0
+
+
+@pytest.mark.parametrize("no_torch", [False, True])
+def test_main_runs_one_workload(tmp_path, capsys, no_torch):
+    out = tmp_path / "r.json"
+    argv = ["--reps", "2", "--warmup", "1", "--only", POOL, "--no-memory", "--matmul-size",
+            "64", "--json", str(out), "--markdown", str(tmp_path / "r.md")]
+    assert cli.main(argv + (["--no-torch"] if no_torch else [])) == 0
+    res = json.loads(out.read_text())
+    assert [r["name"] for r in res["rows"]] == [POOL]
+    row = res["rows"][0]
+    assert row["convprop"] is not None or row["notes"], row  # a time, or why not
+    if no_torch:
+        assert row["torch"] is None and res["environment"]["torch"] is None
+    assert res["environment"]["matmul_gflops"] > 0
+    assert (tmp_path / "r.md").read_text().startswith("| workload |")
+    assert POOL in capsys.readouterr().out
+
+
+def test_list_names_every_workload(capsys):
+    assert cli.main(["--list"]) == 0
+    names = capsys.readouterr().out.splitlines()
+    assert len(names) == 12 and sum(n.startswith("conv2d ") for n in names) == 5
+    assert any(n.startswith("memory ResNet-20") for n in names)
+
+
+def test_memory_child_reports_peak_rss():
+    mb, note = memory.peak_rss_mb("convprop", "lenet5", 1, timeout=120)
+    assert (mb is not None and mb > 10) or note, note
