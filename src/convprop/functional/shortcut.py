@@ -12,17 +12,25 @@ __all__ = ["pad_shortcut_forward", "pad_shortcut_backward", "PadShortcutCache"]
 
 
 class PadShortcutCache(NamedTuple):
-    x_shape: tuple
+    x_shape: tuple      # (N, C, H, W) of the input
+    y_shape: tuple      # (N, out_channels, ceil(H/stride), ceil(W/stride))
     stride: int
-    before: int
+    before: int         # index of the first kept channel in y
+    dtype: np.dtype
 
 
 def pad_shortcut_forward(x, *, out_channels: int, stride: int = 2):
-    """Subsample by ``stride`` and zero-pad channels to ``out_channels``:
-    ``y[:, before:before+C] = x[:, :, ::stride, ::stride]``, zeros elsewhere, with the
-    extra channels split evenly (``before = (out_channels - C) // 2``).
+    """Subsample by ``stride`` and zero-pad channels to ``out_channels``.
 
-    x (N, C, H, W) -> y (N, out_channels, ceil(H/stride), ceil(W/stride))."""
+    ``y[:, before:before+C] = x[:, :, ::stride, ::stride]``, zeros elsewhere, where
+    ``before = (out_channels - C) // 2``: the extra channels are split evenly, an odd one
+    going after (for out_channels = 2C this is PyTorch's ``F.pad(..., (0,0,0,0,C//2,C//2))``
+    pattern). Sampling starts at row/column 0, so the output matches a 3x3 convolution with
+    stride ``stride`` and padding 1: ceil(H/stride) x ceil(W/stride).
+
+    Args: x (N, C, H, W); out_channels >= C; stride >= 1.
+    Returns: y (N, out_channels, ceil(H/stride), ceil(W/stride)), same dtype; cache.
+    """
     op = "pad_shortcut"
     x = as_float_array(op, "x", x)
     check_ndim(op, "x", x, 4, "(N, C, H, W)")
@@ -31,18 +39,24 @@ def pad_shortcut_forward(x, *, out_channels: int, stride: int = 2):
     c = x.shape[1]
     if out_channels < c:
         raise ValueError(f"{op}: out_channels must be >= the input's {c} channels, "
-                         f"got {out_channels}")
+                         f"got {out_channels} (x.shape={x.shape})")
     before = (out_channels - c) // 2
     xs = x[:, :, ::stride, ::stride]
     y = np.zeros((x.shape[0], out_channels) + xs.shape[2:], dtype=x.dtype)
     y[:, before:before + c] = xs
-    return y, PadShortcutCache(x.shape, stride, before)
+    return y, PadShortcutCache(x.shape, y.shape, stride, before, x.dtype)
 
 
 def pad_shortcut_backward(dy, cache: PadShortcutCache):
-    """dx: the gradient of the kept channels, routed back to the sampled positions."""
-    n, c, h, w = cache.x_shape
-    s = cache.stride
-    dx = np.zeros(cache.x_shape, dtype=dy.dtype)
+    """dx: the gradient of the kept channels, routed back to the sampled positions (zero at
+    the positions the subsampling skipped). dy (N, out_channels, H', W') -> dx (N, C, H, W)
+    in the forward input's dtype."""
+    op = "pad_shortcut_backward"
+    dy = as_float_array(op, "dy", dy)
+    if dy.shape != tuple(cache.y_shape):
+        raise ValueError(f"{op}: dy must have the forward output's shape "
+                         f"{tuple(cache.y_shape)}, got {dy.shape}")
+    c, s = cache.x_shape[1], cache.stride
+    dx = np.zeros(cache.x_shape, dtype=cache.dtype)
     dx[:, :, ::s, ::s] = dy[:, cache.before:cache.before + c]
     return dx

@@ -1,0 +1,167 @@
+"""The model zoo written again in PyTorch, from the architecture descriptions (not from
+convprop's code), with module names chosen so that ``state_dict`` keys equal convprop's.
+
+Feature sizes are computed by hand (the output-size formula), so a convprop builder that
+sizes its classifier wrongly fails the parity test. Imports nothing from convprop.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as tF
+
+
+def out_size(n, k, s=1, p=0):
+    return (n + 2 * p - k) // s + 1
+
+
+class Residual(nn.Module):
+    """y = body(x) + shortcut(x); children "body" and "shortcut"."""
+
+    def __init__(self, body, shortcut):
+        super().__init__()
+        self.body, self.shortcut = body, shortcut
+
+    def forward(self, x):
+        return self.body(x) + self.shortcut(x)
+
+
+class Concat(nn.Module):
+    """Branches "0".."k" on the same input, concatenated along channels."""
+
+    def __init__(self, *branches):
+        super().__init__()
+        for i, b in enumerate(branches):
+            self.add_module(str(i), b)
+
+    def forward(self, x):
+        return torch.cat([b(x) for b in self.children()], dim=1)
+
+
+class PadShortcut(nn.Module):
+    """Option A (the usual PyTorch CIFAR ResNet lambda): subsample, zero-pad channels."""
+
+    def __init__(self, out_channels, stride):
+        super().__init__()
+        self.out_channels, self.stride = out_channels, stride
+
+    def forward(self, x):
+        extra = self.out_channels - x.shape[1]
+        xs = x[:, :, ::self.stride, ::self.stride]
+        return tF.pad(xs, (0, 0, 0, 0, extra // 2, extra - extra // 2))
+
+
+class GlobalAvgPool(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+class MaskDropout(nn.Module):
+    """Inverted dropout with the keep-mask given from outside (convprop's, from its cache),
+    so training-mode parity holds with p > 0. Identity in eval mode or when p == 0."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p, self.mask = p, None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        if self.mask is None:
+            raise RuntimeError("MaskDropout: set .mask before a training forward with p > 0")
+        return x * self.mask / (1 - self.p)
+
+
+def lenet5(in_channels=1, num_classes=10, input_size=28):
+    s = out_size(out_size(out_size(input_size, 5, 1, 2), 2, 2), 5)
+    s = out_size(s, 2, 2)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(16 * s * s, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, num_classes))
+
+
+def alexnet_cifar(in_channels=3, num_classes=10, input_size=32, width=32, dropout=0.5):
+    w = width
+    s = out_size(input_size, 5, 2, 2)
+    s = out_size(s, 3, 2, 1)
+    s = out_size(s, 3, 2, 1)
+    s = out_size(s, 3, 2, 1)
+
+    def lrn():
+        return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+
+    return nn.Sequential(
+        nn.Conv2d(in_channels, w, 5, stride=2, padding=2), nn.ReLU(), lrn(),
+        nn.MaxPool2d(3, 2, 1),
+        nn.Conv2d(w, 3 * w, 5, padding=2, groups=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2, 1),
+        nn.Conv2d(3 * w, 6 * w, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(6 * w, 4 * w, 3, padding=1, groups=2), nn.ReLU(),
+        nn.Conv2d(4 * w, 4 * w, 3, padding=1, groups=2), nn.ReLU(),
+        nn.MaxPool2d(3, 2, 1), nn.Flatten(),
+        MaskDropout(dropout), nn.Linear(4 * w * s * s, 8 * w), nn.ReLU(),
+        MaskDropout(dropout), nn.Linear(8 * w, 8 * w), nn.ReLU(), nn.Linear(8 * w, num_classes))
+
+
+def vgg_cifar(in_channels=3, num_classes=10, input_size=32,
+              stages=((32, 32), (64, 64), (128, 128)), hidden=256, dropout=0.3):
+    layers, c, s = [], in_channels, input_size
+    for stage in stages:
+        for width in stage:
+            layers += [nn.Conv2d(c, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                       nn.ReLU()]
+            c = width
+        layers.append(nn.MaxPool2d(2))
+        s = out_size(s, 2, 2)
+    return nn.Sequential(*layers, nn.Flatten(), MaskDropout(dropout),
+                         nn.Linear(c * s * s, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+
+def _basic_block(cin, cout, stride, shortcut):
+    body = nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+        nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+    if stride == 1 and cin == cout:
+        sc = nn.Identity()
+    elif shortcut == "A":
+        sc = PadShortcut(cout, stride)
+    else:
+        sc = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+    return nn.Sequential(Residual(body, sc), nn.ReLU())
+
+
+def resnet20(in_channels=3, num_classes=10, input_size=32, blocks_per_stage=3,
+             widths=(16, 32, 64), shortcut="A"):
+    layers = [nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+              nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    c = widths[0]
+    for i, wd in enumerate(widths):
+        for b in range(blocks_per_stage):
+            layers.append(_basic_block(c, wd, 2 if (i > 0 and b == 0) else 1, shortcut))
+            c = wd
+    return nn.Sequential(*layers, GlobalAvgPool(), nn.Linear(c, num_classes))
+
+
+def _cbr(cin, cout, k):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU())
+
+
+def inception(cin, c1, c3r, c3, c5r, c5, pool_proj):
+    return Concat(_cbr(cin, c1, 1),
+                  nn.Sequential(_cbr(cin, c3r, 1), _cbr(c3r, c3, 3)),
+                  nn.Sequential(_cbr(cin, c5r, 1), _cbr(c5r, c5, 5)),
+                  nn.Sequential(nn.MaxPool2d(3, 1, 1), _cbr(cin, pool_proj, 1)))
+
+
+def googlenet_mini(in_channels=3, num_classes=10, input_size=32):
+    return nn.Sequential(
+        _cbr(in_channels, 32, 3),
+        inception(32, 16, 16, 24, 4, 8, 8), inception(56, 24, 24, 32, 8, 16, 16),
+        nn.MaxPool2d(3, 2, 1),
+        inception(88, 32, 24, 48, 8, 16, 16), inception(112, 40, 32, 56, 8, 16, 16),
+        GlobalAvgPool(), nn.Linear(128, num_classes))
+
+
+TORCH_MODELS = {"lenet5": lenet5, "alexnet_cifar": alexnet_cifar, "vgg_cifar": vgg_cifar,
+                "resnet20": resnet20, "googlenet_mini": googlenet_mini}
