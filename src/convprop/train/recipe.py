@@ -90,6 +90,10 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
         if not saved:
             raise ValueError(f"--resume: {cfg.resume} was not written by `convprop train`")
         # a resumed run continues the saved configuration; only the epoch target may change
+        if cfg.epochs != saved["epochs"] and saved["schedule"] != "none":
+            say(f"note: --epochs {cfg.epochs} differs from the saved run's {saved['epochs']}; "
+                f"the {saved['schedule']} schedule continues from its saved state (its horizon "
+                "was set by the first run)")
         cfg = TrainConfig(**{**saved, "epochs": cfg.epochs, "resume": cfg.resume,
                              "out": cfg.out, "verbose": cfg.verbose})
     t_start = time.perf_counter()
