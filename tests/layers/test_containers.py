@@ -170,3 +170,22 @@ def test_float64_model(rng):
     assert net[1].num_batches_tracked.dtype == np.int64
     with pytest.raises(TypeError, match="astype"):
         net.astype(np.int32)
+
+
+def test_hostile_input_and_gradient(rng):
+    """Read-only, non-contiguous x and dy give the same results as plain arrays."""
+    from helpers import hostile
+
+    net = small_net(rng, dtype=np.float64)
+    x = rng.standard_normal((2, 2, 6, 5))
+    y, cache = net.forward(x, training=True)
+    dy = rng.standard_normal(y.shape)
+    dx = net.backward(dy, cache)
+    grads = [p.grad.copy() for p in net.parameters()]
+    net.zero_grad()
+    y2, cache2 = net.forward(hostile(x), training=True)
+    dx2 = net.backward(hostile(dy), cache2)
+    np.testing.assert_allclose(y2, y, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dx2, dx, rtol=1e-12, atol=1e-14)
+    for p, g in zip(net.parameters(), grads, strict=True):
+        np.testing.assert_allclose(p.grad, g, rtol=1e-12, atol=1e-14)
