@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .alexnet import alexnet_cifar
@@ -21,17 +23,35 @@ def build(name: str, *, rng: np.random.Generator | None = None, dtype=np.float32
     """Build the model ``name`` with keyword ``config`` (e.g. ``in_channels``,
     ``num_classes``, ``input_size``), weights initialised from ``rng``.
 
-    The returned module carries ``.config = {"name": name, **config}`` (JSON-able), which a
-    checkpoint stores so that ``build(**config)`` rebuilds the same architecture."""
-    if name not in MODELS:
+    The returned module carries ``.config = {"name": name, **config}`` in its JSON form
+    (tuples as lists), which a checkpoint stores so that ``build(**config)`` rebuilds the same
+    architecture. ``rng`` and ``dtype`` are not part of it: they choose the weights and their
+    precision, not the architecture."""
+    if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"models.build: unknown model {name!r}, expected one of "
                          f"{sorted(MODELS)}")
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"models.build: rng must be a numpy.random.Generator, got "
                         f"{type(rng).__name__}")
+    saved = _jsonable({"name": name, **config})
     try:
         model = MODELS[name](rng=rng, dtype=dtype, **config)
-    except TypeError as e:
-        raise TypeError(f"models.build: {name}: {e}") from None
-    model.config = {"name": name, **config}
+    except TypeError as e:  # e.g. an unknown keyword: say which model was being built
+        msg = str(e) if str(e).startswith(name) else f"{name}: {e}"
+        raise TypeError(f"models.build: {msg}") from None
+    model.config = saved
     return model
+
+
+def _jsonable(config: dict) -> dict:
+    """The config as a JSON round trip gives it back (tuples become lists, NumPy scalars
+    Python numbers), so a model built from a checkpoint's config carries an equal one."""
+    def plain(v):
+        if isinstance(v, np.generic):
+            return v.item()
+        raise TypeError(f"{type(v).__name__} {v!r}")
+    try:
+        return json.loads(json.dumps(config, default=plain))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"models.build: config must be JSON-serialisable (ints, floats, "
+                        f"strings, lists), got {e}") from None

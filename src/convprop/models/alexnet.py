@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..layers import (Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU,
@@ -17,6 +19,10 @@ def alexnet_cifar(*, in_channels: int = 3, num_classes: int = 10, input_size: in
     stride 2), grouped convolutions (groups=2, AlexNet's two-GPU split), and dropout in the
     classifier. ``width`` scales the channel counts (AlexNet's own ratios 64:192:384:256:256
     at width 64)."""
+    if (isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 2
+            or width % 2):
+        raise ValueError(f"alexnet_cifar: width must be an even int >= 2 (groups=2 splits "
+                         f"every grouped layer's channels in two), got {width!r}")
     w = width
     kw = {"rng": rng, "dtype": dtype}
     c1, c2, c3, c4 = w, 3 * w, 6 * w, 4 * w

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import positive_int
 from ..layers import (BatchNorm2d, Concat, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d, ReLU,
                       Sequential)
 
@@ -29,6 +30,7 @@ def googlenet_mini(*, in_channels: int = 3, num_classes: int = 10, input_size: i
     """Stem conv 3x3 (32), two inception blocks, 3x3/2 max pool, two more inception
     blocks, global average pooling and a linear classifier. Every convolution is followed
     by batch norm and ReLU. ``input_size`` is accepted for a uniform interface."""
+    positive_int("googlenet_mini", "input_size", input_size)
     kw = {"rng": rng, "dtype": dtype, "init": "he_normal"}
     return Sequential(
         _conv(in_channels, 32, 3, kw),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import positive_int
 from ..functional import pad_shortcut_backward, pad_shortcut_forward
 from ..layers import (BatchNorm2d, Conv2d, GlobalAvgPool2d, Identity, Linear, Module, ReLU,
                       Residual, Sequential)
@@ -52,6 +53,12 @@ def resnet20(*, in_channels: int = 3, num_classes: int = 10, input_size: int = 3
     ``input_size`` is accepted for a uniform model interface (global pooling adapts)."""
     if shortcut not in ("A", "B"):
         raise ValueError(f"resnet20: shortcut must be 'A' or 'B', got {shortcut!r}")
+    positive_int("resnet20", "input_size", input_size)
+    positive_int("resnet20", "blocks_per_stage", blocks_per_stage)
+    if not isinstance(widths, (tuple, list)) or not widths:
+        raise ValueError(f"resnet20: widths must be a non-empty list of channel counts, "
+                         f"got {widths!r}")
+    widths = [positive_int("resnet20", f"widths[{i}]", wd) for i, wd in enumerate(widths)]
     kw = {"rng": rng, "dtype": dtype, "init": "he_normal"}
     layers = [Conv2d(in_channels, widths[0], 3, padding=1, bias=False, **kw),
               BatchNorm2d(widths[0], dtype=dtype), ReLU()]
