@@ -357,3 +357,22 @@ def test_check_module_catches_a_bug_in_a_convprop_layer(rng):
     assert not report.passed
     assert report.worst == "4.bias"
     assert report.errors["4.bias"] == pytest.approx(1.0)
+
+
+def test_zero_gradient_with_rounding_noise_passes_but_small_real_error_fails():
+    """A bias before batch norm has a true gradient of 0 (analytic ~1e-14, numeric 0): the
+    absolute floor passes it, while a genuine error above the floor still fails."""
+    from convprop.gradcheck import check_kernel
+
+    def fwd(x, b):
+        return x - x.mean() + 0 * b, None
+
+    def bwd_noise(dy, cache):
+        return dy - dy.mean(), np.full(3, 1e-14)
+
+    def bwd_wrong(dy, cache):
+        return dy - dy.mean(), np.full(3, 1e-3)
+    x, b = np.arange(4.0), np.zeros(3)
+    assert check_kernel(fwd, bwd_noise, [x, b]).passed
+    rep = check_kernel(fwd, bwd_wrong, [x, b])
+    assert not rep.passed and rep.worst == "input1"
