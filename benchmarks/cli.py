@@ -21,6 +21,7 @@ from .harness import (
     Row,
     Unavailable,
     blas_threads,
+    matmul_callable,
     matmul_gflops,
     set_blas_threads,
     time_calls,
@@ -81,8 +82,10 @@ def _prepare(build, warmup: int, row: Row, side: str):
 
 
 def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool,
-                 mm_rate: float | None) -> Row:
-    """Time the convprop and torch sides of ``wl`` interleaved, after warm-up."""
+                 mm_rate: float | None, mm_n: int = 1024) -> Row:
+    """Time the convprop and torch sides of ``wl`` interleaved, after warm-up. A row with a
+    flop count also times the reference matmul in the same interleaving, so its "% matmul"
+    compares rates measured under the same machine load (``mm_rate`` is the fallback)."""
     row = Row(wl.name, target=wl.target, flops=wl.flops, mm_target=wl.mm_target,
               matmul_gflops=mm_rate)
     w = wl.warmup if warmup is None else warmup
@@ -90,11 +93,16 @@ def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool
     if use_torch:
         fns["torch"] = _prepare(wl.torch, w, row, "torch")
     fns = {k: f for k, f in fns.items() if f is not None}
+    if fns and wl.flops is not None:
+        fns["matmul"], mm_flops = matmul_callable(mm_n)
+        fns["matmul"]()
     if fns:
-        timings = time_calls(fns, reps=reps, warmup=0)
-        for side, t in timings.items():
+        for side, t in time_calls(fns, reps=reps, warmup=0).items():
             row.timings[side] = vars(t)
-            setattr(row, side, t.median_ms)
+            if side == "matmul":
+                row.matmul_gflops = mm_flops / (t.median_ms * 1e-3) / 1e9
+            else:
+                setattr(row, side, t.median_ms)
     row.notes[:0] = wl.notes
     return row
 
@@ -184,7 +192,7 @@ def run_suite(args) -> tuple[list[Row], dict]:
             continue
         print(f"  {wl.name} ...", file=sys.stderr, flush=True)
         rows.append(run_workload(wl, reps=args.reps, warmup=args.warmup, use_torch=use_torch,
-                                 mm_rate=mm_rate))
+                                 mm_rate=mm_rate, mm_n=args.matmul_size))
     if not args.no_memory:
         for (model, label), steps in zip(MEMORY_RUNS, args.memory_steps):
             name = f"memory {label}, {steps} steps (peak RSS)"

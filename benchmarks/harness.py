@@ -23,6 +23,7 @@ __all__ = [
     "Unavailable",
     "blas_threads",
     "conv_flops",
+    "matmul_callable",
     "matmul_gflops",
     "set_blas_threads",
     "time_call",
@@ -135,14 +136,19 @@ def time_call(fn: Callable[[], object], *, reps: int, warmup: int) -> Timing:
     return time_calls({"fn": fn}, reps=reps, warmup=warmup)["fn"]
 
 
-def matmul_gflops(n: int = 1024, *, reps: int = 10, warmup: int = 2) -> float:
-    """NumPy float32 ``n x n @ n x n`` rate in GFLOP/s (2 n^3 flops per product), median."""
+def matmul_callable(n: int = 1024) -> tuple[Callable[[], object], float]:
+    """(a NumPy float32 ``n x n @ n x n`` product into a preallocated output, its flops)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     out = np.empty((n, n), dtype=np.float32)
-    t = time_call(lambda: np.matmul(a, b, out=out), reps=reps, warmup=warmup)
-    return 2.0 * n ** 3 / (t.median_ms * 1e-3) / 1e9
+    return (lambda: np.matmul(a, b, out=out)), 2.0 * n ** 3
+
+
+def matmul_gflops(n: int = 1024, *, reps: int = 10, warmup: int = 2) -> float:
+    """NumPy float32 ``n x n`` matmul rate in GFLOP/s (2 n^3 flops per product), median."""
+    fn, flops = matmul_callable(n)
+    return flops / (time_call(fn, reps=reps, warmup=warmup).median_ms * 1e-3) / 1e9
 
 
 def conv_flops(n, c_in, h, w, c_out, k, stride, pad, groups=1) -> float:

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import cli, harness, memory
 from benchmarks.harness import Row
 
-POOL = "max_pool2d 64x32x32x32 k2 s2"
+ROW = "conv2d 32x64x8x8->128 k3 s1 p1"  # smallest conv: exercises flops and % matmul
 
 
 def test_rows_ratio_verdict_and_tables():
@@ -55,18 +55,20 @@ def test_threads_and_matmul_rate():
 @pytest.mark.parametrize("no_torch", [False, True])
 def test_main_runs_one_workload(tmp_path, capsys, no_torch):
     out = tmp_path / "r.json"
-    argv = ["--reps", "2", "--warmup", "1", "--only", POOL, "--no-memory", "--matmul-size",
+    argv = ["--reps", "2", "--warmup", "1", "--only", ROW, "--no-memory", "--matmul-size",
             "64", "--json", str(out), "--markdown", str(tmp_path / "r.md")]
     assert cli.main(argv + (["--no-torch"] if no_torch else [])) == 0
     res = json.loads(out.read_text())
-    assert [r["name"] for r in res["rows"]] == [POOL]
+    assert [r["name"] for r in res["rows"]] == [ROW]
     row = res["rows"][0]
     assert row["convprop"] is not None or row["notes"], row  # a time, or why not
+    if row["convprop"] is not None:
+        assert row["gflops"] > 0 and row["mm_fraction"] > 0 and "matmul" in row["timings"]
     if no_torch:
         assert row["torch"] is None and res["environment"]["torch"] is None
     assert res["environment"]["matmul_gflops"] > 0
     assert (tmp_path / "r.md").read_text().startswith("| workload |")
-    assert POOL in capsys.readouterr().out
+    assert ROW in capsys.readouterr().out
 
 
 def test_list_names_every_workload(capsys):
