@@ -365,7 +365,7 @@ def test_zero_gradient_with_rounding_noise_passes_but_small_real_error_fails():
     from convprop.gradcheck import check_kernel
 
     def fwd(x, b):
-        return x - x.mean() + 0 * b, None
+        return x - x.mean() + 0 * b.sum(), None
 
     def bwd_noise(dy, cache):
         return dy - dy.mean(), np.full(3, 1e-14)
