@@ -185,3 +185,14 @@ def test_resnet20_has_twenty_weighted_layers_and_option_a_shortcuts():
     b = build("resnet20", shortcut="B", rng=np.random.default_rng(0))
     assert not any(isinstance(m, PadShortcut) for m in b.modules())
     assert len([m for m in b.modules() if isinstance(m, Conv2d)]) == 21
+
+
+def test_pad_shortcut_module():
+    m = PadShortcut(8, 2)
+    assert m.parameters() == [] and "out_channels=8, stride=2" in repr(m)
+    x = np.ones((1, 4, 3, 3), np.float32)
+    y, cache = m.forward(x, training=True)
+    assert y.shape == (1, 8, 2, 2) and y.dtype == np.float32
+    assert m.backward(np.ones_like(y), cache).sum() == 4 * 4
+    with pytest.raises(ValueError, match="PadShortcut: stride must be >= 1"):
+        PadShortcut(8, 0)

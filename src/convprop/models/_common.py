@@ -8,7 +8,6 @@ import numpy as np
 def feature_size(features, in_channels: int, input_size: int, dtype) -> int:
     """Number of features ``features`` produces per image: one forward pass on zeros, so
     the classifier width follows any input size without hand arithmetic."""
-    from ..layers import Sequential  # noqa: F401  (documented dependency)
     try:
         y = features.predict(np.zeros((1, in_channels, input_size, input_size), dtype=dtype))
     except ValueError as e:

@@ -15,7 +15,8 @@ class PadShortcut(Module):
 
     def __init__(self, out_channels: int, stride: int = 2):
         super().__init__()
-        self.out_channels, self.stride = out_channels, stride
+        self.out_channels = positive_int("PadShortcut", "out_channels", out_channels)
+        self.stride = positive_int("PadShortcut", "stride", stride)
 
     def forward(self, x, *, training=False):
         return pad_shortcut_forward(x, out_channels=self.out_channels, stride=self.stride)
