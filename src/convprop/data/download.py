@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..progress import Progress
+
 __all__ = ["SOURCES", "DownloadError", "default_cache_dir", "download_files", "fetch"]
 
 _MNIST_MD5 = {
@@ -76,10 +78,15 @@ def _fetch_one(url: str, dest: Path, md5: str, timeout: float) -> None:
         received = 0
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             expected_len = resp.headers.get("Content-Length")
-            while chunk := resp.read(_CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
+            bar = Progress(int(expected_len or 0) or None, f"download {dest.name}", unit="B")
+            try:
+                while chunk := resp.read(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            finally:
+                bar.close()
         # http.client returns a short body silently when the connection drops early.
         if expected_len is not None and received != int(expected_len):
             raise DownloadError(f"download: {url} was cut off: received {received} bytes, "

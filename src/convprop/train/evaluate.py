@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .progress import Progress
+from ..progress import Progress
 
 __all__ = ["evaluate", "predict", "softmax"]
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from .evaluate import evaluate
 from .history import History
-from .progress import Progress
+from ..progress import Progress
 
 __all__ = ["fit", "TrainState", "NonFiniteLossError"]
 
