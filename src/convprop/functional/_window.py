@@ -107,6 +107,9 @@ def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw) -> np.ndarr
     if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) \
             and (ho, wo) == (h, w):
         return xt.reshape(c, n * h * w)
+    # One transposing copy first: gathering (C, N, ...) blocks straight from NCHW memory
+    # strides across whole images for every offset and measured 2x slower.
+    xt = np.ascontiguousarray(xt)
     cols = np.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
     for i, j, (r0, r1, c0, c1), (hs, ws) in _offset_regions(
             (h, w), kernel, stride, padding, dilation, out_hw):
