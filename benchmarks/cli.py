@@ -167,7 +167,15 @@ def _environment(threads: int, mm_rate, mm_n: int, torch_mod) -> dict:
             "machine": platform.machine(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__,
             "torch": getattr(torch_mod, "__version__", None), "threads": threads,
-            "matmul_n": mm_n, "matmul_gflops": mm_rate, "git_commit": commit}
+            "matmul_n": mm_n, "matmul_gflops": mm_rate, "git_commit": commit,
+            "loadavg_end": _loadavg()}
+
+
+def _loadavg():
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def run_suite(args) -> tuple[list[Row], dict]:
@@ -224,7 +232,13 @@ def main(argv=None) -> int:
         for (_, label), steps in zip(MEMORY_RUNS, args.memory_steps):
             print(f"memory {label}, {steps} steps (peak RSS)")
         return 0
+    load0 = _loadavg()
     rows, env = run_suite(args)
+    env["loadavg_start"] = load0
+    busy = [x for x in (load0, env["loadavg_end"]) if x is not None and x > env["threads"] + 0.5]
+    if busy:
+        print(f"warning: 1-minute load average {max(busy):.1f} with {env['threads']} threads: "
+              "other processes were running; timings are noisy", file=sys.stderr)
     print(f"\nconvprop vs PyTorch {env['torch'] or '(not installed)'}, float32, "
           f"{env['threads']} threads, median of {args.reps}; NumPy matmul "
           f"{env['matmul_gflops']:.1f} GFLOP/s\n")

@@ -102,32 +102,45 @@ def _summary(times: list[float]) -> Timing:
     return Timing(statistics.median(times), min(times), q[0], q[2], len(times))
 
 
-def time_calls(fns: dict, *, reps: int, warmup: int) -> dict:
+def time_calls(fns: dict, *, reps: int, warmup: int, rounds: int = 3,
+               settle_s: float = 0.2) -> dict:
     """Median wall time of each ``fns[name]()`` over ``reps`` calls after ``warmup`` untimed
     calls of each; ``{name: Timing}``.
 
-    The callables are timed interleaved (a, b, a, b, ...), so a change in machine load during
-    the run shifts both sides alike and their ratio stays meaningful. The cyclic garbage
-    collector is paused during the timed calls (as ``timeit`` does).
+    The reps are split into ``rounds`` blocks per callable, run in turn (a-block, b-block,
+    a-block, ...), so a change in machine load during the run shifts every side alike. Calls
+    are not interleaved one by one: a BLAS or OpenMP pool keeps spinning for a while after a
+    call and would slow the other framework's next call. Each block therefore starts after a
+    ``settle_s`` pause and one untimed call. The cyclic garbage collector is paused during
+    the timed calls (as ``timeit`` does).
     """
     if reps < 1:
         raise ValueError(f"time_calls: reps must be >= 1, got {reps}")
+    rounds = max(1, min(rounds, reps))
     for fn in fns.values():
         for _ in range(max(warmup, 0)):
             fn()
-    gc.collect()
-    was_enabled = gc.isenabled()
-    gc.disable()
     times: dict = {name: [] for name in fns}
+    was_enabled = gc.isenabled()
     try:
-        for _ in range(reps):
+        for r in range(rounds):
+            n = reps // rounds + (r < reps % rounds)
             for name, fn in fns.items():
-                t0 = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - t0) * 1e3)
+                if len(fns) > 1 or r > 0:
+                    time.sleep(settle_s)
+                    fn()
+                gc.collect()
+                gc.disable()
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    fn()
+                    times[name].append((time.perf_counter() - t0) * 1e3)
+                gc.enable()
     finally:
         if was_enabled:
             gc.enable()
+        else:
+            gc.disable()
     return {name: _summary(t) for name, t in times.items()}
 
 

@@ -37,11 +37,14 @@ def test_rows_ratio_verdict_and_tables():
     assert json.dumps(slow.to_json())  # JSON-able
 
 
-def test_time_calls_interleaves_and_counts():
+def test_time_calls_alternates_blocks_and_counts():
     calls = []
     t = harness.time_calls({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                           reps=3, warmup=1)
-    assert calls == ["a", "b"] + ["a", "b"] * 3
+                           reps=5, warmup=1, rounds=2, settle_s=0)
+    # warm-up, then per round and side: one untimed settling call + that round's share
+    assert "".join(calls) == "a" "b" + "aaaa" "bbbb" + "aaa" "bbb"
+    assert t["a"].reps == 5 and t["b"].reps == 5
+    t = harness.time_calls({"a": lambda: calls.append("a")}, reps=3, warmup=0)
     assert t["a"].reps == 3 and t["a"].min_ms <= t["a"].median_ms
     with pytest.raises(ValueError, match="time_calls"):
         harness.time_calls({"a": lambda: None}, reps=0, warmup=0)
