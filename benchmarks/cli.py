@@ -109,15 +109,22 @@ def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool
 
 def run_memory(model: str, label: str, steps: int, *, use_torch: bool, threads: int | None,
                convprop_params: int | None) -> Row:
+    """Peak RSS of ``steps`` training steps per framework; the note gives each framework's
+    baseline (model built, 0 steps), so the training footprint above imports is visible."""
     row = Row(f"memory {label}, {steps} steps (peak RSS)", kind="memory", target=MEMORY_TARGET)
-    row.convprop, note = peak_rss_mb("convprop", model, steps, threads=threads)
-    if note:
-        row.notes.append(note)
-    if use_torch:
-        row.torch, note = peak_rss_mb("torch", model, steps, threads=threads,
-                                      convprop_params=convprop_params)
+    base = []
+    for side in ("convprop", "torch") if use_torch else ("convprop",):
+        kw = {"threads": threads, "convprop_params": convprop_params}
+        mb, note = peak_rss_mb(side, model, steps, **kw)
+        setattr(row, side, mb)
         if note:
             row.notes.append(note)
+        elif mb is not None:
+            mb0, _ = peak_rss_mb(side, model, 0, **kw)
+            if mb0 is not None:
+                base.append(f"{side} {mb0:.1f} MB (+{mb - mb0:.1f} training)")
+    if base:
+        row.notes.append("baseline with 0 steps: " + ", ".join(base))
     return row
 
 
