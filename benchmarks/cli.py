@@ -66,19 +66,39 @@ def _selected(name: str, only: list[str]) -> bool:
 
 
 def _prepare(build, warmup: int, row: Row, side: str):
-    """Build one side's callable and run its warm-up calls; None (with a note) if it cannot
-    run: a kernel still being written must not stop the suite."""
+    """Build one side's callable and run its warm-up calls (at least one): (fn, its last
+    result), or (None, None) with a note if it cannot run: a kernel still being written must
+    not stop the suite."""
     try:
         fn = build()
-        for _ in range(warmup):
-            fn()
-        return fn
+        out = None
+        for _ in range(max(warmup, 1)):
+            out = fn()
+        return fn, out
     except (Unavailable, ImportError) as e:
         row.notes.append(f"{side}: {e}")
     except Exception as e:  # noqa: BLE001
         row.notes.append(f"{side}: error {type(e).__name__}: {e}")
         traceback.print_exc(limit=3, file=sys.stderr)
-    return None
+    return None, None
+
+
+def _max_rel_diff(a, b) -> float | None:
+    """Largest norm-wise relative difference between the gradients two sides returned."""
+    import numpy as np
+    a = a if isinstance(a, (tuple, list)) else (a,)
+    b = b if isinstance(b, (tuple, list)) else (b,)
+    if len(a) != len(b):
+        return None
+    worst = 0.0
+    for u, v in zip(a, b, strict=True):
+        u = np.asarray(u, np.float64)
+        v = np.asarray(v.detach().numpy() if hasattr(v, "detach") else v, np.float64)
+        if u.shape != v.shape:
+            return float("inf")
+        den = max(np.linalg.norm(u) + np.linalg.norm(v), 1e-30)
+        worst = max(worst, float(np.linalg.norm(u - v) / den))
+    return worst
 
 
 def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool,
@@ -89,10 +109,16 @@ def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool
     row = Row(wl.name, target=wl.target, flops=wl.flops, mm_target=wl.mm_target,
               matmul_gflops=mm_rate)
     w = wl.warmup if warmup is None else warmup
-    fns = {"convprop": _prepare(wl.convprop, w, row, "convprop")}
+    prepared = {"convprop": _prepare(wl.convprop, w, row, "convprop")}
     if use_torch:
-        fns["torch"] = _prepare(wl.torch, w, row, "torch")
-    fns = {k: f for k, f in fns.items() if f is not None}
+        prepared["torch"] = _prepare(wl.torch, w, row, "torch")
+    fns = {k: f for k, (f, _) in prepared.items() if f is not None}
+    if wl.compare and len(fns) == 2:
+        row.max_rel_diff = _max_rel_diff(prepared["convprop"][1], prepared["torch"][1])
+        if row.max_rel_diff is None or row.max_rel_diff > 1e-4:
+            row.notes.append(f"convprop and torch gradients DISAGREE (max relative "
+                             f"difference {row.max_rel_diff}): the timing compares different "
+                             "computations")
     if fns and wl.flops is not None:
         fns["matmul"], mm_flops = matmul_callable(mm_n)
         fns["matmul"]()

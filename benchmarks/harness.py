@@ -184,6 +184,7 @@ class Row:
     flops: float | None = None           # per call, for GFLOP/s
     mm_target: float | None = None       # fraction of the matmul rate convprop must reach
     matmul_gflops: float | None = None
+    max_rel_diff: float | None = None       # convprop vs torch gradients (kernel rows)
     notes: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
 

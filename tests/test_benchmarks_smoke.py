@@ -84,3 +84,23 @@ def test_list_names_every_workload(capsys):
 def test_memory_child_reports_peak_rss():
     mb, note = memory.peak_rss_mb("convprop", "lenet5", 1, timeout=120)
     assert (mb is not None and mb > 10) or note, note
+
+
+def test_run_workload_flags_sides_that_disagree():
+    import numpy as np
+
+    from benchmarks.workloads import Workload
+    a = np.arange(6.0).reshape(2, 3)
+    same = Workload("same", lambda: lambda: (a, a), lambda: lambda: (a.copy(), a), flops=1e6)
+    row = cli.run_workload(same, reps=2, warmup=1, use_torch=True, mm_rate=None, mm_n=32)
+    assert row.max_rel_diff == 0.0 and not row.notes
+    assert row.convprop > 0 and row.torch > 0 and row.matmul_gflops > 0
+    off = Workload("off", lambda: lambda: (a,), lambda: lambda: (a + 1,))
+    row = cli.run_workload(off, reps=2, warmup=1, use_torch=True, mm_rate=None)
+    assert row.max_rel_diff > 1e-4 and "DISAGREE" in row.notes[0]
+
+    def broken():
+        raise NotImplementedError("kernel being written")
+    row = cli.run_workload(Workload("x", broken, lambda: lambda: a), reps=2, warmup=1,
+                           use_torch=True, mm_rate=None)
+    assert row.convprop is None and row.torch > 0 and "kernel being written" in row.notes[0]
