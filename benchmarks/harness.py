@@ -122,6 +122,8 @@ def time_calls(fns: dict, *, reps: int, warmup: int, rounds: int = 3,
             fn()
     times: dict = {name: [] for name in fns}
     was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
     try:
         for r in range(rounds):
             n = reps // rounds + (r < reps % rounds)
@@ -129,18 +131,13 @@ def time_calls(fns: dict, *, reps: int, warmup: int, rounds: int = 3,
                 if len(fns) > 1 or r > 0:
                     time.sleep(settle_s)
                     fn()
-                gc.collect()
-                gc.disable()
                 for _ in range(n):
                     t0 = time.perf_counter()
                     fn()
                     times[name].append((time.perf_counter() - t0) * 1e3)
-                gc.enable()
     finally:
         if was_enabled:
             gc.enable()
-        else:
-            gc.disable()
     return {name: _summary(t) for name, t in times.items()}
 
 

@@ -44,7 +44,7 @@ def test_time_calls_alternates_blocks_and_counts():
     # warm-up, then per round and side: one untimed settling call + that round's share
     assert "".join(calls) == "a" "b" + "aaaa" "bbbb" + "aaa" "bbb"
     assert t["a"].reps == 5 and t["b"].reps == 5
-    t = harness.time_calls({"a": lambda: calls.append("a")}, reps=3, warmup=0)
+    t = harness.time_calls({"a": lambda: calls.append("a")}, reps=3, warmup=0, settle_s=0)
     assert t["a"].reps == 3 and t["a"].min_ms <= t["a"].median_ms
     with pytest.raises(ValueError, match="time_calls"):
         harness.time_calls({"a": lambda: None}, reps=0, warmup=0)
@@ -58,8 +58,8 @@ def test_threads_and_matmul_rate():
 @pytest.mark.parametrize("no_torch", [False, True])
 def test_main_runs_one_workload(tmp_path, capsys, no_torch):
     out = tmp_path / "r.json"
-    argv = ["--reps", "2", "--warmup", "1", "--only", ROW, "--no-memory", "--matmul-size",
-            "64", "--json", str(out), "--markdown", str(tmp_path / "r.md")]
+    argv = ["--reps", "1", "--warmup", "1", "--settle", "0", "--only", ROW, "--no-memory",
+            "--matmul-size", "64", "--json", str(out), "--markdown", str(tmp_path / "r.md")]
     assert cli.main(argv + (["--no-torch"] if no_torch else [])) == 0
     res = json.loads(out.read_text())
     assert [r["name"] for r in res["rows"]] == [ROW]
@@ -92,15 +92,16 @@ def test_run_workload_flags_sides_that_disagree():
     from benchmarks.workloads import Workload
     a = np.arange(6.0).reshape(2, 3)
     same = Workload("same", lambda: lambda: (a, a), lambda: lambda: (a.copy(), a), flops=1e6)
-    row = cli.run_workload(same, reps=2, warmup=1, use_torch=True, mm_rate=None, mm_n=32)
+    row = cli.run_workload(same, reps=2, warmup=1, use_torch=True, mm_rate=None, mm_n=32,
+                          settle_s=0)
     assert row.max_rel_diff == 0.0 and not row.notes
     assert row.convprop > 0 and row.torch > 0 and row.matmul_gflops > 0
     off = Workload("off", lambda: lambda: (a,), lambda: lambda: (a + 1,))
-    row = cli.run_workload(off, reps=2, warmup=1, use_torch=True, mm_rate=None)
+    row = cli.run_workload(off, reps=2, warmup=1, use_torch=True, mm_rate=None, settle_s=0)
     assert row.max_rel_diff > 1e-4 and "DISAGREE" in row.notes[0]
 
     def broken():
         raise NotImplementedError("kernel being written")
     row = cli.run_workload(Workload("x", broken, lambda: lambda: a), reps=2, warmup=1,
-                           use_torch=True, mm_rate=None)
+                           use_torch=True, mm_rate=None, settle_s=0)
     assert row.convprop is None and row.torch > 0 and "kernel being written" in row.notes[0]
