@@ -93,77 +93,24 @@ def _offset_regions(size_hw, kernel, stride, padding, dilation, out_hw):
             yield i, j, (r0, r1, c0, c1), (hs, ws)
 
 
-def padded_grid_width(kernel, dilation, out_hw) -> int:
-    """Width Wp = Wo + dw*(KW-1) of the padded input a stride-1 window op reads.
-
-    On an output grid of width Wp (instead of Wo) every (channel, image, offset) block of
-    :func:`im2col` columns is ONE contiguous run of Ho*Wp elements of the padded input,
-    shifted by the offset: C*N*KH*KW long copies instead of C*N*Ho*KH*KW rows of Wo, and
-    NumPy pays per row. Grid columns Wo..Wp-1 hold junk; callers drop them (outputs) or
-    set them to zero (upstream gradients)."""
-    return out_hw[1] + (kernel[1] - 1) * dilation[1]
-
-
-def _is_pointwise(x_hw, kernel, stride, padding, out_hw) -> bool:
-    return (tuple(kernel) == (1, 1) and tuple(stride) == (1, 1)
-            and tuple(padding) == (0, 0) and tuple(out_hw) == tuple(x_hw))
-
-
-def _row_grid(c, n, h, w, kernel, padding, dilation, out_hw, wp, dtype, zero):
-    """Flat (C, N*Hp*Wp + slack) buffer of the stride-1 padded input, the (C, N, Hp, Wp)
-    view of it, and the (rows, cols) of the input it holds (all of them unless an
-    output_padding of a transposed conv leaves some never read)."""
-    ho, hp = out_hw[0], out_hw[0] + (kernel[0] - 1) * dilation[0]
-    slack = (hp - ho) * wp + (wp - out_hw[1])  # the furthest shift reads this far past
-    flat = (np.zeros if zero else np.empty)((c, n * hp * wp + slack), dtype=dtype)
-    grid = flat[:, :n * hp * wp].reshape(c, n, hp, wp)
-    hh, ww = min(h, max(0, hp - padding[0])), min(w, max(0, wp - padding[1]))
-    return flat, grid, hh, ww
-
-
-def _shifted(flat, off, n, hp_wp, run):
-    """(C, N, run) view: for each image, ``run`` elements of the flat grid from ``off``."""
-    return flat[:, off:off + n * hp_wp].reshape(flat.shape[0], n, hp_wp)[:, :, :run]
-
-
-def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw, *,
-           padded_grid: bool = False) -> np.ndarray:
-    """Columns ``(C*KH*KW, N*Ho*Wg)`` of the zero-padded NCHW input ``x`` (the gather).
+def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw) -> np.ndarray:
+    """Columns ``(C*KH*KW, N*Ho*Wo)`` of the zero-padded NCHW input ``x`` (the gather).
 
     Row ``(c, i, j)`` holds ``x_padded[n, c, o_h*sh + i*dh, o_w*sw + j*dw]`` for every
-    ``(n, o_h, o_w)``; ``padding`` is (top, left), rows past the bottom/right edge read
-    zero. o_w runs over Wg = Wo, or with ``padded_grid`` (stride 1 only) over
-    Wg = :func:`padded_grid_width` (junk past Wo). A 1x1, stride-1,
-    unpadded window is ``x`` itself in (C, N*H*W) order (a view when x's memory already has
-    that layout)."""
+    ``(n, o_h, o_w)``; ``padding`` is (top, left) only, rows past the bottom/right edge read
+    zero. The padded input is never materialised: each offset copies its in-bounds part and
+    zeroes the rest. A 1x1, stride-1, unpadded window is ``x`` in (C, N*H*W) order (a view
+    when ``x`` already has that memory layout)."""
     n, c, h, w = x.shape
-    (kh, kw), (ho, wo), (dh, dw) = kernel, out_hw, dilation
-    (pt, pl) = padding
-    wg = padded_grid_width(kernel, dilation, out_hw) if padded_grid else wo
-    if wg != wo and tuple(stride) != (1, 1):
-        raise ValueError(f"im2col: padded_grid needs stride 1, got stride={tuple(stride)}")
+    (kh, kw), (ho, wo) = kernel, out_hw
     xt = x.transpose(1, 0, 2, 3)
-    if _is_pointwise((h, w), kernel, stride, padding, out_hw):
+    if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) \
+            and (ho, wo) == (h, w):
         return xt.reshape(c, n * h * w)
-    cols = np.empty((c, kh, kw, n, ho, wg), dtype=x.dtype)
-    if wg != wo:  # stride 1 on the padded-width grid: one shifted run per (c, n, i, j)
-        flat, grid, hh, ww = _row_grid(c, n, h, w, kernel, padding, dilation, out_hw, wg,
-                                       x.dtype, zero=False)
-        grid[:, :, :pt] = 0
-        grid[:, :, pt + hh:] = 0
-        grid[:, :, pt:pt + hh, :pl] = 0
-        grid[:, :, pt:pt + hh, pl + ww:] = 0
-        flat[:, grid.size // c:] = 0
-        grid[:, :, pt:pt + hh, pl:pl + ww] = xt[:, :, :hh, :ww]
-        c5 = cols.reshape(c, kh, kw, n, ho * wg)
-        for i in range(kh):
-            for j in range(kw):
-                c5[:, i, j] = _shifted(flat, i * dh * wg + j * dw, n, grid.shape[2] * wg,
-                                       ho * wg)
-        return cols.reshape(c * kh * kw, n * ho * wg)
     # One transposing copy first: gathering (C, N, ...) blocks straight from NCHW memory
     # strides across whole images for every offset and measured 2x slower.
     xt = np.ascontiguousarray(xt)
+    cols = np.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
     for i, j, (r0, r1, c0, c1), (hs, ws) in _offset_regions(
             (h, w), kernel, stride, padding, dilation, out_hw):
         dst = cols[:, i, j]
@@ -177,36 +124,19 @@ def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw, *,
     return cols.reshape(c * kh * kw, n * ho * wo)
 
 
-def col2im(cols: np.ndarray, x_shape, kernel, stride, padding, dilation, out_hw, *,
-           padded_grid: bool = False) -> np.ndarray:
-    """The adjoint of :func:`im2col`: scatter-add ``(C*KH*KW, N*Ho*Wg)`` columns into an
-    ``(N, C, H, W)`` array, dropping what lands in the padding. With ``padded_grid`` the
-    junk grid columns past Wo must be zero (as a GEMM with a zero-padded dy makes them).
+def col2im(cols: np.ndarray, x_shape, kernel, stride, padding, dilation,
+           out_hw) -> np.ndarray:
+    """The adjoint of :func:`im2col`: scatter-add ``(C*KH*KW, N*Ho*Wo)`` columns into an
+    ``(N, C, H, W)`` array, dropping what lands in the padding.
 
-    Returns an (N, C, H, W) view of a fresh channel-major buffer. An offset whose window
+    Returns an (N, C, H, W) view of a fresh (C, N, H, W) buffer. An offset whose window
     covers the whole input (stride 1 and enough padding, e.g. the centre of a 3x3 "same"
-    conv on the exact grid) initialises the buffer instead of adding into zeros."""
+    conv) initialises the buffer instead of adding into zeros."""
     n, c, h, w = x_shape
-    (kh, kw), (ho, wo), (dh, dw) = kernel, out_hw, dilation
-    (pt, pl) = padding
-    wg = padded_grid_width(kernel, dilation, out_hw) if padded_grid else wo
-    if wg != wo and tuple(stride) != (1, 1):
-        raise ValueError(f"col2im: padded_grid needs stride 1, got stride={tuple(stride)}")
-    if _is_pointwise((h, w), kernel, stride, padding, out_hw):
+    (kh, kw), (ho, wo) = kernel, out_hw
+    if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) \
+            and (ho, wo) == (h, w):
         return cols.reshape(c, n, h, w).transpose(1, 0, 2, 3)
-    if wg != wo:
-        flat, grid, hh, ww = _row_grid(c, n, h, w, kernel, padding, dilation, out_hw, wg,
-                                       cols.dtype, zero=True)
-        c5 = cols.reshape(c, kh, kw, n, ho * wg)
-        for i in range(kh):
-            for j in range(kw):
-                dst = _shifted(flat, i * dh * wg + j * dw, n, grid.shape[2] * wg, ho * wg)
-                dst += c5[:, i, j]
-        if (hh, ww) == (h, w):
-            return grid[:, :, pt:pt + h, pl:pl + w].transpose(1, 0, 2, 3)
-        out = np.zeros((c, n, h, w), dtype=cols.dtype)
-        out[:, :, :hh, :ww] = grid[:, :, pt:pt + hh, pl:pl + ww]
-        return out.transpose(1, 0, 2, 3)
     c6 = cols.reshape(c, kh, kw, n, ho, wo)
     regions = list(_offset_regions((h, w), kernel, stride, padding, dilation, out_hw))
     full = [k for k, (_, _, _, (hs, ws)) in enumerate(regions)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_float_array, check_ndim, check_same_dtype, pair, positive_int
-from ._window import col2im, im2col, padded_grid_width
+from ._window import col2im, im2col
 
 __all__ = ["Conv2dCache", "conv2d_forward", "conv2d_backward"]
 
@@ -39,23 +39,6 @@ class ConvGeometry(NamedTuple):
     groups: int
     out_hw: tuple
 
-    @property
-    def padded_grid(self) -> bool:
-        """Run the GEMMs on the stride-1 padded-width grid (see ``padded_grid_width``)? It
-        trades (Wp-Wo)/Wo more GEMM work for far fewer, longer copies in im2col/col2im;
-        measured a win while (Wp-Wo) * C_out/groups <= ~160 (each saved row is worth
-        ~6 ns; each junk column costs 6*C_out/groups flops per row)."""
-        wo = self.out_hw[1]
-        extra = padded_grid_width(self.kernel, self.dilation, self.out_hw) - wo
-        return (self.stride == (1, 1) and 0 < extra and 2 * extra <= wo
-                and extra * (self.c_out // self.groups) <= 160)
-
-    @property
-    def grid_width(self) -> int:
-        """Width of the output grid the GEMMs run on: Wo, or Wp on the padded grid."""
-        return (padded_grid_width(self.kernel, self.dilation, self.out_hw)
-                if self.padded_grid else self.out_hw[1])
-
 
 class Conv2dCache(NamedTuple):
     """What :func:`conv2d_backward` needs: the im2col columns of x (cached, not rebuilt),
@@ -69,24 +52,16 @@ class Conv2dCache(NamedTuple):
 
 # -- shared machinery (also used by conv_transpose) ------------------------------------------
 
-def channels_major(a: np.ndarray, groups: int, grid_width: int) -> np.ndarray:
-    """(N, C, H, W) -> (G, C/G, N*H*Wg), zero in grid columns W..Wg-1; free when Wg == W and
-    ``a`` is a view of a (C, N, H, W) buffer (as every output here is)."""
+def channels_major(a: np.ndarray, groups: int) -> np.ndarray:
+    """(N, C, H, W) -> (G, C/G, N*H*W); free when ``a`` is a view of a (C, N, H, W) buffer."""
     n, c, h, w = a.shape
-    at = a.transpose(1, 0, 2, 3)
-    if grid_width != w:
-        grid = np.empty((c, n, h, grid_width), dtype=a.dtype)
-        grid[..., w:] = 0
-        grid[..., :w] = at
-        at = grid
-    return at.reshape(groups, c // groups, n * h * grid_width)
+    return a.transpose(1, 0, 2, 3).reshape(groups, c // groups, n * h * w)
 
 
 def correlate(x: np.ndarray, w: np.ndarray, geo: ConvGeometry):
     """``y = x ⋆ w`` as (G, C_out/G, N*Ho*Wo) GEMM output, and the columns it used."""
     g = geo.groups
-    cols = im2col(x, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.out_hw,
-                  padded_grid=geo.padded_grid)
+    cols = im2col(x, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.out_hw)
     w2 = w.reshape(g, w.shape[0] // g, -1)
     y2 = np.matmul(w2, cols.reshape(g, cols.shape[0] // g, cols.shape[1]))
     return y2, cols
@@ -98,7 +73,7 @@ def correlate_input_grad(dy2: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> n
     w2 = w.reshape(g, w.shape[0] // g, -1)
     dcols = np.matmul(w2.transpose(0, 2, 1), dy2)
     return col2im(dcols.reshape(-1, dcols.shape[2]), geo.x_shape, geo.kernel, geo.stride,
-                  geo.padding, geo.dilation, geo.out_hw, padded_grid=geo.padded_grid)
+                  geo.padding, geo.dilation, geo.out_hw)
 
 
 def correlate_weight_grad(dy2: np.ndarray, cols: np.ndarray, w_shape) -> np.ndarray:
@@ -108,9 +83,9 @@ def correlate_weight_grad(dy2: np.ndarray, cols: np.ndarray, w_shape) -> np.ndar
     return dw.reshape(w_shape)
 
 
-def to_nchw(y2: np.ndarray, n: int, hw: tuple, grid_width: int) -> np.ndarray:
-    """(G, C/G, N*H*Wg) GEMM output -> (N, C, H, W) view (channel-major memory)."""
-    return y2.reshape(-1, n, hw[0], grid_width)[..., :hw[1]].transpose(1, 0, 2, 3)
+def to_nchw(y2: np.ndarray, n: int, hw: tuple) -> np.ndarray:
+    """(G, C/G, N*H*W) GEMM output -> (N, C, H, W) view (channel-major memory)."""
+    return y2.reshape(-1, n, *hw).transpose(1, 0, 2, 3)
 
 
 def check_conv_args(op: str, x, w, b, groups, stride, dilation):
@@ -199,7 +174,7 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, dilation=1, groups=1):
     y2, cols = correlate(x, w, geo)
     if b is not None:
         y2 += b.reshape(groups, -1, 1)
-    return to_nchw(y2, n, (ho, wo), geo.grid_width), Conv2dCache(cols, w, b is not None, geo)
+    return to_nchw(y2, n, (ho, wo)), Conv2dCache(cols, w, b is not None, geo)
 
 
 def _out_len(size: int, k: int, s: int, total_pad: int, d: int, axis: str) -> int:
@@ -227,7 +202,7 @@ def conv2d_backward(dy, cache: Conv2dCache):
     geo = cache.geometry
     n = geo.x_shape[0]
     dy = check_dy("conv2d_backward", dy, (n, geo.c_out, *geo.out_hw), cache.w.dtype)
-    dy2 = channels_major(dy, geo.groups, geo.grid_width)
+    dy2 = channels_major(dy, geo.groups)
     dw = correlate_weight_grad(dy2, cache.cols, cache.w.shape)
     dx = correlate_input_grad(dy2, cache.w, geo)
     db = dy2.sum(axis=2).reshape(-1) if cache.has_bias else None

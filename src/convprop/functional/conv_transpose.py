@@ -79,7 +79,7 @@ def conv_transpose2d_forward(x, w, b, *, stride=1, padding=0, output_padding=0, 
                          f"dilation {dilation}, output_padding {out_pad}")
     geo = ConvGeometry((n, c_out, *out_hw), c_in, kernel, stride, padding, dilation, groups,
                        (h, wd))
-    x2 = channels_major(x, groups, geo.grid_width)
+    x2 = channels_major(x, groups)
     y = correlate_input_grad(x2, w, geo)
     if b is not None:
         y += b.reshape(1, -1, 1, 1)  # y is a fresh buffer of ours
@@ -97,7 +97,7 @@ def conv_transpose2d_backward(dy, cache: ConvTranspose2dCache):
     geo = cache.geometry
     dy = check_dy(f"{_OP}_backward", dy, geo.x_shape, cache.w.dtype)
     dx2, cols = correlate(dy, cache.w, geo)
-    dx = to_nchw(dx2, geo.x_shape[0], geo.out_hw, geo.grid_width)
+    dx = to_nchw(dx2, geo.x_shape[0], geo.out_hw)
     dw = correlate_weight_grad(cache.x2, cols, cache.w.shape)
     db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw, db
