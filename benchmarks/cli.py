@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="also write the table as Markdown, to PATH or stdout ('-')")
     ap.add_argument("--matmul-size", type=int, default=1024,
                     help="n of the NumPy float32 n^3 matmul reference (default 1024)")
+    ap.add_argument("--rounds", type=int, default=6,
+                    help="alternating timing blocks per side; reps are split among them "
+                         "(default 6)")
     ap.add_argument("--settle", type=float, default=0.2, metavar="SECONDS",
                     help="pause before each timed block, so the other framework's thread "
                          "pool goes idle (default 0.2)")
@@ -105,7 +108,8 @@ def _max_rel_diff(a, b) -> float | None:
 
 
 def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool,
-                 mm_rate: float | None, mm_n: int = 1024, settle_s: float = 0.2) -> Row:
+                 mm_rate: float | None, mm_n: int = 1024, settle_s: float = 0.2,
+                 rounds: int = 6) -> Row:
     """Time the convprop and torch sides of ``wl`` interleaved, after warm-up. A row with a
     flop count also times the reference matmul in the same interleaving, so its "% matmul"
     compares rates measured under the same machine load (``mm_rate`` is the fallback)."""
@@ -126,7 +130,8 @@ def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool
         fns["matmul"], mm_flops = matmul_callable(mm_n)
         fns["matmul"]()
     if fns:
-        for side, t in time_calls(fns, reps=reps, warmup=0, settle_s=settle_s).items():
+        for side, t in time_calls(fns, reps=reps, warmup=0, settle_s=settle_s,
+                                          rounds=rounds).items():
             row.timings[side] = vars(t)
             if side == "matmul":
                 row.matmul_gflops = mm_flops / (t.median_ms * 1e-3) / 1e9
@@ -237,7 +242,7 @@ def run_suite(args) -> tuple[list[Row], dict]:
         print(f"  {wl.name} ...", file=sys.stderr, flush=True)
         rows.append(run_workload(wl, reps=args.reps, warmup=args.warmup, use_torch=use_torch,
                                  mm_rate=mm_rate, mm_n=args.matmul_size,
-                                 settle_s=args.settle))
+                                 settle_s=args.settle, rounds=args.rounds))
     if not args.no_memory:
         for (model, label), steps in zip(MEMORY_RUNS, args.memory_steps):
             name = f"memory {label}, {steps} steps (peak RSS)"
