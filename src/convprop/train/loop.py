@@ -64,7 +64,9 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
     epoch boundary continues exactly as an uninterrupted run would.
     """
     from ..data import batches
+    from ..malloc import tune_malloc
 
+    tune_malloc()  # reuse freed activation memory across steps (see convprop.malloc)
     _check_data("train_data", train_data)
     if val_data is not None:
         _check_data("val_data", val_data)
