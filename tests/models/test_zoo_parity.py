@@ -36,8 +36,8 @@ IDS = [f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
 
 @pytest.fixture
 def zoo(torch):
-    import _torch_zoo  # needs torch: imported only after the fixture skipped or not
-    return _torch_zoo
+    from benchmarks import torch_zoo  # needs torch: imported after the fixture skipped or not
+    return torch_zoo
 
 
 def test_every_model_has_a_case():

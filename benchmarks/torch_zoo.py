@@ -1,8 +1,11 @@
 """The model zoo written again in PyTorch, from the architecture descriptions (not from
 convprop's code), with module names chosen so that ``state_dict`` keys equal convprop's.
 
-Feature sizes are computed by hand (the output-size formula), so a convprop builder that
-sizes its classifier wrongly fails the parity test. Imports nothing from convprop.
+This is the one PyTorch reference: ``tests/models/test_zoo_parity.py`` checks it against
+``convprop.models`` (forward, every gradient, SGD steps), and the benchmarks and
+``benchmarks/train_torch.py`` build their PyTorch models from it. Feature sizes are computed
+by hand (the output-size formula), so a convprop builder that sizes its classifier wrongly
+fails the parity test. Imports nothing from convprop (it is an independent reference).
 """
 
 import torch
