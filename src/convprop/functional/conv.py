@@ -188,14 +188,15 @@ def _out_len(size: int, k: int, s: int, total_pad: int, d: int, axis: str) -> in
     return (size + total_pad - eff) // s + 1
 
 
-def conv2d_backward(dy, cache: Conv2dCache):
+def conv2d_backward(dy, cache: Conv2dCache, *, need_dx: bool = True):
     """Gradients of :func:`conv2d_forward`.
 
     ``dw = dy ⋆ x`` (per group, as the GEMM ``dy @ cols.T``), ``dx`` = the full correlation
     of dy with the kernel (GEMM ``W.T @ dy`` scattered back by col2im), ``db = sum dy`` over
     (N, Ho, Wo).
 
-    Args: dy (N, C_out, Ho, Wo), the forward's dtype; the cache from the forward.
+    Args: dy (N, C_out, Ho, Wo), the forward's dtype; the cache from the forward;
+    ``need_dx=False`` skips the input gradient (dx is None), e.g. for a first layer.
     Returns: (dx (N, C_in, H, W), dw (C_out, C_in/groups, KH, KW), db (C_out,) or None).
     dx is a view of a channel-major (C_in, N, H, W) buffer.
     """
@@ -204,6 +205,6 @@ def conv2d_backward(dy, cache: Conv2dCache):
     dy = check_dy("conv2d_backward", dy, (n, geo.c_out, *geo.out_hw), cache.w.dtype)
     dy2 = channels_major(dy, geo.groups)
     dw = correlate_weight_grad(dy2, cache.cols, cache.w.shape)
-    dx = correlate_input_grad(dy2, cache.w, geo)
+    dx = correlate_input_grad(dy2, cache.w, geo) if need_dx else None
     db = dy2.sum(axis=2).reshape(-1) if cache.has_bias else None
     return dx, dw, db

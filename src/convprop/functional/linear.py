@@ -47,18 +47,19 @@ def linear_forward(x, w, b=None):
     return y, LinearCache(x, w, b is not None)
 
 
-def linear_backward(dy, cache: LinearCache):
+def linear_backward(dy, cache: LinearCache, *, need_dx: bool = True):
     """Gradients of ``y = x @ w.T + b``: ``dx = dy @ w``, ``dw = dy.T @ x``, ``db = sum_n dy``.
 
     Args:
         dy: (N, D_out).
     Returns:
-        (dx (N, D_in), dw (D_out, D_in), db (D_out,) or None when forward had no bias).
+        (dx (N, D_in), dw (D_out, D_in), db (D_out,) or None when forward had no bias);
+        dx is None when ``need_dx=False`` (the caller discards it).
     """
     op = "linear_backward"
     dy = as_float_array(op, "dy", dy)
     check_shape(op, "dy", dy, (cache.x.shape[0], cache.w.shape[0]), "the forward output's shape")
-    dx = dy @ cache.w
+    dx = dy @ cache.w if need_dx else None
     dw = dy.T @ cache.x
     db = dy.sum(axis=0) if cache.has_bias else None
     return dx, dw, db

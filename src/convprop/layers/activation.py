@@ -16,7 +16,7 @@ class ReLU(Module):
     def forward(self, x, *, training: bool = False):
         return F.relu_forward(x)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.relu_backward(dy, cache)
 
 
@@ -33,7 +33,7 @@ class LeakyReLU(Module):
     def forward(self, x, *, training: bool = False):
         return F.leaky_relu_forward(x, negative_slope=self.negative_slope)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.leaky_relu_backward(dy, cache)
 
     def extra_repr(self) -> str:
@@ -46,7 +46,7 @@ class Sigmoid(Module):
     def forward(self, x, *, training: bool = False):
         return F.sigmoid_forward(x)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.sigmoid_backward(dy, cache)
 
 
@@ -56,5 +56,5 @@ class Tanh(Module):
     def forward(self, x, *, training: bool = False):
         return F.tanh_forward(x)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.tanh_backward(dy, cache)

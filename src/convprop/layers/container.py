@@ -52,13 +52,13 @@ class Sequential(Module):
             caches.append(c)
         return x, caches
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         mods = list(self._modules.values())
         if not isinstance(cache, list) or len(cache) != len(mods):
             raise ValueError(f"Sequential: cache must be the list of {len(mods)} child caches "
                              f"returned by forward, got {type(cache).__name__}")
-        for m, c in zip(reversed(mods), reversed(cache)):
-            dy = m.backward(dy, c)
+        for i in range(len(mods) - 1, -1, -1):
+            dy = mods[i].backward(dy, cache[i], need_dx=need_dx or i > 0)
         return dy
 
 
@@ -82,9 +82,11 @@ class Residual(Module):
                              "shortcut that maps the input to the body's output shape")
         return yb + ys, (cb, cs)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         cb, cs = cache
-        return self.body.backward(dy, cb) + self.shortcut.backward(dy, cs)
+        dx_body = self.body.backward(dy, cb, need_dx=need_dx)
+        dx_short = self.shortcut.backward(dy, cs, need_dx=need_dx)
+        return dx_body + dx_short if need_dx else None
 
 
 class Concat(Module):
@@ -121,10 +123,11 @@ class Concat(Module):
         bounds = np.cumsum([y.shape[1] for y in ys])[:-1]
         return np.concatenate(ys, axis=1), (caches, bounds)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         caches, bounds = cache
         dx = None
         for m, c, d in zip(self._modules.values(), caches, np.split(dy, bounds, axis=1)):
-            g = m.backward(d, c)
-            dx = g if dx is None else dx + g
+            g = m.backward(d, c, need_dx=need_dx)
+            if need_dx:
+                dx = g if dx is None else dx + g
         return dx

@@ -44,8 +44,8 @@ class _ConvBase(Module):
     def extra_repr(self) -> str:
         return self._hyper()
 
-    def backward(self, dy, cache):
-        dx, dw, db = self._backward_kernel(dy, cache)
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        dx, dw, db = self._backward_kernel(dy, cache, need_dx=need_dx)
         accumulate(self.weight, dw)
         accumulate(self.bias, db)
         return dx
@@ -83,8 +83,8 @@ class Conv2d(_ConvBase):
                                 padding=self.padding, dilation=self.dilation,
                                 groups=self.groups)
 
-    def _backward_kernel(self, dy, cache):
-        return F.conv2d_backward(dy, cache)
+    def _backward_kernel(self, dy, cache, need_dx):
+        return F.conv2d_backward(dy, cache, need_dx=need_dx)
 
 
 class ConvTranspose2d(_ConvBase):
@@ -128,5 +128,6 @@ class ConvTranspose2d(_ConvBase):
                                           output_padding=self.output_padding,
                                           dilation=self.dilation, groups=self.groups)
 
-    def _backward_kernel(self, dy, cache):
+    def _backward_kernel(self, dy, cache, need_dx):
+        # dx and dw share one im2col of dy here, so skipping dx would save nothing
         return F.conv_transpose2d_backward(dy, cache)

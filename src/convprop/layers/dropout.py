@@ -33,7 +33,7 @@ class Dropout(Module):
     def forward(self, x, *, training: bool = False):
         return F.dropout_forward(x, p=self.p, training=training, rng=self.rng)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.dropout_backward(dy, cache)
 
     def extra_repr(self) -> str:

@@ -36,8 +36,8 @@ class Linear(Module):
         b = self.bias.value if self.bias is not None else None
         return F.linear_forward(x, self.weight.value, b)
 
-    def backward(self, dy, cache):
-        dx, dw, db = F.linear_backward(dy, cache)
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        dx, dw, db = F.linear_backward(dy, cache, need_dx=need_dx)
         accumulate(self.weight, dw)
         accumulate(self.bias, db)
         return dx

@@ -83,7 +83,10 @@ class Module:
     def forward(self, x: np.ndarray, *, training: bool = False):
         raise NotImplementedError
 
-    def backward(self, dy: np.ndarray, cache):
+    def backward(self, dy: np.ndarray, cache, *, need_dx: bool = True):
+        """Add the parameter gradients into ``.grad`` and return dx. With
+        ``need_dx=False`` (the caller discards dx, e.g. for a network's first layer) a module
+        may skip computing it and return None; modules with nothing to save ignore the flag."""
         raise NotImplementedError
 
     def __call__(self, x: np.ndarray, *, training: bool = False):

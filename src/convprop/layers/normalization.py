@@ -79,7 +79,7 @@ class _BatchNorm(Module):
             self.set_buffer("running_var", cache.running_var)
         return y.reshape(shape), (cache, shape)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         kcache, shape = cache
         dyk = dy.reshape(shape + (1,)) if len(shape) == 3 else dy
         dx, dgamma, dbeta = F.batch_norm_backward(dyk, kcache)
@@ -130,7 +130,7 @@ class LocalResponseNorm(Module):
         return F.local_response_norm_forward(x, size=self.size, alpha=self.alpha,
                                              beta=self.beta, k=self.k)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.local_response_norm_backward(dy, cache)
 
     def extra_repr(self) -> str:

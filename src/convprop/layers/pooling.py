@@ -31,7 +31,7 @@ class MaxPool2d(Module):
                                     padding=self.padding, dilation=self.dilation,
                                     ceil_mode=self.ceil_mode)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.max_pool2d_backward(dy, cache)
 
     def extra_repr(self) -> str:
@@ -61,7 +61,7 @@ class AvgPool2d(Module):
                                     padding=self.padding, ceil_mode=self.ceil_mode,
                                     count_include_pad=self.count_include_pad)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.avg_pool2d_backward(dy, cache)
 
     def extra_repr(self) -> str:
@@ -75,5 +75,5 @@ class GlobalAvgPool2d(Module):
     def forward(self, x, *, training: bool = False):
         return F.global_avg_pool2d_forward(x)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.global_avg_pool2d_backward(dy, cache)

@@ -14,7 +14,7 @@ class Flatten(Module):
     def forward(self, x, *, training: bool = False):
         return F.flatten_forward(x)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.flatten_backward(dy, cache)
 
 
@@ -24,5 +24,5 @@ class Identity(Module):
     def forward(self, x, *, training: bool = False):
         return x, None
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return dy

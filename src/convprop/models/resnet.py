@@ -21,7 +21,7 @@ class PadShortcut(Module):
     def forward(self, x, *, training=False):
         return pad_shortcut_forward(x, out_channels=self.out_channels, stride=self.stride)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return pad_shortcut_backward(dy, cache)
 
     def extra_repr(self):

@@ -95,7 +95,8 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
                 bar.close()
                 raise NonFiniteLossError(epoch, step, value)
             optimizer.zero_grad()
-            model.backward(loss.backward(1.0, lcache), cache)
+            # the input gradient is discarded, so the first layer may skip computing it
+            model.backward(loss.backward(1.0, lcache), cache, need_dx=False)
             optimizer.step()
             n = len(yb)
             total_loss += value * n
