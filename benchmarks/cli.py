@@ -1,7 +1,9 @@
 """``python -m benchmarks``: run every workload for convprop and PyTorch, print a table.
 
-Same process, same shapes, float32, PyTorch on as many threads as NumPy's BLAS. Warm-up
-calls are excluded; each number is the median of ``--reps`` calls. Ratios are
+Same process, same shapes, float32, PyTorch on as many threads as NumPy's BLAS. glibc's
+allocator is tuned once at the start (``convprop.malloc.tune_malloc()``, convprop's training
+configuration), so it applies to both frameworks alike. Warm-up calls are excluded; each
+number is the median of ``--reps`` calls. Ratios are
 convprop / torch (lower is better) and are reported against targets, never asserted.
 """
 
@@ -27,6 +29,7 @@ from .harness import (
     time_calls,
 )
 from .memory import ROOT, peak_rss_mb
+from .models import MALLOC_NOTE
 from .workloads import Workload, all_workloads
 
 __all__ = ["format_table", "main", "run_suite"]
@@ -73,15 +76,15 @@ def _selected(name: str, only: list[str]) -> bool:
 
 def _prepare(build, warmup: int, row: Row, side: str):
     """Build one side's callable and run its warm-up calls (at least one): (fn, its last
-    result), or (None, None) with a note if it cannot run: a kernel still being written must
-    not stop the suite."""
+    result), or (None, None) with a note if it cannot run (torch not installed), or an error
+    note and a traceback if it fails: one broken row must not stop the suite."""
     try:
         fn = build()
         out = None
         for _ in range(max(warmup, 1)):
             out = fn()
         return fn, out
-    except (Unavailable, ImportError) as e:
+    except Unavailable as e:
         row.notes.append(f"{side}: {e}")
     except Exception as e:  # noqa: BLE001
         row.notes.append(f"{side}: error {type(e).__name__}: {e}")
@@ -141,14 +144,15 @@ def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool
     return row
 
 
-def run_memory(model: str, label: str, steps: int, *, use_torch: bool, threads: int | None,
-               convprop_params: int | None) -> Row:
+def run_memory(model: str, label: str, steps: int, *, use_torch: bool,
+               threads: int | None) -> Row:
     """Peak RSS of ``steps`` training steps per framework; the note gives each framework's
     baseline (model built, 0 steps), so the training footprint above imports is visible."""
-    row = Row(f"memory {label}, {steps} steps (peak RSS)", kind="memory", target=MEMORY_TARGET)
+    row = Row(f"memory {label}, {steps} steps (peak RSS)", kind="memory", target=MEMORY_TARGET,
+              notes=["convprop child: " + MALLOC_NOTE + "; torch child: allocator defaults"])
     base = []
     for side in ("convprop", "torch") if use_torch else ("convprop",):
-        kw = {"threads": threads, "convprop_params": convprop_params}
+        kw = {"threads": threads}
         mb, note = peak_rss_mb(side, model, steps, **kw)
         setattr(row, side, mb)
         if note:
@@ -196,7 +200,7 @@ def format_table(rows: list[Row], *, markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _environment(threads: int, mm_rate, mm_n: int, torch_mod) -> dict:
+def _environment(threads: int, mm_rate, mm_n: int, torch_mod, malloc_tuned: bool) -> dict:
     import numpy as np
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -208,7 +212,8 @@ def _environment(threads: int, mm_rate, mm_n: int, torch_mod) -> dict:
             "machine": platform.machine(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__,
             "torch": getattr(torch_mod, "__version__", None), "threads": threads,
-            "matmul_n": mm_n, "matmul_gflops": mm_rate, "git_commit": commit,
+            "matmul_n": mm_n, "matmul_gflops": mm_rate, "malloc_tuned": malloc_tuned,
+            "git_commit": commit,
             "loadavg_end": _loadavg()}
 
 
@@ -221,6 +226,11 @@ def _loadavg():
 
 def run_suite(args) -> tuple[list[Row], dict]:
     """Run every selected workload and memory measurement; (rows, environment)."""
+    from convprop.malloc import tune_malloc
+    malloc_tuned = tune_malloc()  # convprop's training configuration; process-wide
+    if not malloc_tuned:
+        print("note: glibc malloc not tuned (CONVPROP_TUNE_MALLOC=0 or not glibc)",
+              file=sys.stderr)
     if args.threads and not set_blas_threads(args.threads):
         print("warning: could not set NumPy's BLAS threads at run time", file=sys.stderr)
     threads = blas_threads()
@@ -235,7 +245,7 @@ def run_suite(args) -> tuple[list[Row], dict]:
     mm_rate = matmul_gflops(args.matmul_size)
     print(f"threads {threads}; NumPy float32 matmul {args.matmul_size}^3: {mm_rate:.1f} GFLOP/s",
           file=sys.stderr)
-    rows, params = [], {}
+    rows = []
     for wl in all_workloads():
         if not _selected(wl.name, args.only):
             continue
@@ -249,19 +259,9 @@ def run_suite(args) -> tuple[list[Row], dict]:
             if not _selected(name, args.only):
                 continue
             print(f"  {name} ...", file=sys.stderr, flush=True)
-            if model == "resnet20" and "resnet20" not in params:
-                params[model] = _param_count(model)
             rows.append(run_memory(model, label, steps, use_torch=use_torch,
-                                   threads=args.threads, convprop_params=params.get(model)))
-    return rows, _environment(threads, mm_rate, args.matmul_size, torch_mod)
-
-
-def _param_count(model: str) -> int | None:
-    from .models import convprop_model
-    try:
-        return int(convprop_model(model)[0].num_parameters())
-    except Exception:  # noqa: BLE001 - unavailable model: torch falls back to shortcut A
-        return None
+                                   threads=args.threads))
+    return rows, _environment(threads, mm_rate, args.matmul_size, torch_mod, malloc_tuned)
 
 
 def main(argv=None) -> int:

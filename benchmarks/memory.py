@@ -1,7 +1,9 @@
 """Peak memory of a training run: ``python -m benchmarks.memory <framework> <model> <steps>``.
 
 The child (this module's ``main``) builds one model and runs ``steps`` training steps at
-batch 64, nothing else; a convprop child never imports torch. :func:`peak_rss_mb` measures
+batch 64, nothing else; a convprop child never imports torch. Only the convprop child tunes
+glibc's allocator (``convprop.malloc.tune_malloc()``, convprop's training configuration, as
+``convprop.train.fit`` does); the PyTorch child runs with the allocator's defaults. :func:`peak_rss_mb` measures
 it from a fresh launcher process that runs the child and reads
 ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, so the number is that child's maximum
 resident set alone, not the maximum over earlier measurements.
@@ -32,13 +34,11 @@ print(json.dumps({"rc": r.returncode, "maxrss_kb": kb, "stderr": r.stderr[-2000:
 
 
 def peak_rss_mb(framework: str, model: str, steps: int, *, threads: int | None = None,
-                convprop_params: int | None = None, timeout: float = 900.0) -> tuple[float | None, str]:
+                timeout: float = 900.0) -> tuple[float | None, str]:
     """(peak RSS in MB or None, note) of ``python -m benchmarks.memory`` in a fresh process."""
     child = [sys.executable, "-m", "benchmarks.memory", framework, model, str(steps)]
     if threads:
         child += ["--threads", str(threads)]
-    if convprop_params:
-        child += ["--convprop-params", str(convprop_params)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     try:
@@ -59,12 +59,12 @@ def peak_rss_mb(framework: str, model: str, steps: int, *, threads: int | None =
     return rep["maxrss_kb"] / 1024.0, ""
 
 
-def _run(framework: str, model: str, steps: int, convprop_params: int | None) -> None:
+def _run(framework: str, model: str, steps: int) -> None:
     from . import models
     if framework == "convprop":
-        step = models.convprop_step(model)[0]
+        step = models.convprop_step(model)[0]  # tunes malloc, as convprop.train.fit does
     else:
-        step = models.torch_step(model, convprop_params=convprop_params)[0]
+        step = models.torch_step(model)[0]
     for _ in range(steps):
         step()
 
@@ -76,20 +76,15 @@ def main(argv=None) -> int:
     ap.add_argument("steps", type=int)
     ap.add_argument("--threads", type=int, default=None,
                     help="BLAS / torch threads (default: what NumPy's BLAS uses)")
-    ap.add_argument("--convprop-params", type=int, default=None,
-                    help="convprop's ResNet-20 parameter count, to pick the torch shortcut")
     args = ap.parse_args(argv)
     from .harness import Unavailable, blas_threads, set_blas_threads
     if args.threads:
         set_blas_threads(args.threads)
     try:
         if args.framework == "torch":
-            try:
-                import torch
-            except ImportError:
-                raise Unavailable("torch not installed") from None
-            torch.set_num_threads(args.threads or blas_threads())
-        _run(args.framework, args.model, args.steps, args.convprop_params)
+            from .models import require_torch
+            require_torch().set_num_threads(args.threads or blas_threads())
+        _run(args.framework, args.model, args.steps)
     except Unavailable as e:
         print(f"unavailable: {e}", file=sys.stderr)
         return UNAVAILABLE_EXIT

@@ -1,7 +1,8 @@
 """The workloads: each one builds a convprop callable and a PyTorch callable on the same data.
 
 A workload's ``convprop()`` / ``torch()`` return a zero-argument function doing forward +
-backward (every input and parameter gradient) in float32, or raise :class:`Unavailable`.
+backward (every input and parameter gradient) in float32; ``torch()`` raises
+:class:`~benchmarks.harness.Unavailable` when PyTorch is not installed.
 Kernel workloads use a fixed random upstream gradient ``dy``; PyTorch uses autograd with
 ``x.requires_grad`` and ``torch.autograd.grad`` (so nothing accumulates between calls).
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import models
-from .harness import Unavailable, conv_flops
+from .harness import conv_flops
 
 __all__ = ["Workload", "all_workloads"]
 
@@ -32,18 +33,6 @@ class Workload:
     notes: list = field(default_factory=list)
 
 
-def _kernel(name: str):
-    """A convprop.functional kernel, or Unavailable while its file is still a placeholder."""
-    try:
-        import convprop.functional as F
-    except ImportError as e:
-        raise Unavailable(f"convprop.functional does not import ({e})") from None
-    fn = getattr(F, name, None)
-    if fn is None:
-        raise Unavailable(f"convprop.functional.{name} not available yet")
-    return fn
-
-
 def _arrays(seed: int, *shapes):
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(s, dtype=np.float32) for s in shapes]
@@ -55,7 +44,7 @@ def _out_hw(h, w, k, s, p):
 
 def _torch_grad_fn(op, x, params, dy):
     """PyTorch forward + backward of ``op(x, *params)`` w.r.t. x and every param."""
-    import torch
+    torch = models.require_torch()
     leaves = [torch.from_numpy(a).requires_grad_(True) for a in (x, *params)]
     tdy = torch.from_numpy(dy)
 
@@ -74,7 +63,8 @@ def conv_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
     wt *= np.float32(1.0 / np.sqrt(c_in * k * k))
 
     def cp():
-        fwd, bwd = _kernel("conv2d_forward"), _kernel("conv2d_backward")
+        from convprop.functional import conv2d_backward as bwd
+        from convprop.functional import conv2d_forward as fwd
 
         def run():
             _, cache = fwd(x, wt, b, stride=stride, padding=pad, dilation=1, groups=1)
@@ -82,7 +72,7 @@ def conv_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
         return run
 
     def tc():
-        import torch.nn.functional as tf
+        tf = models.require_torch().nn.functional
         return _torch_grad_fn(lambda a, ww, bb: tf.conv2d(a, ww, bb, stride, pad), x, (wt, b), dy)
 
     return Workload(f"conv2d {n}x{c_in}x{h}x{w}->{c_out} k{k} s{stride} p{pad}", cp, tc,
@@ -97,7 +87,8 @@ def pool_workload(shape, k, s) -> Workload:
     x, dy = _arrays(2, shape, (n, c, ho, wo))
 
     def cp():
-        fwd, bwd = _kernel("max_pool2d_forward"), _kernel("max_pool2d_backward")
+        from convprop.functional import max_pool2d_backward as bwd
+        from convprop.functional import max_pool2d_forward as fwd
 
         def run():
             _, cache = fwd(x, kernel_size=k, stride=s)
@@ -105,7 +96,7 @@ def pool_workload(shape, k, s) -> Workload:
         return run
 
     def tc():
-        import torch.nn.functional as tf
+        tf = models.require_torch().nn.functional
         return _torch_grad_fn(lambda a: tf.max_pool2d(a, k, s), x, (), dy)
 
     return Workload(f"max_pool2d {n}x{c}x{h}x{w} k{k} s{s}", cp, tc, target=1.0)
@@ -119,7 +110,8 @@ def conv_transpose_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
     wt *= np.float32(1.0 / np.sqrt(c_in * k * k))
 
     def cp():
-        fwd, bwd = _kernel("conv_transpose2d_forward"), _kernel("conv_transpose2d_backward")
+        from convprop.functional import conv_transpose2d_backward as bwd
+        from convprop.functional import conv_transpose2d_forward as fwd
 
         def run():
             _, cache = fwd(x, wt, b, stride=stride, padding=pad)
@@ -127,7 +119,7 @@ def conv_transpose_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
         return run
 
     def tc():
-        import torch.nn.functional as tf
+        tf = models.require_torch().nn.functional
         return _torch_grad_fn(
             lambda a, ww, bb: tf.conv_transpose2d(a, ww, bb, stride, pad), x, (wt, b), dy)
 
@@ -139,17 +131,26 @@ def conv_transpose_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
 
 # -- training steps ----------------------------------------------------------------------------
 def step_workload(model: str, label: str, target: float, warmup: int) -> Workload:
+    """A training step of ``model`` on each side (see :mod:`benchmarks.models`); the notes
+    say how each side was built and flag parameter counts that differ."""
     notes: list = []
-    state: dict = {}
+    counts: dict = {}
+
+    def check():
+        if len(counts) == 2 and counts["convprop"] != counts["torch"]:
+            notes.append(f"PARAMETER COUNTS DIFFER (convprop {counts['convprop']}, torch "
+                         f"{counts['torch']}): not the same model")
 
     def cp():
-        step, how, state["params"] = models.convprop_step(model)
+        step, how, counts["convprop"] = models.convprop_step(model)
         notes.append(f"convprop: {how}")
+        check()
         return step
 
     def tc():
-        step, how = models.torch_step(model, convprop_params=state.get("params"))
+        step, how, counts["torch"] = models.torch_step(model)
         notes.append(f"torch: {how}")
+        check()
         return step
 
     return Workload(label, cp, tc, target=target, warmup=warmup, compare=False, notes=notes)
