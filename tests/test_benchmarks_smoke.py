@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,3 +106,82 @@ def test_run_workload_flags_sides_that_disagree():
     row = cli.run_workload(Workload("x", broken, lambda: lambda: a), reps=2, warmup=1,
                            use_torch=True, mm_rate=None, settle_s=0)
     assert row.convprop is None and row.torch > 0 and "side broke while building" in row.notes[0]
+
+
+# -- benchmarks/train_torch.py: PyTorch under `convprop train`'s settings ------------------------
+TINY = {"model": "lenet5", "dataset": "mnist-sample", "limit": 256, "epochs": 2,
+        "batch_size": 64, "lr": 2e-3, "optimizer": "adam", "schedule": "cosine", "seed": 3}
+
+
+def test_train_torch_matches_convprop_train(torch, tmp_path, capsys):
+    """Same data, normalisation, initial weights (--init convprop), batch order, optimizer
+    and schedule: the per-epoch records agree with `convprop train` up to float32 rounding."""
+    from benchmarks import train_torch
+    from convprop.train.recipe import TrainConfig, run
+
+    out = tmp_path / "torch.json"
+    argv = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    assert train_torch.main([*argv, "--threads", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.count("epoch ") == 2 and "test accuracy" in text.splitlines()[-1]
+    res = json.loads(out.read_text())
+    recs = res["epochs"]
+    assert [r["epoch"] for r in recs] == [1, 2] and res["environment"]["threads"] == 1
+    assert recs[1]["lr"] == pytest.approx(TINY["lr"] / 2)  # cosine, stepped per epoch
+
+    ref = run(TrainConfig(**TINY, out=str(tmp_path / "cp"), verbose=0))["history"].records
+    for mine, theirs in zip(recs, ref, strict=True):
+        for key in ("loss", "val_loss", "lr"):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-4), (key, mine, theirs)
+        for key in ("accuracy", "val_accuracy"):
+            assert abs(mine[key] - theirs[key]) <= 2 / 256, (key, mine, theirs)
+
+
+@pytest.mark.parametrize("name", ["none", "step", "multistep", "exponential", "cosine",
+                                  "warmup_cosine"])
+def test_train_torch_schedules_follow_convprop(torch, name):
+    from benchmarks import train_torch
+    from convprop.layers.module import Parameter
+    from convprop.optim import build_optimizer, build_schedule
+
+    epochs = 10
+    opt = build_optimizer("sgd", [Parameter(np.zeros(2))], lr=0.1)
+    sched = build_schedule(name, opt, epochs)
+    topt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
+    tsched = train_torch.build_schedule(name, topt, epochs)
+    for _ in range(epochs):
+        assert topt.param_groups[0]["lr"] == pytest.approx(opt.lr, rel=1e-12, abs=1e-15)
+        topt.step()  # the epoch's updates (no gradient here), then the schedule
+        for s in (sched, tsched):
+            if s is not None:
+                s.step()
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop"])
+def test_train_torch_optimizers_follow_convprop(torch, name, rng):
+    """Three steps from the same start with the hyperparameters `convprop train` passes."""
+    from benchmarks import train_torch
+    from convprop.layers.module import Parameter
+    from convprop.optim import build_optimizer
+    from convprop.train.recipe import TrainConfig, _optimizer_kwargs
+
+    cfg = TrainConfig(optimizer=name, lr=0.01, momentum=0.8, weight_decay=1e-3)
+    p = Parameter(rng.standard_normal(5))
+    opt = build_optimizer(name, [p], **_optimizer_kwargs(cfg))
+    tp = torch.tensor(p.value.copy(), requires_grad=True)
+    topt = train_torch.build_optimizer(name, [tp], lr=cfg.lr, momentum=cfg.momentum,
+                                       weight_decay=cfg.weight_decay)
+    for _ in range(3):
+        g = rng.standard_normal(5)
+        p.grad = g.copy()
+        tp.grad = torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+    np.testing.assert_allclose(p.value, tp.detach().numpy(), rtol=0, atol=1e-12)
+
+
+def test_train_torch_rejects_bad_flags(capsys):
+    from benchmarks import train_torch
+    with pytest.raises(SystemExit):
+        train_torch.main(["--epochs", "0"])
+    assert "--epochs must be >= 1" in capsys.readouterr().err
