@@ -36,7 +36,7 @@ IDS = [f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
 
 @pytest.fixture
 def zoo(torch):
-    from benchmarks import torch_zoo  # needs torch: imported after the fixture skipped or not
+    from benchmarks import torch_zoo  # needs torch: imported only once the fixture ran
     return torch_zoo
 
 
