@@ -1,4 +1,4 @@
-"""Every zoo model against an independent PyTorch definition (tests/models/_torch_zoo.py) in
+"""Every zoo model against an independent PyTorch definition (benchmarks/torch_zoo.py) in
 float64, weights copied by name (strict): forward in training and evaluation mode, the loss,
 the input gradient, every parameter gradient and the batch-norm buffers (atol 1e-10), and two
 SGD steps (momentum 0.9, weight decay 5e-4) against torch.optim.SGD.
