@@ -15,8 +15,9 @@ def have_matplotlib() -> bool:
     return True
 
 
-def plot_history(history, path, *, title: str = "") -> str:
-    """Draw loss (left) and accuracy (right) per epoch, training and validation, to ``path``.
+def plot_history(history, path, *, title: str = "", val_label: str = "validation") -> str:
+    """Draw loss (left) and accuracy (right) per epoch, training and validation, to ``path``
+    (``val_label`` names the held-out curve, e.g. "test" when the test split was used).
 
     Raises ImportError with the install hint when matplotlib is missing."""
     try:
@@ -31,7 +32,7 @@ def plot_history(history, path, *, title: str = "") -> str:
         ax.plot(epochs, history[key], "o-", label=f"train {label}")
         val = history[f"val_{key}"]
         if any(v is not None for v in val):
-            ax.plot(epochs, val, "s--", label=f"validation {label}")
+            ax.plot(epochs, val, "s--", label=f"{val_label} {label}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

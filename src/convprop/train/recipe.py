@@ -150,7 +150,8 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
                   epochs=cfg.epochs, model=cfg.model, dataset=cfg.dataset)
     atomic_write_text(paths["metrics"], json.dumps(report, indent=2) + "\n")
     if have_matplotlib() and len(history):
-        plot_history(history, paths["plot"], title=f"{cfg.model} on {cfg.dataset}")
+        plot_history(history, paths["plot"], title=f"{cfg.model} on {cfg.dataset}",
+                     val_label="test")
     else:
         paths.pop("plot")
     say(f"test: accuracy {metrics['accuracy']:.4f}, top-5 {metrics.get('top5', 0):.4f}, "
