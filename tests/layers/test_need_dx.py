@@ -53,3 +53,28 @@ def test_kernels_skip_dx(rng):
     assert F.linear_backward(dy, c, need_dx=False)[0] is None
     np.testing.assert_array_equal(F.linear_backward(dy, c, need_dx=False)[1],
                                   F.linear_backward(dy, c)[1])
+
+
+def test_two_argument_backward_modules_still_work(rng):
+    """A user module written to the documented contract ``backward(dy, cache)`` (no
+    need_dx) works inside every container and as a network's first layer in fit."""
+    from convprop.layers import Module, CrossEntropyLoss
+    from convprop.optim import SGD
+    from convprop.train import fit
+
+    class Double(Module):
+        def forward(self, x, *, training=False):
+            return 2 * x, None
+
+        def backward(self, dy, cache):
+            return 2 * dy
+
+    net = Sequential(Double(), Residual(Double()), Concat(Double(), Double()), Flatten(),
+                     Linear(2 * 2 * 4 * 4, 3, rng=rng))
+    x = rng.standard_normal((5, 2, 4, 4)).astype(np.float32)
+    y, cache = net.forward(x, training=True)
+    dx = net.backward(np.ones_like(y), cache)
+    assert dx.shape == x.shape
+    assert net.backward(np.ones_like(y), cache, need_dx=False) is not None  # computed anyway
+    fit(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.01),
+        (x, rng.integers(0, 3, 5)), epochs=1, batch_size=2, rng=rng, verbose=0)

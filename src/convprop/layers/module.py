@@ -8,6 +8,8 @@ times in one step; ``backward(dy, cache) -> dx`` *adds* parameter gradients into
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections import OrderedDict
 from collections.abc import Iterator
 
@@ -220,3 +222,20 @@ class Module:
             sub = repr(m).replace("\n", "\n  ")
             lines.append(f"  ({n}): {sub}")
         return "\n".join(lines) + "\n)"
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_need_dx(cls) -> bool:
+    try:
+        return "need_dx" in inspect.signature(cls.backward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def run_backward(module: Module, dy, cache, *, need_dx: bool = True):
+    """``module.backward(dy, cache)``, passing ``need_dx=False`` only to modules whose
+    ``backward`` accepts it, so a module written to the two-argument contract
+    ``backward(dy, cache)`` works everywhere (it just computes a dx nobody reads)."""
+    if need_dx or not _takes_need_dx(type(module)):
+        return module.backward(dy, cache)
+    return module.backward(dy, cache, need_dx=False)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..layers.module import run_backward
 from .evaluate import evaluate
 from .history import History
 from ..progress import Progress
@@ -96,7 +97,7 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
                 raise NonFiniteLossError(epoch, step, value)
             optimizer.zero_grad()
             # the input gradient is discarded, so the first layer may skip computing it
-            model.backward(loss.backward(1.0, lcache), cache, need_dx=False)
+            run_backward(model, loss.backward(1.0, lcache), cache, need_dx=False)
             optimizer.step()
             n = len(yb)
             total_loss += value * n
