@@ -30,7 +30,7 @@ class _ConvBase(Module):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
         if self.padding != (0, 0):
-            s += f", padding={self.padding}"
+            s += f", padding={self.padding!r}"
         if getattr(self, "output_padding", (0, 0)) != (0, 0):
             s += f", output_padding={self.output_padding}"
         if self.dilation != (1, 1):
@@ -55,7 +55,8 @@ class Conv2d(_ConvBase):
     """2-D convolution (cross-correlation) ``y = x ⋆ w + b``, as ``torch.nn.Conv2d``.
 
     Args: x (N, in_channels, H, W) -> y (N, out_channels, Ho, Wo); weight
-    (out_channels, in_channels/groups, KH, KW), bias (out_channels,). Zero padding.
+    (out_channels, in_channels/groups, KH, KW), bias (out_channels,). Zero padding: an int,
+    a pair, or "valid" / "same" (stride 1; the odd extra pixel goes bottom/right, as PyTorch).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
@@ -67,8 +68,16 @@ class Conv2d(_ConvBase):
             op, in_channels, out_channels, groups)
         self.kernel_size = pair(op, "kernel_size", kernel_size)
         self.stride = pair(op, "stride", stride)
-        self.padding = pair(op, "padding", padding, minimum=0)
         self.dilation = pair(op, "dilation", dilation)
+        if padding in ("valid", "same"):
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"{op}: padding='same' needs stride 1, got stride={self.stride}")
+            self.padding = padding
+        elif isinstance(padding, str):
+            raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', "
+                             f"got {padding!r}")
+        else:
+            self.padding = pair(op, "padding", padding, minimum=0)
         dt = float_dtype(op, dtype)
         w_shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
         w, b = init_weight_and_bias(op, init, w_shape, self.out_channels if bias else None,

@@ -22,6 +22,8 @@ class ReduceLROnPlateau:
     skipped.
     """
 
+    needs_metric = True  # fit calls step(metric) instead of step()
+
     _config = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr",
                "eps")
 

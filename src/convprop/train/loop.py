@@ -112,8 +112,7 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
             logs["val_loss"], logs["val_accuracy"] = ev["loss"], ev["accuracy"]
         logs.update(lr=lr, time=elapsed, examples_per_sec=seen / elapsed)
         if schedule is not None:
-            if getattr(schedule, "needs_metric", False) or \
-                    type(schedule).__name__ == "ReduceLROnPlateau":
+            if getattr(schedule, "needs_metric", False):
                 schedule.step(logs.get("val_loss", logs["loss"]))
             else:
                 schedule.step()
