@@ -112,3 +112,17 @@ def test_resume_via_the_command_is_bit_identical(capsys, tmp_path):
         np.testing.assert_array_equal(v, b.optimizer_state["state"][k], err_msg=k)
     hb = json.loads((tmp_path / "b" / "history.json").read_text())["epochs"]
     assert [r["epoch"] for r in hb] == [1, 2]
+
+
+@pytest.mark.parametrize("schedule", ["warmup_cosine", "cosine", "plateau"])
+def test_resume_with_a_longer_target_keeps_the_schedule_horizon(capsys, tmp_path, schedule):
+    common = ["--limit", "64", "--batch-size", "32", "--schedule", schedule,
+              "--out", str(tmp_path)]
+    assert _run(capsys, "train", "--epochs", "2", *common)[0] == 0
+    code, _, err = _run(capsys, "train", "--epochs", "3", "--resume",
+                        str(tmp_path / "checkpoint.safetensors"), *common)
+    assert code == 0, err
+    if schedule != "plateau":
+        assert "laid out over" in err
+    ck = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    assert ck.epoch == 3 and ck.extra["schedule_epochs"] == 2

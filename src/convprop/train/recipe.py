@@ -87,15 +87,18 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
     file = sys.stderr if file is None else file
     say = (lambda s: print(s, file=file, flush=True)) if cfg.verbose else (lambda s: None)
     ckpt = load_checkpoint(cfg.resume) if cfg.resume else None
+    horizon = cfg.epochs  # the epoch count the learning-rate schedule is laid out over
     if ckpt is not None:
         saved = ckpt.extra.get("train_config")
         if not saved:
             raise ValueError(f"--resume: {cfg.resume} was not written by `convprop train`")
-        # a resumed run continues the saved configuration; only the epoch target may change
-        if cfg.epochs != saved["epochs"] and saved["schedule"] != "none":
-            say(f"note: --epochs {cfg.epochs} differs from the saved run's {saved['epochs']}; "
-                f"the {saved['schedule']} schedule continues from its saved state (its horizon "
-                "was set by the first run)")
+        # a resumed run continues the saved configuration; only the epoch target may change,
+        # and the schedule keeps the horizon its saved state was laid out over
+        horizon = int(ckpt.extra.get("schedule_epochs", saved["epochs"]))
+        if cfg.epochs != horizon and saved["schedule"] != "none":
+            say(f"note: --epochs {cfg.epochs} differs from the {horizon} epochs the "
+                f"{saved['schedule']} schedule was laid out over; it continues from its saved "
+                "state on that horizon")
         cfg = TrainConfig(**{**saved, "epochs": cfg.epochs, "resume": cfg.resume,
                              "out": cfg.out, "verbose": cfg.verbose})
     t_start = time.perf_counter()
@@ -117,7 +120,7 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
     model = models.build(cfg.model, rng=rng, **model_args)
     loss = CrossEntropyLoss()
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), **_optimizer_kwargs(cfg))
-    schedule = build_schedule(cfg.schedule, optimizer, cfg.epochs)
+    schedule = build_schedule(cfg.schedule, optimizer, horizon)
     history, start = History(), 0
     if ckpt is not None:
         ckpt.restore(model, optimizer, schedule, rng)
@@ -133,7 +136,8 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
         ("checkpoint", "checkpoint.safetensors"), ("history_json", "history.json"),
         ("history_csv", "history.csv"), ("metrics", "metrics.json"), ("plot", "curves.png"))}
     saved_cfg = {**asdict(cfg), "resume": None}
-    extra = {"train_config": saved_cfg, "classes": list(train.classes),
+    extra = {"train_config": saved_cfg, "schedule_epochs": horizon,
+             "classes": list(train.classes),
              "preprocess": {"mean": mean, "std": std, "channels": channels, "size": size},
              "dataset": cfg.dataset}
     saver = SaveCheckpoint(paths["checkpoint"], model_config=model.config, extra=extra)
