@@ -67,7 +67,8 @@ def convprop_step(name: str, batch: int = 64,
     def step():
         y, cache = model.forward(x, training=True)
         loss, lcache = loss_fn.forward(y, t)
-        model.backward(loss_fn.backward(1.0, lcache), cache)
+        # as in fit (and as torch, whose input does not require grad): no input gradient
+        model.backward(loss_fn.backward(1.0, lcache), cache, need_dx=False)
         opt.step()
         opt.zero_grad()
         return loss
