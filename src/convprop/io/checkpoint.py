@@ -4,8 +4,8 @@ One file holds the model's parameters and buffers (``model.<name>``), the optimi
 arrays (``optimizer.<key>``) and, in the header's metadata, a JSON document with the model
 config (name and arguments, so it can be rebuilt), epoch, optimizer hyperparameters,
 schedule state, every random generator's state, the preprocessing, and a SHA-256 of the
-tensor bytes. The file is written atomically (temporary file, fsync, rename), so a crash
-mid-write never corrupts the previous checkpoint; nothing is ever unpickled.
+tensors and the metadata. The file is written durably and atomically (:mod:`.atomic`), so a
+crash mid-write never corrupts the previous checkpoint; nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint"
            "module_generators"]
 
 FORMAT = "convprop-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the SHA-256 covers the metadata too
 
 
 class CheckpointError(ValueError):
@@ -42,26 +42,66 @@ class Checkpoint:
     extra: dict = field(default_factory=dict)
 
     def restore(self, model, optimizer=None, schedule=None, rng=None) -> None:
-        """Load every saved state into the given live objects (strictly)."""
-        try:
-            model.load_state_dict(self.model_state)
-        except (KeyError, ValueError) as e:
-            raise CheckpointError(f"checkpoint does not match the model: {e}") from None
+        """Load every saved state into the given live objects, strictly and all-or-nothing:
+        on any mismatch a CheckpointError names the part that failed and the model,
+        optimizer, schedule and generators are left exactly as they were."""
+        for part, live, saved in (("optimizer", optimizer, self.optimizer_state),
+                                  ("schedule", schedule, self.schedule_state),
+                                  ("training generator", rng, self.rng_state)):
+            if live is not None and saved is None:
+                raise CheckpointError(f"checkpoint has no {part} state to resume from, but a "
+                                      f"{part} was given")
+        # Every step pairs an apply with an undo that restores the state from before it. On a
+        # failure the failed step (which may have applied part of itself) and every step
+        # before it are undone, in reverse.
         gens = module_generators(model)
-        if set(gens) != set(self.module_rng_states):
-            raise CheckpointError(
-                f"checkpoint random generators {sorted(self.module_rng_states)} do not match "
-                f"the model's {sorted(gens)}")
-        for name, g in gens.items():
-            g.bit_generator.state = self.module_rng_states[name]
+
+        def check_generators():
+            if set(gens) != set(self.module_rng_states):
+                raise CheckpointError(
+                    f"checkpoint random generators {sorted(self.module_rng_states)} do not "
+                    f"match the model's {sorted(gens)}")
+        model_before = model.state_dict()
+        steps = [("model", lambda: model.load_state_dict(self.model_state),
+                  lambda: model.load_state_dict(model_before)),
+                 ("random generators", check_generators, lambda: None)]
+        steps += [(f"random generator of module {name!r}",
+                   _setter(g, self.module_rng_states[name]), _setter(g, g.bit_generator.state))
+                  for name, g in gens.items()]
         if optimizer is not None:
-            if self.optimizer_state is None:
-                raise CheckpointError("checkpoint has no optimizer state to resume from")
-            optimizer.load_state_dict(self.optimizer_state)
-        if schedule is not None and self.schedule_state is not None:
-            schedule.load_state_dict(self.schedule_state)
-        if rng is not None and self.rng_state is not None:
-            rng.bit_generator.state = self.rng_state
+            opt_before = optimizer.state_dict()
+            steps.append(("optimizer", lambda: optimizer.load_state_dict(self.optimizer_state),
+                          lambda: optimizer.load_state_dict(opt_before)))
+        if schedule is not None:
+            sched_before = schedule.state_dict()
+            lr_before = schedule.optimizer.lr  # loading a schedule also sets its optimizer's lr
+            steps.append(("schedule", lambda: schedule.load_state_dict(self.schedule_state),
+                          lambda: (schedule.load_state_dict(sched_before),
+                                   setattr(schedule.optimizer, "lr", lr_before))))
+        if rng is not None:
+            steps.append(("training generator", _setter(rng, self.rng_state),
+                          _setter(rng, rng.bit_generator.state)))
+        done = []
+        for part, apply, undo in steps:
+            done.append(undo)
+            try:
+                apply()
+            except BaseException as e:
+                for u in reversed(done):
+                    u()
+                if isinstance(e, CheckpointError) or not isinstance(
+                        e, (KeyError, ValueError, TypeError)):
+                    raise
+                if part == "model":
+                    raise CheckpointError(f"checkpoint does not match the model: {e}") from None
+                raise CheckpointError(f"checkpoint: cannot restore the {part}, so nothing was "
+                                      f"restored: {e}") from None
+
+
+def _setter(gen: np.random.Generator, state):
+    def apply():
+        gen.bit_generator.state = state
+    return apply
 
 
 def module_generators(model) -> dict:
@@ -70,12 +110,16 @@ def module_generators(model) -> dict:
             if isinstance(getattr(m, "rng", None), np.random.Generator)}
 
 
-def _digest(tensors: dict) -> str:
+def _digest(tensors: dict, meta: dict) -> str:
+    """SHA-256 of every tensor (name, dtype, shape, bytes) and of the metadata without its
+    "sha256" entry, as canonical JSON (sorted keys), so a change to either is detected."""
     h = hashlib.sha256()
     for k in sorted(tensors):
         a = np.ascontiguousarray(tensors[k])
         h.update(k.encode() + b"\0" + str(a.dtype).encode() + str(a.shape).encode())
         h.update(a.tobytes())
+    body = {k: v for k, v in meta.items() if k != "sha256"}
+    h.update(b"\0meta\0" + json.dumps(body, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -100,8 +144,9 @@ def save_checkpoint(path, model, *, optimizer=None, schedule=None, epoch: int = 
         "rng": rng.bit_generator.state if rng is not None else None,
         "module_rngs": {k: g.bit_generator.state for k, g in module_generators(model).items()},
         "extra": extra or {},
-        "sha256": _digest(tensors),
     }
+    meta = json.loads(json.dumps(meta))  # hash exactly what a reader will parse back
+    meta["sha256"] = _digest(tensors, meta)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     save_file(tensors, path, metadata={"convprop": json.dumps(meta)})
 
@@ -120,20 +165,60 @@ def load_checkpoint(path) -> Checkpoint:
     except (KeyError, json.JSONDecodeError):
         raise CheckpointError(f"checkpoint: {path} is a safetensors file but not a convprop "
                               "checkpoint (no convprop metadata)") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"checkpoint: {path} has metadata of type {type(info).__name__}; "
+                              "expected a JSON object")
     if info.get("format") != FORMAT or info.get("version") != VERSION:
         raise CheckpointError(f"checkpoint: {path} has format {info.get('format')!r} version "
                               f"{info.get('version')!r}; expected {FORMAT!r} version {VERSION}")
-    if _digest(tensors) != info.get("sha256"):
-        raise CheckpointError(f"checkpoint: {path} failed its SHA-256 check (corrupt data)")
+    if _digest(tensors, info) != info.get("sha256"):
+        raise CheckpointError(f"checkpoint: {path} failed its SHA-256 check (corrupt or "
+                              "modified data or metadata)")
+    _check_structure(path, info, tensors)
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     opt = None
-    if info.get("optimizer") is not None:
-        o = dict(info["optimizer"])
-        keys = o.pop("state_keys")
-        o["state"] = {k: tensors[f"optimizer.{k}"] for k in keys}
-        opt = o
-    return Checkpoint(model_state=model_state, model_config=info.get("model_config"),
-                      epoch=int(info["epoch"]), optimizer_state=opt,
-                      schedule_state=info.get("schedule"), rng_state=info.get("rng"),
-                      module_rng_states=info.get("module_rngs") or {},
-                      extra=info.get("extra") or {})
+    if info["optimizer"] is not None:
+        opt = {k: v for k, v in info["optimizer"].items() if k != "state_keys"}
+        opt["state"] = {k: tensors[f"optimizer.{k}"] for k in info["optimizer"]["state_keys"]}
+    return Checkpoint(model_state=model_state, model_config=info["model_config"],
+                      epoch=info["epoch"], optimizer_state=opt,
+                      schedule_state=info["schedule"], rng_state=info["rng"],
+                      module_rng_states=info["module_rngs"], extra=info["extra"])
+
+
+# key -> (allowed types, description); None in the types means the entry may be null
+_FIELDS = {"epoch": ((int,), "an int >= 0"), "model_config": ((dict, None), "an object or null"),
+           "optimizer": ((dict, None), "an object or null"),
+           "schedule": ((dict, None), "an object or null"),
+           "rng": ((dict, None), "an object or null"), "module_rngs": ((dict,), "an object"),
+           "extra": ((dict,), "an object")}
+
+
+def _check_structure(path, info: dict, tensors: dict) -> None:
+    """Raise CheckpointError unless the metadata has every entry, of the right type, and the
+    optimizer's state keys match its tensors one to one."""
+    def bad(msg):
+        return CheckpointError(f"checkpoint: {path} has malformed metadata: {msg}")
+    missing = sorted(set(_FIELDS) - set(info))
+    if missing:
+        raise bad(f"missing entries {missing}")
+    for key, (types, what) in _FIELDS.items():
+        v = info[key]
+        ok = (v is None and None in types) or isinstance(v, tuple(t for t in types if t))
+        if not ok or (key == "epoch" and (isinstance(v, bool) or v < 0)):
+            raise bad(f"{key!r} must be {what}, got {v!r}"[:300])
+    if not all(isinstance(v, dict) for v in info["module_rngs"].values()):
+        raise bad("'module_rngs' must map module names to generator states (objects)")
+    opt = info["optimizer"]
+    stored = sorted(k[10:] for k in tensors if k.startswith("optimizer."))
+    if opt is None:
+        if stored:
+            raise bad(f"optimizer tensors {stored} but no optimizer entry")
+        return
+    keys = opt.get("state_keys")
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise bad(f"'optimizer' must have 'state_keys', a list of strings, got {keys!r}")
+    if sorted(keys) != stored:
+        raise bad(f"optimizer state_keys {sorted(keys)} do not match its tensors {stored} "
+                  f"(missing {sorted(set(keys) - set(stored))}, unlisted "
+                  f"{sorted(set(stored) - set(keys))})")

@@ -10,11 +10,11 @@ loading only parses JSON and reinterprets bytes. Files written here load with th
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 
 import numpy as np
+
+from .atomic import atomic_open
 
 __all__ = ["save_file", "load_file", "SafetensorsError"]
 
@@ -30,8 +30,8 @@ class SafetensorsError(ValueError):
 
 
 def save_file(tensors: dict, path, metadata: dict | None = None) -> None:
-    """Write ``tensors`` (name -> ndarray) atomically: a temporary file in the same
-    directory, flushed and fsynced, then renamed over ``path``."""
+    """Write ``tensors`` (name -> ndarray) durably and atomically (see :mod:`.atomic`): a
+    crash or error mid-write leaves any previous ``path`` intact."""
     header, chunks, offset = {}, [], 0
     for name in sorted(tensors):
         a = np.asarray(tensors[name])
@@ -49,22 +49,11 @@ def save_file(tensors: dict, path, metadata: dict | None = None) -> None:
         header["__metadata__"] = dict(metadata)
     hbytes = json.dumps(header, separators=(",", ":")).encode()
     hbytes += b" " * (-len(hbytes) % 8)  # align the data section, as the reference does
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(hbytes)))
-            f.write(hbytes)
-            for c in chunks:
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb", suffix=".safetensors") as f:
+        f.write(struct.pack("<Q", len(hbytes)))
+        f.write(hbytes)
+        for c in chunks:
+            f.write(c)
 
 
 def load_file(path) -> tuple[dict, dict]:
