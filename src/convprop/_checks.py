@@ -64,7 +64,28 @@ def positive_int(op: str, name: str, v, *, minimum: int = 1) -> int:
     return int(v)
 
 
+def real_number(op: str, name: str, v, *, minimum: float | None = None) -> float:
+    """A real (non-bool) number as a Python float, at least ``minimum`` when given."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
+    if minimum is not None and not v >= minimum:  # "not >=" also rejects NaN
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
+    return float(v)
+
+
 def check_shape(op: str, name: str, a: np.ndarray, shape: tuple, what: str = "") -> None:
     if a.shape != tuple(shape):
         extra = f" ({what})" if what else ""
         raise ValueError(f"{op}: {name} must have shape {tuple(shape)}{extra}, got {a.shape}")
+
+
+def check_dy(op: str, dy, shape: tuple, dtype) -> np.ndarray:
+    """The one upstream-gradient check of every backward: an ndarray with the forward
+    output's ``shape`` and the forward's ``dtype`` (a float64 dy after a float32 forward is
+    a TypeError, not a silent upcast of every gradient)."""
+    dy = as_float_array(op, "dy", dy)
+    check_shape(op, "dy", dy, shape, "the forward output's shape")
+    if dy.dtype != dtype:
+        raise TypeError(f"{op}: dy must have the forward dtype {np.dtype(dtype)}, "
+                        f"got {dy.dtype}")
+    return dy

@@ -200,7 +200,7 @@ def test_errors():
 def test_backward_errors(rng):
     x, w, b, kw = _make(rng, CASES["pad0"])
     y, cache = conv2d_forward(x, w, b, **kw)
-    with pytest.raises(ValueError, match=r"^conv2d_backward: dy must have the output's shape"):
+    with pytest.raises(ValueError, match=r"^conv2d_backward: dy must have shape \(2, 3, 4, 4\)"):
         conv2d_backward(np.zeros((2, 3, 4, 5)), cache)
     with pytest.raises(TypeError, match=r"^conv2d_backward: dy must have the forward dtype"):
         conv2d_backward(np.zeros(y.shape, np.float32), cache)

@@ -93,7 +93,8 @@ def test_ce_dtype_and_hostile_inputs(dtype, rng):
     g = softmax_cross_entropy_backward(1.0, cache)
     assert loss.dtype == dtype and g.dtype == dtype
     np.testing.assert_allclose(loss, l0, rtol=1e-6)
-    np.testing.assert_allclose(g, softmax_cross_entropy_backward(np.array(1.0), c0), rtol=1e-6)
+    np.testing.assert_allclose(g, softmax_cross_entropy_backward(np.array(1.0, dtype), c0),
+                               rtol=1e-6)
 
 
 def test_ce_errors(rng):

@@ -83,8 +83,8 @@ def test_errors(rng):
     with pytest.raises(TypeError, match="pad_shortcut: stride must be an int"):
         pad_shortcut_forward(x, out_channels=8, stride=1.5)
     y, cache = pad_shortcut_forward(x, out_channels=8)
-    with pytest.raises(ValueError, match=r"pad_shortcut_backward: dy must have the forward "
-                                         r"output's shape \(2, 8, 2, 2\), got \(2, 4, 2, 2\)"):
+    with pytest.raises(ValueError, match=r"^pad_shortcut_backward: dy must have shape "
+                                         r"\(2, 8, 2, 2\).*got \(2, 4, 2, 2\)"):
         pad_shortcut_backward(np.zeros((2, 4, 2, 2)), cache)
     with pytest.raises(TypeError, match="pad_shortcut_backward: dy must be float32 or float64"):
         pad_shortcut_backward(np.zeros(y.shape, np.int32), cache)

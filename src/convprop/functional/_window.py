@@ -16,21 +16,25 @@ import math
 import numpy as np
 
 
-def out_size(op: str, size: int, k: int, s: int, p: int, d: int = 1, *,
+def out_size(op: str, size: int, k: int, s: int, p, d: int = 1, *,
              ceil_mode: bool = False, axis: str = "H") -> int:
     """Output length along one axis, PyTorch's rule (floor, or ceil with the last window
-    required to start inside the input or its left padding). Raises if no window fits."""
+    required to start inside the input or its left padding). ``p`` is the padding on each
+    side, or a (before, after) pair for asymmetric padding (conv2d's "same"). Raises if no
+    window fits."""
+    before, after = (p, p) if isinstance(p, int) else p
     eff = d * (k - 1) + 1
-    if size + 2 * p < eff:
+    padded = size + before + after
+    if padded < eff:
         raise ValueError(
             f"{op}: the {eff}-wide window (kernel {k}, dilation {d}) does not fit the padded "
-            f"input along {axis}: input {size} + 2*padding {p} = {size + 2 * p}")
+            f"input along {axis}: input {size} + padding {before}+{after} = {padded}")
     if ceil_mode:
-        o = math.ceil((size + 2 * p - eff) / s) + 1
-        if (o - 1) * s >= size + p:
+        o = math.ceil((padded - eff) / s) + 1
+        if (o - 1) * s >= size + before:
             o -= 1
     else:
-        o = (size + 2 * p - eff) // s + 1
+        o = (padded - eff) // s + 1
     return o
 
 

@@ -6,12 +6,11 @@ family, the output ``y`` for sigmoid and tanh (their derivatives are functions o
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array
+from .._checks import as_float_array, check_dy, real_number
 
 __all__ = [
     "ReluCache", "relu_forward", "relu_backward",
@@ -19,15 +18,6 @@ __all__ = [
     "SigmoidCache", "sigmoid_forward", "sigmoid_backward",
     "TanhCache", "tanh_forward", "tanh_backward",
 ]
-
-
-def _check_dy(op: str, dy, shape: tuple) -> np.ndarray:
-    """Validate an upstream gradient: a float array of the forward output's shape."""
-    dy = as_float_array(op, "dy", dy)
-    if dy.shape != tuple(shape):
-        raise ValueError(f"{op}: dy must have the forward output's shape {tuple(shape)}, "
-                         f"got {dy.shape}")
-    return dy
 
 
 class ReluCache(NamedTuple):
@@ -47,8 +37,8 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReluCache]:
 
 def relu_backward(dy: np.ndarray, cache: ReluCache) -> np.ndarray:
     """``dx = dy * [x > 0]``."""
-    dy = _check_dy("relu_backward", dy, cache.mask.shape)
-    return np.multiply(dy, cache.mask, dtype=cache.dtype)
+    dy = check_dy("relu_backward", dy, cache.mask.shape, cache.dtype)
+    return dy * cache.mask
 
 
 class LeakyReluCache(NamedTuple):
@@ -64,10 +54,7 @@ def leaky_relu_forward(x: np.ndarray, *, negative_slope: float = 0.01
     Args: x: any shape, float32/float64. Returns: y (same shape and dtype), cache.
     At exactly ``x == 0`` the gradient is ``negative_slope`` (PyTorch's convention)."""
     x = as_float_array("leaky_relu", "x", x)
-    if not isinstance(negative_slope, numbers.Real) or isinstance(negative_slope, bool):
-        raise TypeError(f"leaky_relu: negative_slope must be a real number, "
-                        f"got {negative_slope!r}")
-    slope = float(negative_slope)
+    slope = real_number("leaky_relu", "negative_slope", negative_slope)
     mask = x > 0
     y = np.where(mask, x, x * x.dtype.type(slope))
     return y, LeakyReluCache(mask, slope, x.dtype)
@@ -75,8 +62,7 @@ def leaky_relu_forward(x: np.ndarray, *, negative_slope: float = 0.01
 
 def leaky_relu_backward(dy: np.ndarray, cache: LeakyReluCache) -> np.ndarray:
     """``dx = dy`` where ``x > 0``, ``negative_slope * dy`` elsewhere."""
-    dy = _check_dy("leaky_relu_backward", dy, cache.mask.shape)
-    dy = dy.astype(cache.dtype, copy=False)
+    dy = check_dy("leaky_relu_backward", dy, cache.mask.shape, cache.dtype)
     return np.where(cache.mask, dy, dy * cache.dtype.type(cache.negative_slope))
 
 
@@ -100,8 +86,8 @@ def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, SigmoidCache]:
 def sigmoid_backward(dy: np.ndarray, cache: SigmoidCache) -> np.ndarray:
     """``dx = dy * y * (1 - y)``."""
     y = cache.y
-    dy = _check_dy("sigmoid_backward", dy, y.shape)
-    return (dy * (y * (1 - y))).astype(y.dtype, copy=False)
+    dy = check_dy("sigmoid_backward", dy, y.shape, y.dtype)
+    return dy * (y * (1 - y))
 
 
 class TanhCache(NamedTuple):
@@ -120,5 +106,5 @@ def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, TanhCache]:
 def tanh_backward(dy: np.ndarray, cache: TanhCache) -> np.ndarray:
     """``dx = dy * (1 - y**2)``."""
     y = cache.y
-    dy = _check_dy("tanh_backward", dy, y.shape)
-    return (dy * (1 - y * y)).astype(y.dtype, copy=False)
+    dy = check_dy("tanh_backward", dy, y.shape, y.dtype)
+    return dy * (1 - y * y)

@@ -20,8 +20,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_ndim, check_same_dtype, pair, positive_int
-from ._window import col2im, im2col
+from .._checks import (as_float_array, check_dy, check_ndim, check_same_dtype, pair,
+                       positive_int)
+from ._window import col2im, im2col, out_size
 
 __all__ = ["Conv2dCache", "conv2d_forward", "conv2d_backward"]
 
@@ -113,15 +114,6 @@ def check_bias(op: str, b, c_out: int) -> None:
                          f"got {b.shape}")
 
 
-def check_dy(op: str, dy, shape: tuple, dtype) -> np.ndarray:
-    dy = as_float_array(op, "dy", dy)
-    if dy.shape != tuple(shape):
-        raise ValueError(f"{op}: dy must have the output's shape {tuple(shape)}, got {dy.shape}")
-    if dy.dtype != dtype:
-        raise TypeError(f"{op}: dy must have the forward dtype {np.dtype(dtype)}, got {dy.dtype}")
-    return dy
-
-
 def _padding(padding, kernel, dilation, stride) -> tuple[tuple[int, int], tuple[int, int]]:
     """(top, bottom), (left, right); "same" puts the odd extra pixel bottom/right (PyTorch)."""
     if isinstance(padding, str):
@@ -168,24 +160,13 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, dilation=1, groups=1):
                          f"(x.shape={x.shape}, w.shape={w.shape}, groups={groups})")
     check_bias(op, b, c_out)
     (pt, pb), (pl, pr) = _padding(padding, (kh, kw), dilation, stride)
-    ho = _out_len(h, kh, stride[0], pt + pb, dilation[0], "H")
-    wo = _out_len(wd, kw, stride[1], pl + pr, dilation[1], "W")
+    ho = out_size(op, h, kh, stride[0], (pt, pb), dilation[0], axis="H")
+    wo = out_size(op, wd, kw, stride[1], (pl, pr), dilation[1], axis="W")
     geo = ConvGeometry(x.shape, c_out, (kh, kw), stride, (pt, pl), dilation, groups, (ho, wo))
     y2, cols = correlate(x, w, geo)
     if b is not None:
         y2 += b.reshape(groups, -1, 1)
     return to_nchw(y2, n, (ho, wo)), Conv2dCache(cols, w, b is not None, geo)
-
-
-def _out_len(size: int, k: int, s: int, total_pad: int, d: int, axis: str) -> int:
-    """PyTorch's floor rule for (possibly asymmetric) total padding; a window that does not
-    fit the padded input is an error."""
-    eff = d * (k - 1) + 1
-    if size + total_pad < eff:
-        raise ValueError(f"conv2d: the {eff}-wide window (kernel {k}, dilation {d}) does not "
-                         f"fit the padded input along {axis}: input {size} + padding "
-                         f"{total_pad} = {size + total_pad}")
-    return (size + total_pad - eff) // s + 1
 
 
 def conv2d_backward(dy, cache: Conv2dCache, *, need_dx: bool = True):

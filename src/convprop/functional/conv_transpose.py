@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import pair
-from .conv import (ConvGeometry, channels_major, check_bias, check_conv_args, check_dy,
-                   correlate, correlate_input_grad, correlate_weight_grad, to_nchw)
+from .._checks import check_dy, pair
+from .conv import (ConvGeometry, channels_major, check_bias, check_conv_args, correlate,
+                   correlate_input_grad, correlate_weight_grad, to_nchw)
 
 __all__ = ["ConvTranspose2dCache", "conv_transpose2d_forward", "conv_transpose2d_backward"]
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array
-from .activation import _check_dy
+from .._checks import as_float_array, check_dy, real_number
 
 __all__ = ["DropoutCache", "dropout_forward", "dropout_backward"]
 
@@ -35,8 +33,7 @@ def dropout_forward(x: np.ndarray, *, p: float, training: bool,
     keep-mask, or None when the op was the identity. p == 1 gives zeros.
     """
     x = as_float_array("dropout", "x", x)
-    if not isinstance(p, numbers.Real) or isinstance(p, bool):
-        raise TypeError(f"dropout: p must be a real number in [0, 1], got {p!r}")
+    p = real_number("dropout", "p", p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1] (probability of dropping), got {p}")
     if not isinstance(training, (bool, np.bool_)):
@@ -58,9 +55,9 @@ def dropout_forward(x: np.ndarray, *, p: float, training: bool,
 
 def dropout_backward(dy: np.ndarray, cache: DropoutCache) -> np.ndarray:
     """``dx = dy * m / (1 - p)`` with the forward's mask ``m``."""
-    dy = _check_dy("dropout_backward", dy, cache.shape)
+    dy = check_dy("dropout_backward", dy, cache.shape, cache.dtype)
     if cache.mask is None:
-        return dy.astype(cache.dtype, copy=True)
-    dx = np.multiply(dy, cache.mask, dtype=cache.dtype)
+        return dy.copy()
+    dx = dy * cache.mask
     dx *= cache.dtype.type(cache.scale)
     return dx

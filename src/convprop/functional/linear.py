@@ -6,13 +6,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_ndim, check_same_dtype, check_shape
+from .._checks import as_float_array, check_dy, check_ndim, check_same_dtype, check_shape
 
 __all__ = ["LinearCache", "linear_forward", "linear_backward"]
 
 
 class LinearCache(NamedTuple):
-    """The input and the weight (both needed for the gradients); whether a bias was used."""
+    """The input and the weight (both needed for the gradients; ``x.dtype`` is the forward
+    dtype); whether a bias was used."""
 
     x: np.ndarray
     w: np.ndarray
@@ -51,14 +52,12 @@ def linear_backward(dy, cache: LinearCache, *, need_dx: bool = True):
     """Gradients of ``y = x @ w.T + b``: ``dx = dy @ w``, ``dw = dy.T @ x``, ``db = sum_n dy``.
 
     Args:
-        dy: (N, D_out).
+        dy: (N, D_out) in the forward's dtype.
     Returns:
         (dx (N, D_in), dw (D_out, D_in), db (D_out,) or None when forward had no bias);
         dx is None when ``need_dx=False`` (the caller discards it).
     """
-    op = "linear_backward"
-    dy = as_float_array(op, "dy", dy)
-    check_shape(op, "dy", dy, (cache.x.shape[0], cache.w.shape[0]), "the forward output's shape")
+    dy = check_dy("linear_backward", dy, (cache.x.shape[0], cache.w.shape[0]), cache.x.dtype)
     dx = dy @ cache.w if need_dx else None
     dw = dy.T @ cache.x
     db = dy.sum(axis=0) if cache.has_bias else None

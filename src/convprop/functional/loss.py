@@ -1,8 +1,9 @@
 """Losses: softmax cross-entropy on integer class targets, and mean squared error.
 
 Same contract as every kernel: ``forward -> (loss, cache)``, ``backward(dy, cache)``. For the
-reductions "mean" and "sum" the loss is a 0-d array of the input dtype and ``dy`` a scalar
-(usually 1.0); for "none" the loss is per sample / per element and ``dy`` has its shape.
+reductions "mean" and "sum" the loss is a 0-d array of the input dtype and ``dy`` a Python
+number (usually 1.0, taken in that dtype) or a 0-d array of that dtype; for "none" the loss
+is per sample / per element and ``dy`` has its shape and dtype.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_ndim, check_same_dtype
+from .._checks import as_float_array, check_dy, check_ndim, check_same_dtype
 
 __all__ = [
     "SoftmaxCrossEntropyCache", "softmax_cross_entropy_forward",
@@ -28,17 +29,15 @@ def _reduction(op: str, reduction, allowed: tuple) -> str:
     return reduction
 
 
-def _loss_dy(op: str, dy, reduction: str, shape: tuple) -> np.ndarray:
-    """The upstream gradient as an array: a scalar for mean/sum, ``shape`` for none."""
-    if isinstance(dy, numbers.Real) and not isinstance(dy, bool):
-        dy = np.asarray(dy, dtype=np.float64)
-    if not isinstance(dy, np.ndarray) or dy.dtype.kind != "f":
-        raise TypeError(f"{op}: dy must be a float scalar or array, got {dy!r}")
-    want = tuple(shape) if reduction == "none" else ()
-    if dy.shape != want:
-        raise ValueError(f"{op}: dy must have shape {want} for reduction={reduction!r}, "
-                         f"got {dy.shape}")
-    return dy
+def _loss_dy(op: str, dy, reduction: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The upstream gradient as an array of the forward dtype: a scalar for mean/sum (a Python
+    number is taken in that dtype; a NumPy scalar or 0-d array must already have it),
+    ``shape`` for none."""
+    if isinstance(dy, numbers.Real) and not isinstance(dy, (bool, np.generic)):
+        dy = np.asarray(dy, dtype=dtype)
+    elif isinstance(dy, np.generic):
+        dy = np.asarray(dy)
+    return check_dy(op, dy, tuple(shape) if reduction == "none" else (), dtype)
 
 
 class SoftmaxCrossEntropyCache(NamedTuple):
@@ -97,13 +96,13 @@ def softmax_cross_entropy_backward(dy, cache: SoftmaxCrossEntropyCache) -> np.nd
     """``dlogits = (probs - onehot(targets)) * dy`` (divided by N for "mean")."""
     probs, t = cache.probs, cache.targets
     N = probs.shape[0]
-    dy = _loss_dy("softmax_cross_entropy_backward", dy, cache.reduction, (N,))
+    dy = _loss_dy("softmax_cross_entropy_backward", dy, cache.reduction, (N,), probs.dtype)
     g = probs.copy()
     g[np.arange(N), t] -= 1
     if cache.reduction == "none":
-        g *= dy.astype(g.dtype, copy=False)[:, None]
+        g *= dy[:, None]
     else:
-        g *= g.dtype.type(dy / N if cache.reduction == "mean" else dy)
+        g *= dy / g.dtype.type(N) if cache.reduction == "mean" else dy
     return g
 
 
@@ -147,8 +146,8 @@ def mse_backward(dy, cache: MSECache) -> np.ndarray:
     """Gradient with respect to the prediction: ``2 (y - t) dy`` ("sum", "none"), divided by
     the element count for "mean", and ``(y - t) dy`` for "half_sum"."""
     diff = cache.diff
-    dy = _loss_dy("mse_backward", dy, cache.reduction, diff.shape)
+    dy = _loss_dy("mse_backward", dy, cache.reduction, diff.shape, diff.dtype)
     if cache.reduction == "none":
-        return (2 * diff * dy).astype(diff.dtype, copy=False)
+        return 2 * diff * dy
     factor = {"mean": 2.0 / max(diff.size, 1), "sum": 2.0, "half_sum": 1.0}[cache.reduction]
     return diff * diff.dtype.type(factor * float(dy))

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_ndim, check_same_dtype, check_shape, positive_int
-from .activation import _check_dy
+from .._checks import (as_float_array, check_dy, check_ndim, check_same_dtype, check_shape,
+                       positive_int, real_number)
 
 __all__ = [
     "BatchNormCache", "batch_norm_forward", "batch_norm_backward",
     "LocalResponseNormCache", "local_response_norm_forward", "local_response_norm_backward",
 ]
-
-
-def _real(op: str, name: str, v, *, minimum: float | None = None) -> float:
-    if not isinstance(v, numbers.Real) or isinstance(v, bool):
-        raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
-    if minimum is not None and not v >= minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
-    return float(v)
 
 
 def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -81,8 +72,8 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
                      running_var=running_var)
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"{op}: training must be a bool, got {training!r}")
-    momentum = _real(op, "momentum", momentum, minimum=0.0)
-    eps = _real(op, "eps", eps, minimum=0.0)
+    momentum = real_number(op, "momentum", momentum, minimum=0.0)
+    eps = real_number(op, "eps", eps, minimum=0.0)
 
     bshape = (1, C) if x.ndim == 2 else (1, C, 1, 1)
     m = x.size // C if C else 0
@@ -120,9 +111,8 @@ def batch_norm_backward(dy: np.ndarray, cache: BatchNormCache
     training (the statistics depend on x), ``dx = gamma * inv_std / M * (M * dy - dbeta -
     xhat * dgamma)``; in evaluation ``dx = gamma * inv_std * dy`` (an affine map)."""
     xhat = cache.xhat
-    dy = _check_dy("batch_norm_backward", dy, xhat.shape)
     dt = xhat.dtype
-    dy = dy.astype(dt, copy=False)
+    dy = check_dy("batch_norm_backward", dy, xhat.shape, dt)
     C = xhat.shape[1]
     bshape = (1, C) + (1,) * (xhat.ndim - 2)
     dbeta = _channel_sum(dy)
@@ -176,9 +166,9 @@ def local_response_norm_forward(x: np.ndarray, *, size: int, alpha: float = 1e-4
     if x.ndim < 3:
         raise ValueError(f"{op}: x must be at least 3-D (N, C, ...), got shape {x.shape}")
     size = positive_int(op, "size", size)
-    alpha = _real(op, "alpha", alpha)
-    beta = _real(op, "beta", beta)
-    k = _real(op, "k", k)
+    alpha = real_number(op, "alpha", alpha)
+    beta = real_number(op, "beta", beta)
+    k = real_number(op, "k", k)
     dt = x.dtype.type
     denom = _channel_window_sum(x * x, size // 2, (size - 1) // 2)
     denom *= dt(alpha / size)
@@ -192,9 +182,8 @@ def local_response_norm_backward(dy: np.ndarray, cache: LocalResponseNormCache) 
     dy_i * x_i * D_i**(-beta - 1)`` (the adjoint window runs (size-1)//2 before, size//2
     after)."""
     x, denom, scale = cache.x, cache.denom, cache.scale
-    dy = _check_dy("local_response_norm_backward", dy, x.shape)
+    dy = check_dy("local_response_norm_backward", dy, x.shape, x.dtype)
     dt = x.dtype.type
-    dy = dy.astype(x.dtype, copy=False)
     t = dy * x
     t *= scale
     t /= denom

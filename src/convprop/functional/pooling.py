@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, check_ndim, check_shape, pair
+from .._checks import as_float_array, check_dy, check_ndim, pair
 from ._window import out_size, pad_hw, window, window_add
 
 __all__ = ["MaxPool2dCache", "max_pool2d_forward", "max_pool2d_backward",
@@ -20,9 +20,11 @@ __all__ = ["MaxPool2dCache", "max_pool2d_forward", "max_pool2d_backward",
 
 @dataclass(frozen=True)
 class _Geometry:
-    """Where the windows sit: sizes, hyperparameters and the (top, bottom), (left, right) pads."""
+    """Where the windows sit: sizes, hyperparameters and the (top, bottom), (left, right) pads,
+    and the forward dtype (dy must match it)."""
 
     x_shape: tuple
+    dtype: np.dtype
     kernel: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int]
@@ -55,13 +57,11 @@ def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode) -> _Geom
     need_w = (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1
     pad_h = (p[0], max(0, need_h - H - p[0]))
     pad_w = (p[1], max(0, need_w - W - p[1]))
-    return _Geometry(tuple(x.shape), k, s, p, d, (ho, wo), pad_h, pad_w)
+    return _Geometry(tuple(x.shape), x.dtype, k, s, p, d, (ho, wo), pad_h, pad_w)
 
 
 def _check_dy(op: str, dy, g: _Geometry) -> np.ndarray:
-    dy = as_float_array(op, "dy", dy)
-    check_shape(op, "dy", dy, g.x_shape[:2] + g.out_hw, "the forward output's shape")
-    return dy
+    return check_dy(op, dy, g.x_shape[:2] + g.out_hw, g.dtype)
 
 
 def _scatter_buffer(dy: np.ndarray, g: _Geometry) -> np.ndarray:
@@ -141,9 +141,9 @@ def max_pool2d_backward(dy, cache: MaxPool2dCache):
     """Gradient of max pooling: each dy goes to its window's (first) maximum.
 
     Args:
-        dy: (N, C, Ho, Wo).
+        dy: (N, C, Ho, Wo) in the forward's dtype.
     Returns:
-        dx (N, C, H, W) in dy's dtype.
+        dx (N, C, H, W) in the forward's dtype.
     """
     g = cache.geometry
     dy = _check_dy("max_pool2d_backward", dy, g)
@@ -220,13 +220,13 @@ def avg_pool2d_backward(dy, cache: AvgPool2dCache):
     """Gradient of average pooling: dy / divisor spread over each window (overlaps add).
 
     Args:
-        dy: (N, C, Ho, Wo).
+        dy: (N, C, Ho, Wo) in the forward's dtype.
     Returns:
-        dx (N, C, H, W) in dy's dtype.
+        dx (N, C, H, W) in the forward's dtype.
     """
     g = cache.geometry
     dy = _check_dy("avg_pool2d_backward", dy, g)
-    scaled = dy * cache.inv_divisor.astype(dy.dtype, copy=False)
+    scaled = dy * cache.inv_divisor
     dxp = _scatter_buffer(dy, g)
     kh, kw = g.kernel
     for k in range(kh * kw):
@@ -239,6 +239,7 @@ def avg_pool2d_backward(dy, cache: AvgPool2dCache):
 @dataclass(frozen=True)
 class GlobalAvgPool2dCache:
     x_shape: tuple
+    dtype: np.dtype
 
 
 def global_avg_pool2d_forward(x):
@@ -255,20 +256,19 @@ def global_avg_pool2d_forward(x):
     if x.shape[2] * x.shape[3] == 0:
         raise ValueError(f"{op}: x must have a non-empty spatial extent, got shape {x.shape}")
     y = x.mean(axis=(2, 3), dtype=x.dtype)
-    return y, GlobalAvgPool2dCache(tuple(x.shape))
+    return y, GlobalAvgPool2dCache(tuple(x.shape), x.dtype)
 
 
 def global_avg_pool2d_backward(dy, cache: GlobalAvgPool2dCache):
     """Gradient of global average pooling: ``dx[n,c,h,w] = dy[n,c] / (H*W)``.
 
     Args:
-        dy: (N, C).
+        dy: (N, C) in the forward's dtype.
     Returns:
-        dx (N, C, H, W) in dy's dtype.
+        dx (N, C, H, W) in the forward's dtype.
     """
     op = "global_avg_pool2d_backward"
-    dy = as_float_array(op, "dy", dy)
-    check_shape(op, "dy", dy, cache.x_shape[:2], "the forward output's shape")
+    dy = check_dy(op, dy, cache.x_shape[:2], cache.dtype)
     H, W = cache.x_shape[2:]
     dx = np.empty(cache.x_shape, dtype=dy.dtype)
     dx[...] = (dy / dy.dtype.type(H * W))[:, :, None, None]

@@ -7,15 +7,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_ndim, check_shape
+from .._checks import as_float_array, check_dy, check_ndim
 
 __all__ = ["FlattenCache", "flatten_forward", "flatten_backward"]
 
 
 class FlattenCache(NamedTuple):
-    """The input's shape, to restore in backward."""
+    """The input's shape, to restore in backward, and its dtype."""
 
     x_shape: tuple
+    dtype: np.dtype
 
 
 def flatten_forward(x):
@@ -32,20 +33,20 @@ def flatten_forward(x):
     if x.ndim < 2:
         raise ValueError(f"{op}: x must have at least 2 axes (N, ...), got shape {x.shape}")
     y = x.reshape(x.shape[0], math.prod(x.shape[1:]))
-    return y, FlattenCache(tuple(x.shape))
+    return y, FlattenCache(tuple(x.shape), x.dtype)
 
 
 def flatten_backward(dy, cache: FlattenCache):
     """Gradient of flatten: ``dy`` reshaped back to the input's shape.
 
     Args:
-        dy: (N, prod(rest)).
+        dy: (N, prod(rest)) in the forward's dtype.
     Returns:
-        dx with the forward input's shape, in dy's dtype.
+        dx with the forward input's shape and dtype.
     """
     op = "flatten_backward"
     dy = as_float_array(op, "dy", dy)
     check_ndim(op, "dy", dy, 2, "(N, D)")
     shape = cache.x_shape
-    check_shape(op, "dy", dy, (shape[0], math.prod(shape[1:])), "the forward output's shape")
+    dy = check_dy(op, dy, (shape[0], math.prod(shape[1:])), cache.dtype)
     return dy.reshape(shape)

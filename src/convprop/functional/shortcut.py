@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_ndim, positive_int
+from .._checks import as_float_array, check_dy, check_ndim, positive_int
 
 __all__ = ["pad_shortcut_forward", "pad_shortcut_backward", "PadShortcutCache"]
 
@@ -50,12 +50,9 @@ def pad_shortcut_forward(x, *, out_channels: int, stride: int = 2):
 def pad_shortcut_backward(dy, cache: PadShortcutCache):
     """dx: the gradient of the kept channels, routed back to the sampled positions (zero at
     the positions the subsampling skipped). dy (N, out_channels, H', W') -> dx (N, C, H, W)
-    in the forward input's dtype."""
+    in the forward's dtype (dy must have it too)."""
     op = "pad_shortcut_backward"
-    dy = as_float_array(op, "dy", dy)
-    if dy.shape != tuple(cache.y_shape):
-        raise ValueError(f"{op}: dy must have the forward output's shape "
-                         f"{tuple(cache.y_shape)}, got {dy.shape}")
+    dy = check_dy(op, dy, cache.y_shape, cache.dtype)
     c, s = cache.x_shape[1], cache.stride
     dx = np.zeros(cache.x_shape, dtype=cache.dtype)
     dx[:, :, ::s, ::s] = dy[:, cache.before:cache.before + c]
