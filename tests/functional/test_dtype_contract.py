@@ -1,0 +1,155 @@
+"""The dy contract of every backward: the forward output's shape and the forward's dtype.
+
+A float64 dy after a float32 forward used to come back as float64 gradients (which modules
+then silently cast); now every backward raises TypeError naming the op, the expected and the
+received dtype, and a dy of the forward dtype gives gradients of that dtype.
+"""
+
+import numpy as np
+import pytest
+
+import convprop.functional as F
+
+# name -> forward(x_dtype, rng) -> (y, cache), with the backward it pairs with
+
+
+def _arr(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _conv2d(dt, rng):
+    return F.conv2d_forward(_arr(rng, (2, 4, 5, 5), dt), _arr(rng, (6, 2, 3, 3), dt),
+                            _arr(rng, (6,), dt), stride=2, padding=1, groups=2)
+
+
+def _conv_t(dt, rng):
+    return F.conv_transpose2d_forward(_arr(rng, (2, 3, 3, 3), dt), _arr(rng, (3, 2, 3, 3), dt),
+                                      _arr(rng, (2,), dt), stride=2, output_padding=1)
+
+
+def _linear(dt, rng):
+    return F.linear_forward(_arr(rng, (3, 4), dt), _arr(rng, (5, 4), dt), _arr(rng, (5,), dt))
+
+
+def _bn(training):
+    def make(dt, rng):
+        c = 3
+        return F.batch_norm_forward(_arr(rng, (4, c, 2, 2), dt), _arr(rng, (c,), dt),
+                                    _arr(rng, (c,), dt), np.zeros(c, dt), np.ones(c, dt),
+                                    training=training)
+    return make
+
+
+def _dropout(training):
+    def make(dt, rng):
+        return F.dropout_forward(_arr(rng, (3, 4), dt), p=0.5, training=training, rng=rng)
+    return make
+
+
+def _ce(reduction):
+    def make(dt, rng):
+        return F.softmax_cross_entropy_forward(_arr(rng, (4, 3), dt), rng.integers(0, 3, 4),
+                                               reduction=reduction)
+    return make
+
+
+def _mse(reduction):
+    def make(dt, rng):
+        return F.mse_forward(_arr(rng, (3, 4), dt), _arr(rng, (3, 4), dt), reduction=reduction)
+    return make
+
+
+def _x4(forward, **kw):
+    return lambda dt, rng: forward(_arr(rng, (2, 3, 5, 4), dt), **kw)
+
+
+KERNELS = {
+    "conv2d": (_conv2d, F.conv2d_backward),
+    "conv_transpose2d": (_conv_t, F.conv_transpose2d_backward),
+    "linear": (_linear, F.linear_backward),
+    "relu": (_x4(F.relu_forward), F.relu_backward),
+    "leaky_relu": (_x4(F.leaky_relu_forward), F.leaky_relu_backward),
+    "sigmoid": (_x4(F.sigmoid_forward), F.sigmoid_backward),
+    "tanh": (_x4(F.tanh_forward), F.tanh_backward),
+    "dropout_train": (_dropout(True), F.dropout_backward),
+    "dropout_eval": (_dropout(False), F.dropout_backward),
+    "batch_norm_train": (_bn(True), F.batch_norm_backward),
+    "batch_norm_eval": (_bn(False), F.batch_norm_backward),
+    "local_response_norm": (_x4(F.local_response_norm_forward, size=3),
+                            F.local_response_norm_backward),
+    "max_pool2d": (_x4(F.max_pool2d_forward, kernel_size=3, stride=2, padding=1),
+                   F.max_pool2d_backward),
+    "avg_pool2d": (_x4(F.avg_pool2d_forward, kernel_size=2, ceil_mode=True),
+                   F.avg_pool2d_backward),
+    "global_avg_pool2d": (_x4(F.global_avg_pool2d_forward), F.global_avg_pool2d_backward),
+    "flatten": (_x4(F.flatten_forward), F.flatten_backward),
+    "pad_shortcut": (_x4(F.pad_shortcut_forward, out_channels=6), F.pad_shortcut_backward),
+    "ce_mean": (_ce("mean"), F.softmax_cross_entropy_backward),
+    "ce_sum": (_ce("sum"), F.softmax_cross_entropy_backward),
+    "ce_none": (_ce("none"), F.softmax_cross_entropy_backward),
+    "mse_mean": (_mse("mean"), F.mse_backward),
+    "mse_sum": (_mse("sum"), F.mse_backward),
+    "mse_half_sum": (_mse("half_sum"), F.mse_backward),
+    "mse_none": (_mse("none"), F.mse_backward),
+}
+
+LOSS_SCALAR = [k for k in KERNELS if k.startswith(("ce_", "mse_")) and not k.endswith("none")]
+
+
+def _grads(out):
+    return [g for g in (out if isinstance(out, tuple) else (out,)) if g is not None]
+
+
+def test_every_backward_is_covered():
+    public = {n for n in F.__all__ if n.endswith("_backward")}
+    covered = {bwd.__name__ for _, bwd in KERNELS.values()}
+    assert public == covered, f"backwards without a dtype-contract case: {public - covered}"
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+@pytest.mark.parametrize("fwd_dtype,dy_dtype", [(np.float32, np.float64),
+                                                (np.float64, np.float32)])
+def test_dy_of_another_dtype_raises(name, fwd_dtype, dy_dtype, rng):
+    forward, backward = KERNELS[name]
+    y, cache = forward(fwd_dtype, rng)
+    dy = rng.standard_normal(np.shape(y)).astype(dy_dtype)
+    want = np.dtype(fwd_dtype).name
+    with pytest.raises(TypeError, match=rf"^{backward.__name__}: dy must have the forward "
+                                        rf"dtype {want}, got {np.dtype(dy_dtype).name}"):
+        backward(dy, cache)
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dy_of_the_forward_dtype_gives_that_dtype(name, dtype, rng):
+    forward, backward = KERNELS[name]
+    y, cache = forward(dtype, rng)
+    assert y.dtype == dtype
+    grads = _grads(backward(rng.standard_normal(np.shape(y)).astype(dtype), cache))
+    assert grads and all(g.dtype == dtype for g in grads), [g.dtype for g in grads]
+
+
+@pytest.mark.parametrize("name", LOSS_SCALAR)
+def test_loss_python_float_dy_does_not_upcast(name, rng):
+    forward, backward = KERNELS[name]
+    _, c32 = forward(np.float32, rng)
+    g = backward(0.37, c32)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, backward(np.array(0.37, np.float32), c32), rtol=0)
+    assert backward(np.float32(2), c32).dtype == np.float32
+    assert backward(2, c32).dtype == np.float32  # a Python int counts as a Python number
+    with pytest.raises(TypeError, match=rf"^{backward.__name__}: dy must have the forward "
+                                        r"dtype float32, got float64"):
+        backward(np.float64(0.37), c32)  # a NumPy scalar carries its dtype, like a 0-d array
+    with pytest.raises(TypeError, match=rf"^{backward.__name__}: dy must be"):
+        backward(True, c32)
+
+
+@pytest.mark.parametrize("name", ["relu", "linear", "max_pool2d", "ce_none"])
+def test_dy_shape_still_checked_first(name, rng):
+    forward, backward = KERNELS[name]
+    y, cache = forward(np.float32, rng)
+    bad = np.zeros(np.shape(y)[:-1] + (np.shape(y)[-1] + 1,), np.float64)
+    with pytest.raises(ValueError, match=rf"^{backward.__name__}: dy must have shape "
+                                         rf"\({np.shape(y)[0]},"):
+        backward(bad, cache)
