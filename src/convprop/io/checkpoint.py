@@ -19,8 +19,8 @@ import numpy as np
 
 from .safetensors import SafetensorsError, load_file, save_file
 
-__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint",
-           "module_generators"]
+__all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "module_generators",
+           "save_checkpoint"]
 
 FORMAT = "convprop-checkpoint"
 VERSION = 2  # 2: the SHA-256 covers the metadata too
@@ -51,9 +51,6 @@ class Checkpoint:
             if live is not None and saved is None:
                 raise CheckpointError(f"checkpoint has no {part} state to resume from, but a "
                                       f"{part} was given")
-        # Every step pairs an apply with an undo that restores the state from before it. On a
-        # failure the failed step (which may have applied part of itself) and every step
-        # before it are undone, in reverse.
         gens = module_generators(model)
 
         def check_generators():
@@ -61,6 +58,9 @@ class Checkpoint:
                 raise CheckpointError(
                     f"checkpoint random generators {sorted(self.module_rng_states)} do not "
                     f"match the model's {sorted(gens)}")
+        # Every step pairs an apply with an undo that restores the state from before it. On a
+        # failure the failed step (which may have applied part of itself) and every step
+        # before it are undone, in reverse.
         model_before = model.state_dict()
         steps = [("model", lambda: model.load_state_dict(self.model_state),
                   lambda: model.load_state_dict(model_before)),
