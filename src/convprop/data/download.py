@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..io.atomic import atomic_open
 from ..progress import Progress
 
 __all__ = ["SOURCES", "DownloadError", "default_cache_dir", "download_files", "fetch"]
@@ -71,22 +71,22 @@ def default_cache_dir(cache_dir=None) -> Path:
 
 
 def _fetch_one(url: str, dest: Path, md5: str, timeout: float) -> None:
-    """Stream ``url`` into a temp file beside ``dest``, verify size and MD5, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        digest = hashlib.md5()
-        received = 0
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            expected_len = resp.headers.get("Content-Length")
-            bar = Progress(int(expected_len or 0) or None, f"download {dest.name}", unit="B")
-            try:
-                while chunk := resp.read(_CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            finally:
-                bar.close()
+    """Stream ``url`` into a temp file beside ``dest``, verify size and MD5, then rename it
+    into place durably (:func:`convprop.io.atomic_open`); on any failure nothing is left."""
+    digest = hashlib.md5()
+    received = 0
+    with atomic_open(dest, "wb", suffix=".part") as out, \
+            urllib.request.urlopen(url, timeout=timeout) as resp:
+        expected_len = resp.headers.get("Content-Length")
+        bar = Progress(int(expected_len or 0) or None, f"download {dest.name}", unit="B")
+        try:
+            while chunk := resp.read(_CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        finally:
+            bar.close()
         # http.client returns a short body silently when the connection drops early.
         if expected_len is not None and received != int(expected_len):
             raise DownloadError(f"download: {url} was cut off: received {received} bytes, "
@@ -95,13 +95,6 @@ def _fetch_one(url: str, dest: Path, md5: str, timeout: float) -> None:
         if got != md5.lower():
             raise DownloadError(f"download: checksum mismatch for {url}: expected md5 {md5}, "
                                 f"got {got} ({received} bytes)")
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def fetch(filename: str, dest_dir, md5: str, mirrors, *, timeout: float = 60.0) -> Path:
