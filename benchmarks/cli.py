@@ -1,8 +1,10 @@
 """``python -m benchmarks``: run every workload for convprop and PyTorch, print a table.
 
-Same process, same shapes, float32, PyTorch on as many threads as NumPy's BLAS. glibc's
-allocator is tuned once at the start (``convprop.malloc.tune_malloc()``, convprop's training
-configuration), so it applies to both frameworks alike. Warm-up calls are excluded; each
+Same process, same shapes, float32, PyTorch on as many threads as NumPy's BLAS. The kernel
+rows run first, with the allocator's defaults (what a user calling kernels gets); the
+training-step rows run last, after convprop's training configuration tunes glibc's allocator
+(``convprop.malloc.tune_malloc()``, as ``fit`` does), which then applies to both frameworks
+alike (it is process-wide and cannot be undone). Warm-up calls are excluded; each
 number is the median of ``--reps`` calls. Ratios are
 convprop / torch (lower is better) and are reported against targets, never asserted.
 """
@@ -226,11 +228,6 @@ def _loadavg():
 
 def run_suite(args) -> tuple[list[Row], dict]:
     """Run every selected workload and memory measurement; (rows, environment)."""
-    from convprop.malloc import tune_malloc
-    malloc_tuned = tune_malloc()  # convprop's training configuration; process-wide
-    if not malloc_tuned:
-        print("note: glibc malloc not tuned (CONVPROP_TUNE_MALLOC=0 or not glibc)",
-              file=sys.stderr)
     if args.threads and not set_blas_threads(args.threads):
         print("warning: could not set NumPy's BLAS threads at run time", file=sys.stderr)
     threads = blas_threads()
@@ -245,14 +242,18 @@ def run_suite(args) -> tuple[list[Row], dict]:
     mm_rate = matmul_gflops(args.matmul_size)
     print(f"threads {threads}; NumPy float32 matmul {args.matmul_size}^3: {mm_rate:.1f} GFLOP/s",
           file=sys.stderr)
-    rows = []
-    for wl in all_workloads():
-        if not _selected(wl.name, args.only):
-            continue
+    selected = [wl for wl in all_workloads() if _selected(wl.name, args.only)]
+    by_name = {}
+    # kernels first (allocator defaults), training steps last (they tune malloc for good)
+    for wl in sorted(selected, key=lambda w: w.tunes_malloc):
         print(f"  {wl.name} ...", file=sys.stderr, flush=True)
-        rows.append(run_workload(wl, reps=args.reps, warmup=args.warmup, use_torch=use_torch,
-                                 mm_rate=mm_rate, mm_n=args.matmul_size,
-                                 settle_s=args.settle, rounds=args.rounds))
+        by_name[wl.name] = run_workload(wl, reps=args.reps, warmup=args.warmup,
+                                        use_torch=use_torch, mm_rate=mm_rate,
+                                        mm_n=args.matmul_size, settle_s=args.settle,
+                                        rounds=args.rounds)
+    rows = [by_name[wl.name] for wl in selected]
+    from convprop.malloc import tune_malloc
+    malloc_tuned = tune_malloc() if any(w.tunes_malloc for w in selected) else False
     if not args.no_memory:
         for (model, label), steps in zip(MEMORY_RUNS, args.memory_steps):
             name = f"memory {label}, {steps} steps (peak RSS)"

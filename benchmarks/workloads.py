@@ -30,6 +30,7 @@ class Workload:
     mm_target: float | None = None
     warmup: int = 3
     compare: bool = True        # both sides return the same gradients: check they agree
+    tunes_malloc: bool = False  # a training step: convprop tunes glibc malloc (as fit does)
     notes: list = field(default_factory=list)
 
 
@@ -153,7 +154,8 @@ def step_workload(model: str, label: str, target: float, warmup: int) -> Workloa
         check()
         return step
 
-    return Workload(label, cp, tc, target=target, warmup=warmup, compare=False, notes=notes)
+    return Workload(label, cp, tc, target=target, warmup=warmup, compare=False, notes=notes,
+                    tunes_malloc=True)
 
 
 def all_workloads() -> list[Workload]:
