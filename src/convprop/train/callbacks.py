@@ -81,7 +81,10 @@ class KeepBest(_Monitor):
 
 
 class SaveCheckpoint(Callback):
-    """Write a full, resumable checkpoint (atomically) at the end of every epoch."""
+    """Write a full, resumable checkpoint (atomically) at the end of every epoch: weights,
+    buffers, optimizer, schedule, epoch, every generator and the history. Other callbacks'
+    own state (EarlyStopping's patience counter, KeepBest's best weights) is not saved, so a
+    resumed run restarts those counters."""
 
     def __init__(self, path, *, model_config: dict | None = None, extra: dict | None = None):
         self.path = path
