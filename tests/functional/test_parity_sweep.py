@@ -8,20 +8,12 @@ combinations nobody thought to pick (stride with dilation with groups with odd s
 
 import numpy as np
 import pytest
+from helpers import pooled_length
 
 import convprop.functional as F
 
 N_CONFIGS = 25
 ATOL = 1e-10
-
-
-def _pool_len(size, k, s, p, d, ceil):
-    """PyTorch's pooled length (its documented formula, with the ceil-mode correction)."""
-    span = size + 2 * p - d * (k - 1) - 1
-    n = (-(-span // s) if ceil else span // s) + 1
-    if ceil and (n - 1) * s >= size + p:
-        n -= 1
-    return n
 
 
 def _windows_see_input(size, k, s, p, d, n_out):
@@ -91,7 +83,7 @@ def _pool_configs(rng, with_dilation):
         if not rng.integers(0, 4):
             s = None  # PyTorch's default: stride = kernel_size
         ss = k if s is None else s
-        outs = [_pool_len(*a, ceil) for a in zip(hw, k, ss, p, d)]
+        outs = [pooled_length(*a, ceil) for a in zip(hw, k, ss, p, d)]
         if min(outs) < 1 or not all(_windows_see_input(*a) for a in zip(hw, k, ss, p, d, outs)):
             continue
         kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import hostile
+from helpers import hostile, pooled_length
 
 from convprop.functional import (avg_pool2d_backward, avg_pool2d_forward,
                                  global_avg_pool2d_backward, global_avg_pool2d_forward,
@@ -15,18 +15,10 @@ from convprop.gradcheck import check_kernel
 # Written from PyTorch's documented semantics, one output element at a time.
 
 
-def _n_out(size, k, s, p, d, ceil):
-    span = size + 2 * p - d * (k - 1) - 1
-    n = (-(-span // s) if ceil else span // s) + 1
-    if ceil and (n - 1) * s >= size + p:
-        n -= 1
-    return n
-
-
 def ref_max_pool(x, k, s, p, d, ceil):
     """Values, flat H*W indices (first maximum in row-major window order) and the scatter."""
     N, C, H, W = x.shape
-    ho, wo = (_n_out(H, k[0], s[0], p[0], d[0], ceil), _n_out(W, k[1], s[1], p[1], d[1], ceil))
+    ho, wo = (pooled_length(H, k[0], s[0], p[0], d[0], ceil), pooled_length(W, k[1], s[1], p[1], d[1], ceil))
     y = np.empty((N, C, ho, wo), x.dtype)
     idx = np.empty((N, C, ho, wo), np.int64)
     for n in range(N):
@@ -55,7 +47,7 @@ def ref_max_pool_backward(dy, idx, x_shape):
 
 def ref_avg_pool(x, k, s, p, ceil, include_pad):
     N, C, H, W = x.shape
-    ho, wo = _n_out(H, k[0], s[0], p[0], 1, ceil), _n_out(W, k[1], s[1], p[1], 1, ceil)
+    ho, wo = pooled_length(H, k[0], s[0], p[0], 1, ceil), pooled_length(W, k[1], s[1], p[1], 1, ceil)
     y = np.zeros((N, C, ho, wo), x.dtype)
     for i in range(ho):
         for j in range(wo):
