@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from ._threads import parallel_chunks
+
 
 def out_size(op: str, size: int, k: int, s: int, p, d: int = 1, *,
              ceil_mode: bool = False, axis: str = "H") -> int:
@@ -111,20 +113,25 @@ def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw) -> np.ndarr
     if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) \
             and (ho, wo) == (h, w):
         return xt.reshape(c, n * h * w)
-    # One transposing copy first: gathering (C, N, ...) blocks straight from NCHW memory
-    # strides across whole images for every offset and measured 2x slower.
-    xt = np.ascontiguousarray(xt)
     cols = np.empty((c, kh, kw, n, ho, wo), dtype=x.dtype)
-    for i, j, (r0, r1, c0, c1), (hs, ws) in _offset_regions(
-            (h, w), kernel, stride, padding, dilation, out_hw):
-        dst = cols[:, i, j]
-        if r0 > 0 or r1 < ho or c0 > 0 or c1 < wo:
-            dst[..., :r0, :] = 0
-            dst[..., r1:, :] = 0
-            dst[..., r0:r1, :c0] = 0
-            dst[..., r0:r1, c1:] = 0
-        if r1 > r0 and c1 > c0:
-            dst[..., r0:r1, c0:c1] = xt[..., hs, ws]
+    regions = list(_offset_regions((h, w), kernel, stride, padding, dilation, out_hw))
+
+    def fill(lo: int, hi: int) -> None:
+        # One transposing copy first: gathering (C, N, ...) blocks straight from NCHW memory
+        # strides across whole images for every offset and measured 2x slower.
+        src = np.ascontiguousarray(xt[lo:hi])
+        for i, j, (r0, r1, c0, c1), (hs, ws) in regions:
+            dst = cols[lo:hi, i, j]
+            if r0 > 0 or r1 < ho or c0 > 0 or c1 < wo:
+                dst[..., :r0, :] = 0
+                dst[..., r1:, :] = 0
+                dst[..., r0:r1, :c0] = 0
+                dst[..., r0:r1, c1:] = 0
+            if r1 > r0 and c1 > c0:
+                dst[..., r0:r1, c0:c1] = src[..., hs, ws]
+
+    # channel chunks on separate threads: copies only, so bit-identical to one chunk
+    parallel_chunks(c, fill, work=cols.size)
     return cols.reshape(c * kh * kw, n * ho * wo)
 
 
@@ -146,13 +153,20 @@ def col2im(cols: np.ndarray, x_shape, kernel, stride, padding, dilation,
     full = [k for k, (_, _, _, (hs, ws)) in enumerate(regions)
             if stride[0] == stride[1] == 1 and (hs.start, hs.stop, ws.start, ws.stop)
             == (0, h, 0, w)]
+    first = regions.pop(full[0]) if full else None
     buf = np.empty((c, n, h, w), dtype=cols.dtype)
-    if full:
-        i, j, (r0, r1, c0, c1), _ = regions.pop(full[0])
-        buf[...] = c6[:, i, j, :, r0:r1, c0:c1]
-    else:
-        buf.fill(0)
-    for i, j, (r0, r1, c0, c1), (hs, ws) in regions:
-        if r1 > r0 and c1 > c0:
-            buf[..., hs, ws] += c6[:, i, j, :, r0:r1, c0:c1]
+
+    def scatter(lo: int, hi: int) -> None:
+        b, src = buf[lo:hi], c6[lo:hi]
+        if first is not None:
+            i, j, (r0, r1, c0, c1), _ = first
+            b[...] = src[:, i, j, :, r0:r1, c0:c1]
+        else:
+            b.fill(0)
+        for i, j, (r0, r1, c0, c1), (hs, ws) in regions:
+            if r1 > r0 and c1 > c0:
+                b[..., hs, ws] += src[:, i, j, :, r0:r1, c0:c1]
+
+    # each channel chunk adds the offsets in the serial order: bit-identical to one chunk
+    parallel_chunks(c, scatter, work=cols.size)
     return buf.transpose(1, 0, 2, 3)

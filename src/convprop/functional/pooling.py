@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_float_array, check_dy, check_ndim, pair
+from ._threads import num_threads, parallel_chunks
 from ._window import out_size, pad_hw, window, window_add
 
 __all__ = ["MaxPool2dCache", "max_pool2d_forward", "max_pool2d_backward",
@@ -64,17 +65,30 @@ def _check_dy(op: str, dy, g: _Geometry) -> np.ndarray:
     return check_dy(op, dy, g.x_shape[:2] + g.out_hw, g.dtype)
 
 
-def _scatter_buffer(dy: np.ndarray, g: _Geometry) -> np.ndarray:
-    H, W = g.x_shape[2:]
-    return np.zeros(g.x_shape[:2] + (H + sum(g.pad_h), W + sum(g.pad_w)), dtype=dy.dtype)
+def _in_chunks(g: _Geometry, fn) -> None:
+    """Run ``fn(sl)`` over disjoint index tuples ``sl`` splitting the batch (or, for a batch
+    smaller than the thread count, the channels); serial for small work. Each chunk does
+    exactly the serial elementwise work on its slice, so results are bit-identical."""
+    n, c = g.x_shape[:2]
+    work = g.kernel[0] * g.kernel[1] * n * c * g.out_hw[0] * g.out_hw[1]
+    if n >= num_threads() or n >= c:
+        parallel_chunks(n, lambda lo, hi: fn((slice(lo, hi),)), work=work)
+    else:
+        parallel_chunks(c, lambda lo, hi: fn((slice(None), slice(lo, hi))), work=work)
 
 
-def _crop(dxp: np.ndarray, g: _Geometry) -> np.ndarray:
+def _scatter_into(dx: np.ndarray, sl: tuple, g: _Geometry, add) -> None:
+    """``dx[sl]`` = crop of a zero padded buffer that ``add(buffer)`` scatter-adds into."""
+    dxs = dx[sl]
+    if sum(g.pad_h) + sum(g.pad_w) == 0:
+        dxs.fill(0)
+        add(dxs)
+        return
     H, W = g.x_shape[2:]
-    if dxp.shape[2:] == (H, W):
-        return dxp
+    buf = np.zeros(dxs.shape[:2] + (H + sum(g.pad_h), W + sum(g.pad_w)), dtype=dx.dtype)
+    add(buf)
     t, l = g.pad_h[0], g.pad_w[0]
-    return np.ascontiguousarray(dxp[..., t:t + H, l:l + W])
+    dxs[...] = buf[..., t:t + H, l:l + W]
 
 
 # ----------------------------------------------------------------------------- max pooling
@@ -119,21 +133,27 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, dilation=1,
     """
     op = "max_pool2d"
     g = _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
-    xp = pad_hw(x, g.pad_h, g.pad_w, value=-np.inf)
     kh, kw = g.kernel
-    y = np.array(window(xp, 0, 0, g.out_hw, g.stride, g.dilation), copy=True)
     itype = np.uint8 if kh * kw <= 256 else np.int32
+    y = np.empty(g.x_shape[:2] + g.out_hw, dtype=g.dtype)
     argmax = np.zeros(y.shape, dtype=itype)
-    better = np.empty(y.shape, dtype=bool)
-    step = np.empty(y.shape, dtype=itype)
-    for k in range(1, kh * kw):
-        v = window(xp, k // kw, k % kw, g.out_hw, g.stride, g.dilation)
-        np.greater(v, y, out=better)  # strict: an equal later value never displaces the first
-        # offsets only grow, so "argmax = k where better" is max(argmax, better * k): this
-        # avoids masked assignment, which is several times slower than plain ufuncs
-        np.multiply(better, itype(k), out=step)
-        np.maximum(argmax, step, out=argmax)
-        np.maximum(y, v, out=y)
+
+    def run(sl):
+        xp = pad_hw(x[sl], g.pad_h, g.pad_w, value=-np.inf)
+        ys, am = y[sl], argmax[sl]
+        ys[...] = window(xp, 0, 0, g.out_hw, g.stride, g.dilation)
+        better = np.empty(ys.shape, dtype=bool)
+        step = np.empty(ys.shape, dtype=itype)
+        for k in range(1, kh * kw):
+            v = window(xp, k // kw, k % kw, g.out_hw, g.stride, g.dilation)
+            np.greater(v, ys, out=better)  # strict: an equal later value never displaces
+            # offsets only grow, so "argmax = k where better" is max(argmax, better * k):
+            # this avoids masked assignment, which is several times slower than plain ufuncs
+            np.multiply(better, itype(k), out=step)
+            np.maximum(am, step, out=am)
+            np.maximum(ys, v, out=ys)
+
+    _in_chunks(g, run)
     return y, MaxPool2dCache(g, argmax)
 
 
@@ -148,17 +168,27 @@ def max_pool2d_backward(dy, cache: MaxPool2dCache):
     g = cache.geometry
     dy = _check_dy("max_pool2d_backward", dy, g)
     kh, kw = g.kernel
-    dxp = _scatter_buffer(dy, g)
-    if kh * kw == 1:
-        window_add(dxp, 0, 0, dy, g.out_hw, g.stride, g.dilation)
-        return _crop(dxp, g)
-    hit = np.empty(dy.shape, dtype=bool)
-    part = np.empty(dy.shape, dtype=dy.dtype)
-    for k in range(kh * kw):
-        np.equal(cache.argmax, k, out=hit)
-        np.multiply(dy, hit, out=part)  # plain ufunc: far faster than np.where / masked copy
-        window_add(dxp, k // kw, k % kw, part, g.out_hw, g.stride, g.dilation)
-    return _crop(dxp, g)
+    dx = np.empty(g.x_shape, dtype=dy.dtype)
+
+    def run(sl):
+        dys, am = dy[sl], cache.argmax[sl]
+        if kh * kw == 1:
+            _scatter_into(dx, sl, g, lambda b: window_add(b, 0, 0, dys, g.out_hw, g.stride,
+                                                          g.dilation))
+            return
+        hit = np.empty(dys.shape, dtype=bool)
+        part = np.empty(dys.shape, dtype=dys.dtype)
+
+        def add(b):
+            for k in range(kh * kw):
+                np.equal(am, k, out=hit)
+                np.multiply(dys, hit, out=part)  # plain ufunc: far faster than np.where
+                window_add(b, k // kw, k % kw, part, g.out_hw, g.stride, g.dilation)
+
+        _scatter_into(dx, sl, g, add)
+
+    _in_chunks(g, run)
+    return dx
 
 
 # ----------------------------------------------------------------------------- average pooling
@@ -207,12 +237,18 @@ def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0, ceil_mode=Fals
     ch = _axis_counts(H, g.out_hw[0], g.kernel[0], g.stride[0], g.padding[0], count_include_pad)
     cw = _axis_counts(W, g.out_hw[1], g.kernel[1], g.stride[1], g.padding[1], count_include_pad)
     inv = (1.0 / np.outer(ch, cw)).astype(x.dtype)
-    xp = pad_hw(x, g.pad_h, g.pad_w)
     kh, kw = g.kernel
-    y = np.array(window(xp, 0, 0, g.out_hw, g.stride), copy=True)
-    for k in range(1, kh * kw):
-        y += window(xp, k // kw, k % kw, g.out_hw, g.stride)
-    y *= inv
+    y = np.empty(g.x_shape[:2] + g.out_hw, dtype=g.dtype)
+
+    def run(sl):
+        xp = pad_hw(x[sl], g.pad_h, g.pad_w)
+        ys = y[sl]
+        ys[...] = window(xp, 0, 0, g.out_hw, g.stride)
+        for k in range(1, kh * kw):
+            ys += window(xp, k // kw, k % kw, g.out_hw, g.stride)
+        ys *= inv
+
+    _in_chunks(g, run)
     return y, AvgPool2dCache(g, inv)
 
 
@@ -226,12 +262,20 @@ def avg_pool2d_backward(dy, cache: AvgPool2dCache):
     """
     g = cache.geometry
     dy = _check_dy("avg_pool2d_backward", dy, g)
-    scaled = dy * cache.inv_divisor
-    dxp = _scatter_buffer(dy, g)
     kh, kw = g.kernel
-    for k in range(kh * kw):
-        window_add(dxp, k // kw, k % kw, scaled, g.out_hw, g.stride)
-    return _crop(dxp, g)
+    dx = np.empty(g.x_shape, dtype=dy.dtype)
+
+    def run(sl):
+        scaled = dy[sl] * cache.inv_divisor
+
+        def add(b):
+            for k in range(kh * kw):
+                window_add(b, k // kw, k % kw, scaled, g.out_hw, g.stride)
+
+        _scatter_into(dx, sl, g, add)
+
+    _in_chunks(g, run)
+    return dx
 
 
 # ----------------------------------------------------------------------------- global average
