@@ -20,6 +20,7 @@ def _serial_and_threaded(monkeypatch, fn):
     monkeypatch.setattr(_threads, "_num_threads", 2)
     monkeypatch.setattr(_threads, "MIN_WORK", 0)
     calls = []
+    monkeypatch.setattr("convprop.functional._window._IM2COL_MIN_WORK", 0)
     real = _threads.parallel_chunks
 
     def spy(n, f, *, work, min_work=0):
