@@ -146,7 +146,9 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, dilation=1, groups=1):
         y (N, C_out, Ho, Wo), ``Ho = floor((H + pad_top + pad_bottom - dh*(KH-1) - 1)/sh) + 1``,
         and a :class:`Conv2dCache`. y is a view of a channel-major (C_out, N, Ho, Wo) buffer
         (use ``np.ascontiguousarray`` if C order is needed). The cache holds the im2col
-        columns of x, so backward does not rebuild them (memory C_in*KH*KW*N*Ho*Wo).
+        columns of x, so backward does not rebuild them (memory C_in*KH*KW*N*Ho*Wo); for a
+        1x1, stride-1, unpadded conv those columns are a view of x itself, so x must not be
+        modified between forward and backward (caches are read-only by convention).
     """
     op = "conv2d"
     x, w, b, groups, stride, dilation = check_conv_args(op, x, w, b, groups, stride, dilation)
