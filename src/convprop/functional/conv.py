@@ -1,16 +1,17 @@
 """2-D convolution (cross-correlation, as PyTorch) as im2col plus one GEMM per group.
 
 The three products of a convolution layer all run on the same column matrix
-``cols = im2col(x)`` of shape (C_in*KH*KW, N*Ho*Wo) and the weight matrix
+``cols = im2col(x)`` of shape (C_in*KH*KW, Ho*Wo*N) and the weight matrix
 ``W`` (C_out, C_in/groups*KH*KW), per group g:
 
-    forward       y[g]    = W[g] @ cols[g]          (C_out/G, N*Ho*Wo)
+    forward       y[g]    = W[g] @ cols[g]          (C_out/G, Ho*Wo*N)
     weight grad   dW[g]   = dy[g] @ cols[g].T
     input grad    dx      = col2im(W[g].T @ dy[g])  (scatter-add, the adjoint of im2col)
 
-Activations travel channel-major: the GEMM result (C_out, N*Ho*Wo) is returned as an
-(N, C_out, Ho, Wo) *view* of a (C_out, N, Ho, Wo) buffer, so no transpose copy is paid,
-and a following convolution reads it back as (C, N*H*W) for free. The transposed
+Activations travel channel-major with the batch innermost: the GEMM result (C_out, Ho*Wo*N)
+is returned as an (N, C_out, Ho, Wo) *view* of a (C_out, Ho, Wo, N) buffer, so no transpose
+copy is paid, a following convolution reads it back as (C, H*W*N) for free, and every
+per-offset copy in im2col/col2im moves runs of Wo*N elements rather than rows of Wo. The transposed
 convolution in :mod:`.conv_transpose` reuses these helpers with the roles swapped.
 """
 
@@ -54,13 +55,14 @@ class Conv2dCache(NamedTuple):
 # -- shared machinery (also used by conv_transpose) ------------------------------------------
 
 def channels_major(a: np.ndarray, groups: int) -> np.ndarray:
-    """(N, C, H, W) -> (G, C/G, N*H*W); free when ``a`` is a view of a (C, N, H, W) buffer."""
+    """(N, C, H, W) -> (G, C/G, H*W*N), the column order of im2col; free when ``a`` is a view
+    of a (C, H, W, N) buffer, as conv2d's outputs are."""
     n, c, h, w = a.shape
-    return a.transpose(1, 0, 2, 3).reshape(groups, c // groups, n * h * w)
+    return a.transpose(1, 2, 3, 0).reshape(groups, c // groups, h * w * n)
 
 
 def correlate(x: np.ndarray, w: np.ndarray, geo: ConvGeometry):
-    """``y = x ⋆ w`` as (G, C_out/G, N*Ho*Wo) GEMM output, and the columns it used."""
+    """``y = x ⋆ w`` as (G, C_out/G, Ho*Wo*N) GEMM output, and the columns it used."""
     g = geo.groups
     cols = im2col(x, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.out_hw)
     w2 = w.reshape(g, w.shape[0] // g, -1)
@@ -69,7 +71,7 @@ def correlate(x: np.ndarray, w: np.ndarray, geo: ConvGeometry):
 
 
 def correlate_input_grad(dy2: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """dx (N, C, H, W) of ``x ⋆ w`` from dy in (G, C_out/G, N*Ho*Wo) form."""
+    """dx (N, C, H, W) of ``x ⋆ w`` from dy in (G, C_out/G, Ho*Wo*N) form."""
     g = geo.groups
     w2 = w.reshape(g, w.shape[0] // g, -1)
     dcols = np.matmul(w2.transpose(0, 2, 1), dy2)
@@ -78,15 +80,15 @@ def correlate_input_grad(dy2: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> n
 
 
 def correlate_weight_grad(dy2: np.ndarray, cols: np.ndarray, w_shape) -> np.ndarray:
-    """dw of ``x ⋆ w`` (shape ``w_shape``) from dy in (G, C_out/G, N*Ho*Wo) form."""
+    """dw of ``x ⋆ w`` (shape ``w_shape``) from dy in (G, C_out/G, Ho*Wo*N) form."""
     g = dy2.shape[0]
     dw = np.matmul(dy2, cols.reshape(g, cols.shape[0] // g, cols.shape[1]).transpose(0, 2, 1))
     return dw.reshape(w_shape)
 
 
 def to_nchw(y2: np.ndarray, n: int, hw: tuple) -> np.ndarray:
-    """(G, C/G, N*H*W) GEMM output -> (N, C, H, W) view (channel-major memory)."""
-    return y2.reshape(-1, n, *hw).transpose(1, 0, 2, 3)
+    """(G, C/G, H*W*N) GEMM output -> (N, C, H, W) view of its (C, H, W, N) memory."""
+    return y2.reshape(-1, *hw, n).transpose(3, 0, 1, 2)
 
 
 def check_conv_args(op: str, x, w, b, groups, stride, dilation):
@@ -144,9 +146,9 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0, dilation=1, groups=1):
         (>= 0), "valid" or "same" (stride 1 only; an odd total pads one more bottom/right).
     Returns:
         y (N, C_out, Ho, Wo), ``Ho = floor((H + pad_top + pad_bottom - dh*(KH-1) - 1)/sh) + 1``,
-        and a :class:`Conv2dCache`. y is a view of a channel-major (C_out, N, Ho, Wo) buffer
+        and a :class:`Conv2dCache`. y is a view of a (C_out, Ho, Wo, N) buffer
         (use ``np.ascontiguousarray`` if C order is needed). The cache holds the im2col
-        columns of x, so backward does not rebuild them (memory C_in*KH*KW*N*Ho*Wo); for a
+        columns of x, so backward does not rebuild them (memory C_in*KH*KW*Ho*Wo*N); for a
         1x1, stride-1, unpadded conv those columns are a view of x itself, so x must not be
         modified between forward and backward (caches are read-only by convention).
     """
@@ -181,7 +183,7 @@ def conv2d_backward(dy, cache: Conv2dCache, *, need_dx: bool = True):
     Args: dy (N, C_out, Ho, Wo), the forward's dtype; the cache from the forward;
     ``need_dx=False`` skips the input gradient (dx is None), e.g. for a first layer.
     Returns: (dx (N, C_in, H, W), dw (C_out, C_in/groups, KH, KW), db (C_out,) or None).
-    dx is a view of a channel-major (C_in, N, H, W) buffer.
+    dx is a view of a (C_in, H, W, N) buffer.
     """
     geo = cache.geometry
     n = geo.x_shape[0]

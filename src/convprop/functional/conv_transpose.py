@@ -26,7 +26,7 @@ _OP = "conv_transpose2d"
 
 
 class ConvTranspose2dCache(NamedTuple):
-    """What :func:`conv_transpose2d_backward` needs: x in (G, C_in/G, N*H*W) channel-major
+    """What :func:`conv_transpose2d_backward` needs: x in (G, C_in/G, H*W*N) channel-major
     form, the weight, whether there was a bias, and the geometry of the underlying conv2d
     (whose *input* is this op's output)."""
 
@@ -50,7 +50,7 @@ def conv_transpose2d_forward(x, w, b, *, stride=1, padding=0, output_padding=0, 
         (ints or pairs) adds rows/columns at the bottom/right.
     Returns:
         y (N, C_out, Ho, Wo) with ``Ho = (H-1)*sh - 2*ph + dh*(KH-1) + output_padding + 1``, a
-        view of a channel-major (C_out, N, Ho, Wo) buffer, and a
+        view of a (C_out, Ho, Wo, N) buffer, and a
         :class:`ConvTranspose2dCache` (x itself; backward builds im2col of dy once).
     """
     x, w, b, groups, stride, dilation = check_conv_args(_OP, x, w, b, groups, stride, dilation)
@@ -91,7 +91,7 @@ def conv_transpose2d_backward(dy, cache: ConvTranspose2dCache):
     ``dw = x ⋆ im2col(dy)`` per group, ``db = sum dy`` over (N, Ho, Wo).
 
     Args: dy (N, C_out, Ho, Wo) in the forward's dtype; the cache from the forward.
-    Returns: (dx (N, C_in, H, W) — a channel-major view —, dw (C_in, C_out/groups, KH, KW),
+    Returns: (dx (N, C_in, H, W) — a view of (C_in, H, W, N) memory —, dw (C_in, C_out/groups, KH, KW),
     db (C_out,) or None).
     """
     geo = cache.geometry

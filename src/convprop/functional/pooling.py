@@ -12,7 +12,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_dy, check_ndim, pair
 from ._threads import num_threads, parallel_chunks
-from ._window import out_size, pad_hw, window, window_add
+from ._window import axes_order, empty_in_order, out_size, pad_hw, window, window_add
 
 __all__ = ["MaxPool2dCache", "max_pool2d_forward", "max_pool2d_backward",
            "AvgPool2dCache", "avg_pool2d_forward", "avg_pool2d_backward",
@@ -33,6 +33,10 @@ class _Geometry:
     out_hw: tuple[int, int]
     pad_h: tuple[int, int]
     pad_w: tuple[int, int]
+    order: tuple = (0, 1, 2, 3)  # x's memory layout: outputs and dx are allocated alike
+
+    def empty(self, shape, dtype=None) -> np.ndarray:
+        return empty_in_order(shape, self.dtype if dtype is None else dtype, self.order)
 
 
 def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode) -> _Geometry:
@@ -58,7 +62,8 @@ def _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode) -> _Geom
     need_w = (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1
     pad_h = (p[0], max(0, need_h - H - p[0]))
     pad_w = (p[1], max(0, need_w - W - p[1]))
-    return _Geometry(tuple(x.shape), x.dtype, k, s, p, d, (ho, wo), pad_h, pad_w)
+    return _Geometry(tuple(x.shape), x.dtype, k, s, p, d, (ho, wo), pad_h, pad_w,
+                     axes_order(x))
 
 
 def _check_dy(op: str, dy, g: _Geometry) -> np.ndarray:
@@ -85,7 +90,8 @@ def _scatter_into(dx: np.ndarray, sl: tuple, g: _Geometry, add) -> None:
         add(dxs)
         return
     H, W = g.x_shape[2:]
-    buf = np.zeros(dxs.shape[:2] + (H + sum(g.pad_h), W + sum(g.pad_w)), dtype=dx.dtype)
+    buf = g.empty(dxs.shape[:2] + (H + sum(g.pad_h), W + sum(g.pad_w)), dx.dtype)
+    buf.fill(0)
     add(buf)
     t, l = g.pad_h[0], g.pad_w[0]
     dxs[...] = buf[..., t:t + H, l:l + W]
@@ -135,15 +141,16 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, dilation=1,
     g = _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
     kh, kw = g.kernel
     itype = np.uint8 if kh * kw <= 256 else np.int32
-    y = np.empty(g.x_shape[:2] + g.out_hw, dtype=g.dtype)
-    argmax = np.zeros(y.shape, dtype=itype)
+    y = g.empty(g.x_shape[:2] + g.out_hw)
+    argmax = g.empty(y.shape, itype)
+    argmax.fill(0)
 
     def run(sl):
         xp = pad_hw(x[sl], g.pad_h, g.pad_w, value=-np.inf)
         ys, am = y[sl], argmax[sl]
         ys[...] = window(xp, 0, 0, g.out_hw, g.stride, g.dilation)
-        better = np.empty(ys.shape, dtype=bool)
-        step = np.empty(ys.shape, dtype=itype)
+        better = g.empty(ys.shape, bool)
+        step = g.empty(ys.shape, itype)
         for k in range(1, kh * kw):
             v = window(xp, k // kw, k % kw, g.out_hw, g.stride, g.dilation)
             np.greater(v, ys, out=better)  # strict: an equal later value never displaces
@@ -168,7 +175,7 @@ def max_pool2d_backward(dy, cache: MaxPool2dCache):
     g = cache.geometry
     dy = _check_dy("max_pool2d_backward", dy, g)
     kh, kw = g.kernel
-    dx = np.empty(g.x_shape, dtype=dy.dtype)
+    dx = g.empty(g.x_shape, dy.dtype)
 
     def run(sl):
         dys, am = dy[sl], cache.argmax[sl]
@@ -176,8 +183,8 @@ def max_pool2d_backward(dy, cache: MaxPool2dCache):
             _scatter_into(dx, sl, g, lambda b: window_add(b, 0, 0, dys, g.out_hw, g.stride,
                                                           g.dilation))
             return
-        hit = np.empty(dys.shape, dtype=bool)
-        part = np.empty(dys.shape, dtype=dys.dtype)
+        hit = g.empty(dys.shape, bool)
+        part = g.empty(dys.shape, dys.dtype)
 
         def add(b):
             for k in range(kh * kw):
@@ -238,7 +245,7 @@ def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0, ceil_mode=Fals
     cw = _axis_counts(W, g.out_hw[1], g.kernel[1], g.stride[1], g.padding[1], count_include_pad)
     inv = (1.0 / np.outer(ch, cw)).astype(x.dtype)
     kh, kw = g.kernel
-    y = np.empty(g.x_shape[:2] + g.out_hw, dtype=g.dtype)
+    y = g.empty(g.x_shape[:2] + g.out_hw)
 
     def run(sl):
         xp = pad_hw(x[sl], g.pad_h, g.pad_w)
@@ -263,7 +270,7 @@ def avg_pool2d_backward(dy, cache: AvgPool2dCache):
     g = cache.geometry
     dy = _check_dy("avg_pool2d_backward", dy, g)
     kh, kw = g.kernel
-    dx = np.empty(g.x_shape, dtype=dy.dtype)
+    dx = g.empty(g.x_shape, dy.dtype)
 
     def run(sl):
         scaled = dy[sl] * cache.inv_divisor
