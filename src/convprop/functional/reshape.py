@@ -8,15 +8,17 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_float_array, check_dy, check_ndim
+from ._window import axes_order, empty_in_order
 
 __all__ = ["FlattenCache", "flatten_forward", "flatten_backward"]
 
 
 class FlattenCache(NamedTuple):
-    """The input's shape, to restore in backward, and its dtype."""
+    """The input's shape, to restore in backward, its dtype and its memory layout."""
 
     x_shape: tuple
     dtype: np.dtype
+    order: tuple = ()
 
 
 def flatten_forward(x):
@@ -33,7 +35,7 @@ def flatten_forward(x):
     if x.ndim < 2:
         raise ValueError(f"{op}: x must have at least 2 axes (N, ...), got shape {x.shape}")
     y = x.reshape(x.shape[0], math.prod(x.shape[1:]))
-    return y, FlattenCache(tuple(x.shape), x.dtype)
+    return y, FlattenCache(tuple(x.shape), x.dtype, axes_order(x))
 
 
 def flatten_backward(dy, cache: FlattenCache):
@@ -42,11 +44,18 @@ def flatten_backward(dy, cache: FlattenCache):
     Args:
         dy: (N, prod(rest)) in the forward's dtype.
     Returns:
-        dx with the forward input's shape and dtype.
+        dx with the forward input's shape, dtype and memory layout: a view of dy when the
+        input was C-ordered, else a copy laid out like the input (e.g. the batch-innermost
+        output of a convolution or pooling), so the layer below works on one layout.
     """
     op = "flatten_backward"
     dy = as_float_array(op, "dy", dy)
     check_ndim(op, "dy", dy, 2, "(N, D)")
     shape = cache.x_shape
     dy = check_dy(op, dy, (shape[0], math.prod(shape[1:])), cache.dtype)
-    return dy.reshape(shape)
+    order = cache.order or tuple(range(len(shape)))
+    if order == tuple(range(len(shape))):
+        return dy.reshape(shape)
+    dx = empty_in_order(shape, dy.dtype, order)
+    dx[...] = dy.reshape(shape)
+    return dx
