@@ -1,12 +1,16 @@
 """``python -m benchmarks``: run every workload for convprop and PyTorch, print a table.
 
-Same process, same shapes, float32, PyTorch on as many threads as NumPy's BLAS. The kernel
-rows run first, with the allocator's defaults (what a user calling kernels gets); the
-training-step rows run last, after convprop's training configuration tunes glibc's allocator
-(``convprop.malloc.tune_malloc()``, as ``fit`` does), which then applies to both frameworks
-alike (it is process-wide and cannot be undone). Warm-up calls are excluded; each
-number is the median of ``--reps`` calls. Ratios are
-convprop / torch (lower is better) and are reported against targets, never asserted.
+Same shapes, float32, PyTorch on as many threads as NumPy's BLAS. By default every timing
+block runs in a fresh process (``python -m benchmarks.child``, one per row, side and block),
+because PyTorch ops leave NumPy's large-array work 2-3x slower in the same process for a long
+while afterwards; the parent only checks in-process that both sides return the same gradients
+and merges the blocks' times. In those children only convprop's training-step rows tune glibc's
+allocator (``convprop.malloc.tune_malloc()``, as ``fit`` does); kernel rows and PyTorch keep its
+defaults. ``--no-isolate`` times both sides in this process, in alternating blocks: kernel
+rows first with the allocator's defaults, training-step rows last, after the tuning, which
+then applies to both frameworks alike (it is process-wide and cannot be undone). Warm-up calls
+are excluded; each number is the median of ``--reps`` calls. Ratios are convprop / torch
+(lower is better) and are reported against targets, never asserted.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from pathlib import Path
 from .harness import (
     Row,
     Unavailable,
+    _summary,
     blas_threads,
     matmul_callable,
     matmul_gflops,
     set_blas_threads,
     time_calls,
 )
+from .child import run_child
 from .memory import ROOT, peak_rss_mb
 from .models import MALLOC_NOTE
 from .workloads import Workload, all_workloads
@@ -64,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                          "pool goes idle (default 0.2)")
     ap.add_argument("--threads", type=int, default=None,
                     help="set NumPy's BLAS and torch to this many threads (default: NumPy's)")
+    ap.add_argument("--no-isolate", dest="isolate", action="store_false",
+                    help="time both frameworks in this process (default: every block in a "
+                         "fresh child process)")
     ap.add_argument("--no-torch", action="store_true", help="convprop only, even with torch")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory rows")
     ap.add_argument("--memory-steps", type=int, nargs=2, default=(50, 20),
@@ -112,18 +121,51 @@ def _max_rel_diff(a, b) -> float | None:
     return worst
 
 
+def _time_isolated(wl: Workload, sides: list, row: Row, *, reps: int, warmup: int,
+                   rounds: int, threads: int | None, mm_n: int) -> dict:
+    """``{side: Timing}`` from fresh child processes, one per side and block, alternating
+    sides block by block; the convprop children of a row with a flop count also time the
+    matmul reference (key "matmul"). A failed child becomes a note and drops that side."""
+    rounds = max(1, min(rounds, reps))
+    times: dict = {s: [] for s in sides}
+    if wl.flops is not None and "convprop" in sides:
+        times["matmul"] = []
+    for r in range(rounds):
+        n = reps // rounds + (r < reps % rounds)
+        for side in sides:
+            if side not in times:
+                continue  # an earlier block of this side failed
+            mm = mm_n if side == "convprop" and "matmul" in times else 0
+            res, note = run_child(wl.name, side, reps=n, warmup=warmup, threads=threads,
+                                  matmul_size=mm)
+            if res is None:
+                row.notes.append(note)
+                del times[side]
+                if side == "convprop":
+                    times.pop("matmul", None)
+                continue
+            times[side] += res["times_ms"]
+            if mm:
+                times["matmul"] += res["matmul_ms"]
+    return {k: _summary(v) for k, v in times.items() if v}
+
+
 def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool,
                  mm_rate: float | None, mm_n: int = 1024, settle_s: float = 0.2,
-                 rounds: int = 6) -> Row:
-    """Time the convprop and torch sides of ``wl`` interleaved, after warm-up. A row with a
-    flop count also times the reference matmul in the same interleaving, so its "% matmul"
-    compares rates measured under the same machine load (``mm_rate`` is the fallback)."""
+                 rounds: int = 6, isolate: bool = False, threads: int | None = None) -> Row:
+    """Time the convprop and torch sides of ``wl`` in alternating blocks, after warm-up. A
+    row with a flop count also times the reference matmul in the same blocks, so its
+    "% matmul" compares rates measured under the same conditions (``mm_rate`` is the
+    fallback). With ``isolate`` each block runs in a fresh child process (``wl`` must then be
+    one of :func:`all_workloads`, by name; each child runs the warm-up calls) and this process
+    only builds both sides once to compare their gradients; otherwise all in this process."""
     row = Row(wl.name, target=wl.target, flops=wl.flops, mm_target=wl.mm_target,
               matmul_gflops=mm_rate)
     w = wl.warmup if warmup is None else warmup
-    prepared = {"convprop": _prepare(wl.convprop, w, row, "convprop")}
+    pw = 1 if isolate else w  # isolated: one in-process call is enough for the comparison
+    prepared = {"convprop": _prepare(wl.convprop, pw, row, "convprop")}
     if use_torch:
-        prepared["torch"] = _prepare(wl.torch, w, row, "torch")
+        prepared["torch"] = _prepare(wl.torch, pw, row, "torch")
     fns = {k: f for k, (f, _) in prepared.items() if f is not None}
     if wl.compare and len(fns) == 2:
         row.max_rel_diff = _max_rel_diff(prepared["convprop"][1], prepared["torch"][1])
@@ -131,17 +173,22 @@ def run_workload(wl: Workload, *, reps: int, warmup: int | None, use_torch: bool
             row.notes.append(f"convprop and torch gradients DISAGREE (max relative "
                              f"difference {row.max_rel_diff}): the timing compares different "
                              "computations")
-    if fns and wl.flops is not None:
-        fns["matmul"], mm_flops = matmul_callable(mm_n)
-        fns["matmul"]()
-    if fns:
-        for side, t in time_calls(fns, reps=reps, warmup=0, settle_s=settle_s,
-                                          rounds=rounds).items():
-            row.timings[side] = vars(t)
-            if side == "matmul":
-                row.matmul_gflops = mm_flops / (t.median_ms * 1e-3) / 1e9
-            else:
-                setattr(row, side, t.median_ms)
+    mm_flops = 2.0 * mm_n ** 3
+    if isolate:
+        timings = _time_isolated(wl, list(fns), row, reps=reps, warmup=w, rounds=rounds,
+                                 threads=threads, mm_n=mm_n) if fns else {}
+    else:
+        if fns and wl.flops is not None:
+            fns["matmul"], mm_flops = matmul_callable(mm_n)
+            fns["matmul"]()
+        timings = time_calls(fns, reps=reps, warmup=0, settle_s=settle_s,
+                             rounds=rounds) if fns else {}
+    for side, t in timings.items():
+        row.timings[side] = vars(t)
+        if side == "matmul":
+            row.matmul_gflops = mm_flops / (t.median_ms * 1e-3) / 1e9
+        else:
+            setattr(row, side, t.median_ms)
     row.notes[:0] = wl.notes
     return row
 
@@ -250,7 +297,8 @@ def run_suite(args) -> tuple[list[Row], dict]:
         by_name[wl.name] = run_workload(wl, reps=args.reps, warmup=args.warmup,
                                         use_torch=use_torch, mm_rate=mm_rate,
                                         mm_n=args.matmul_size, settle_s=args.settle,
-                                        rounds=args.rounds)
+                                        rounds=args.rounds, isolate=args.isolate,
+                                        threads=threads)
     rows = [by_name[wl.name] for wl in selected]
     from convprop.malloc import tune_malloc
     malloc_tuned = tune_malloc() if any(w.tunes_malloc for w in selected) else False
@@ -262,7 +310,9 @@ def run_suite(args) -> tuple[list[Row], dict]:
             print(f"  {name} ...", file=sys.stderr, flush=True)
             rows.append(run_memory(model, label, steps, use_torch=use_torch,
                                    threads=args.threads))
-    return rows, _environment(threads, mm_rate, args.matmul_size, torch_mod, malloc_tuned)
+    env = _environment(threads, mm_rate, args.matmul_size, torch_mod, malloc_tuned)
+    env["isolated"] = args.isolate
+    return rows, env
 
 
 def main(argv=None) -> int:
@@ -282,8 +332,9 @@ def main(argv=None) -> int:
     if busy:
         print(f"warning: 1-minute load average {max(busy):.1f} with {env['threads']} threads: "
               "other processes were running; timings are noisy", file=sys.stderr)
+    how = "each block in a fresh process" if args.isolate else "one process"
     print(f"\nconvprop vs PyTorch {env['torch'] or '(not installed)'}, float32, "
-          f"{env['threads']} threads, median of {args.reps}; NumPy matmul "
+          f"{env['threads']} threads, median of {args.reps} ({how}); NumPy matmul "
           f"{env['matmul_gflops']:.1f} GFLOP/s\n")
     print(format_table(rows))
     if args.markdown:

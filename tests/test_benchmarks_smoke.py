@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import cli, harness, memory
+from benchmarks import child, cli, harness, memory
 from benchmarks.harness import Row
 
 ROW = "conv2d 32x64x8x8->128 k3 s1 p1"  # smallest conv: exercises flops and % matmul
@@ -56,13 +56,15 @@ def test_threads_and_matmul_rate():
     assert harness.matmul_gflops(64, reps=2, warmup=1) > 0
 
 
-@pytest.mark.parametrize("no_torch", [False, True])
-def test_main_runs_one_workload(tmp_path, capsys, no_torch):
+@pytest.mark.parametrize("no_torch, isolate", [(False, True), (True, True), (False, False)])
+def test_main_runs_one_workload(tmp_path, capsys, no_torch, isolate):
     out = tmp_path / "r.json"
     argv = ["--reps", "1", "--warmup", "1", "--settle", "0", "--only", ROW, "--no-memory",
             "--matmul-size", "64", "--json", str(out), "--markdown", str(tmp_path / "r.md")]
-    assert cli.main(argv + (["--no-torch"] if no_torch else [])) == 0
+    argv += (["--no-torch"] if no_torch else []) + ([] if isolate else ["--no-isolate"])
+    assert cli.main(argv) == 0
     res = json.loads(out.read_text())
+    assert res["environment"]["isolated"] is isolate
     assert [r["name"] for r in res["rows"]] == [ROW]
     row = res["rows"][0]
     assert row["convprop"] is not None or row["notes"], row  # a time, or why not
@@ -73,6 +75,38 @@ def test_main_runs_one_workload(tmp_path, capsys, no_torch):
     assert res["environment"]["matmul_gflops"] > 0
     assert (tmp_path / "r.md").read_text().startswith("| workload |")
     assert ROW in capsys.readouterr().out
+
+
+def test_isolated_timing_merges_child_blocks():
+    """Every block in a fresh child: reps split over rounds add up, per side and for the
+    matmul reference timed in the convprop children."""
+    wl = next(w for w in cli.all_workloads() if w.name == ROW)
+    row = cli.run_workload(wl, reps=3, warmup=1, use_torch=True, mm_rate=None, mm_n=64,
+                           rounds=2, isolate=True, threads=1)
+    assert not [n for n in row.notes if "child" in n], row.notes
+    assert row.convprop > 0 and row.timings["convprop"]["reps"] == 3
+    assert row.timings["matmul"]["reps"] == 3 and row.matmul_gflops > 0
+    if "torch" in row.timings:  # torch installed
+        assert row.torch > 0 and row.timings["torch"]["reps"] == 3
+        assert row.max_rel_diff is not None and row.max_rel_diff < 1e-4
+
+
+def test_isolated_child_failures_become_notes(capsys):
+    import numpy as np
+
+    from benchmarks.workloads import Workload
+    a = np.ones(3)
+    ghost = Workload("not a suite workload", lambda: lambda: (a,), lambda: lambda: (a,))
+    row = cli.run_workload(ghost, reps=2, warmup=1, use_torch=True, mm_rate=None,
+                           isolate=True, rounds=2)
+    assert row.convprop is None and row.torch is None
+    assert len(row.notes) == 2 and all("unknown workload" in n for n in row.notes), row.notes
+    assert child.main(["--workload", "nope", "--side", "convprop", "--reps", "1",
+                       "--warmup", "0"]) == 2
+    assert "unknown workload 'nope'" in capsys.readouterr().err
+    calls = []
+    assert len(child.time_fn(lambda: calls.append(1), reps=4, warmup=2, warm_s=0)) == 4
+    assert len(calls) == 6
 
 
 def test_list_names_every_workload(capsys):
