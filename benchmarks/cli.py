@@ -29,6 +29,7 @@ from .harness import (
     Row,
     Unavailable,
     _summary,
+    blas_corename,
     blas_threads,
     matmul_callable,
     matmul_gflops,
@@ -261,7 +262,9 @@ def _environment(threads: int, mm_rate, mm_n: int, torch_mod, malloc_tuned: bool
             "machine": platform.machine(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__,
             "torch": getattr(torch_mod, "__version__", None), "threads": threads,
-            "matmul_n": mm_n, "matmul_gflops": mm_rate, "malloc_tuned": malloc_tuned,
+            "matmul_n": mm_n, "matmul_gflops": mm_rate,
+            "openblas_core": blas_corename(),
+            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"), "malloc_tuned": malloc_tuned,
             "git_commit": commit,
             "loadavg_end": _loadavg()}
 
@@ -287,8 +290,8 @@ def run_suite(args) -> tuple[list[Row], dict]:
             print("torch not installed: convprop only", file=sys.stderr)
     use_torch = torch_mod is not None
     mm_rate = matmul_gflops(args.matmul_size)
-    print(f"threads {threads}; NumPy float32 matmul {args.matmul_size}^3: {mm_rate:.1f} GFLOP/s",
-          file=sys.stderr)
+    print(f"threads {threads}; NumPy float32 matmul {args.matmul_size}^3: {mm_rate:.1f} GFLOP/s"
+          f" (OpenBLAS kernels: {blas_corename()})", file=sys.stderr)
     selected = [wl for wl in all_workloads() if _selected(wl.name, args.only)]
     by_name = {}
     # kernels first (allocator defaults), training steps last (they tune malloc for good)

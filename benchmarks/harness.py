@@ -21,6 +21,7 @@ __all__ = [
     "Row",
     "Timing",
     "Unavailable",
+    "blas_corename",
     "blas_threads",
     "conv_flops",
     "matmul_callable",
@@ -56,6 +57,26 @@ _GET = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
         "openblas_get_num_threads64_", "openblas_get_num_threads")
 _SET = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
         "openblas_set_num_threads64_", "openblas_set_num_threads")
+
+
+_CORENAME = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+             "openblas_get_corename64_", "openblas_get_corename")
+
+
+def blas_corename() -> str | None:
+    """The kernel set NumPy's OpenBLAS runs ("Haswell", "SkylakeX", ...), or None.
+
+    OpenBLAS picks it when it loads, from the CPU or from ``OPENBLAS_CORETYPE``; it decides
+    the matmul rate (on the 2-core AMD EPYC machines here, float32 1024^3 measured 192-201
+    GFLOP/s with the Haswell kernels the machines' ``OPENBLAS_CORETYPE=Haswell`` pins, 376
+    with the SkylakeX kernels OpenBLAS detects on its own), so every result records it."""
+    lib = _openblas_lib()
+    for name in _CORENAME if lib is not None else ():
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            fn.restype = ctypes.c_char_p
+            return fn().decode("ascii", "replace")
+    return None
 
 
 def blas_threads() -> int:

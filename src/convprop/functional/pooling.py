@@ -291,6 +291,7 @@ def avg_pool2d_backward(dy, cache: AvgPool2dCache):
 class GlobalAvgPool2dCache:
     x_shape: tuple
     dtype: np.dtype
+    order: tuple = (0, 1, 2, 3)  # x's memory layout: dx is allocated alike
 
 
 def global_avg_pool2d_forward(x):
@@ -307,7 +308,7 @@ def global_avg_pool2d_forward(x):
     if x.shape[2] * x.shape[3] == 0:
         raise ValueError(f"{op}: x must have a non-empty spatial extent, got shape {x.shape}")
     y = x.mean(axis=(2, 3), dtype=x.dtype)
-    return y, GlobalAvgPool2dCache(tuple(x.shape), x.dtype)
+    return y, GlobalAvgPool2dCache(tuple(x.shape), x.dtype, axes_order(x))
 
 
 def global_avg_pool2d_backward(dy, cache: GlobalAvgPool2dCache):
@@ -316,11 +317,12 @@ def global_avg_pool2d_backward(dy, cache: GlobalAvgPool2dCache):
     Args:
         dy: (N, C) in the forward's dtype.
     Returns:
-        dx (N, C, H, W) in the forward's dtype.
+        dx (N, C, H, W) in the forward's dtype, in the memory layout of the forward's x
+        (so the elementwise backward work before it, e.g. a ReLU's, never mixes layouts).
     """
     op = "global_avg_pool2d_backward"
     dy = check_dy(op, dy, cache.x_shape[:2], cache.dtype)
     H, W = cache.x_shape[2:]
-    dx = np.empty(cache.x_shape, dtype=dy.dtype)
+    dx = empty_in_order(cache.x_shape, dy.dtype, cache.order)
     dx[...] = (dy / dy.dtype.type(H * W))[:, :, None, None]
     return dx

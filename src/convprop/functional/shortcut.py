@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_float_array, check_dy, check_ndim, positive_int
+from ._window import axes_order, empty_in_order
 
 __all__ = ["pad_shortcut_forward", "pad_shortcut_backward", "PadShortcutCache"]
 
@@ -17,6 +18,7 @@ class PadShortcutCache(NamedTuple):
     stride: int
     before: int         # index of the first kept channel in y
     dtype: np.dtype
+    order: tuple = (0, 1, 2, 3)  # x's memory layout: y and dx are allocated alike
 
 
 def pad_shortcut_forward(x, *, out_channels: int, stride: int = 2):
@@ -29,7 +31,9 @@ def pad_shortcut_forward(x, *, out_channels: int, stride: int = 2):
     stride ``stride`` and padding 1: ceil(H/stride) x ceil(W/stride).
 
     Args: x (N, C, H, W); out_channels >= C; stride >= 1.
-    Returns: y (N, out_channels, ceil(H/stride), ceil(W/stride)), same dtype; cache.
+    Returns: y (N, out_channels, ceil(H/stride), ceil(W/stride)), same dtype and memory
+    layout (e.g. the (C, H, W, N) of a conv2d output, so the residual add after it never
+    mixes layouts); cache.
     """
     op = "pad_shortcut"
     x = as_float_array(op, "x", x)
@@ -42,18 +46,21 @@ def pad_shortcut_forward(x, *, out_channels: int, stride: int = 2):
                          f"got {out_channels} (x.shape={x.shape})")
     before = (out_channels - c) // 2
     xs = x[:, :, ::stride, ::stride]
-    y = np.zeros((x.shape[0], out_channels) + xs.shape[2:], dtype=x.dtype)
+    order = axes_order(x)
+    y = empty_in_order((x.shape[0], out_channels) + xs.shape[2:], x.dtype, order)
+    y.fill(0)
     y[:, before:before + c] = xs
-    return y, PadShortcutCache(x.shape, y.shape, stride, before, x.dtype)
+    return y, PadShortcutCache(x.shape, y.shape, stride, before, x.dtype, order)
 
 
 def pad_shortcut_backward(dy, cache: PadShortcutCache):
     """dx: the gradient of the kept channels, routed back to the sampled positions (zero at
     the positions the subsampling skipped). dy (N, out_channels, H', W') -> dx (N, C, H, W)
-    in the forward's dtype (dy must have it too)."""
+    in the forward's dtype (dy must have it too) and x's memory layout."""
     op = "pad_shortcut_backward"
     dy = check_dy(op, dy, cache.y_shape, cache.dtype)
     c, s = cache.x_shape[1], cache.stride
-    dx = np.zeros(cache.x_shape, dtype=cache.dtype)
+    dx = empty_in_order(cache.x_shape, cache.dtype, cache.order)
+    dx.fill(0)
     dx[:, :, ::s, ::s] = dy[:, cache.before:cache.before + c]
     return dx
