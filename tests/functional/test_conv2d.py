@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 from helpers import hostile, readonly
 
+import convprop.functional.conv as conv_mod
 from convprop.functional import conv2d_backward, conv2d_forward
 from convprop.gradcheck import check_kernel
+
+#: Output rows per band: None = the columns in one block (what these small cases get by
+#: default), 1 and 2 = forced bands (halo rows shared by neighbouring bands, strided and
+#: dilated windows crossing band edges, bands wholly inside the padding).
+BANDINGS = [None, 1, 2]
 
 
 # ---- independent loop reference (nothing from convprop) --------------------------------
@@ -79,10 +85,25 @@ def _make(rng, case, dtype=np.float64, bias=True):
     return x, w, b, dict(stride=s, padding=p, dilation=d, groups=g)
 
 
+def _band(monkeypatch, x, w, kw, rows):
+    """Make conv2d split this case into bands of ``rows`` output rows (None: one block)."""
+    if rows is None:
+        return
+    wo = conv2d_forward(x, w, None, **kw)[0].shape[3]
+    row_bytes = x.shape[1] * w.shape[2] * w.shape[3] * wo * x.shape[0] * x.itemsize
+    monkeypatch.setattr(conv_mod, "BAND_BYTES", rows * row_bytes)
+    monkeypatch.setattr(conv_mod, "BAND_ABOVE", 0)
+
+
+@pytest.mark.parametrize("rows", BANDINGS)
 @pytest.mark.parametrize("name", list(CASES))
-def test_forward_matches_loop(name, rng):
+def test_forward_matches_loop(name, rows, rng, monkeypatch):
     x, w, b, kw = _make(rng, CASES[name])
-    y, _ = conv2d_forward(x, w, b, **kw)
+    _band(monkeypatch, x, w, kw, rows)
+    y, cache = conv2d_forward(x, w, b, **kw)
+    ho = y.shape[2]
+    assert len(cache.bands) == (0 if rows is None or rows >= ho else -(-ho // rows))
+    assert (cache.cols is None) == (len(cache.bands) > 0)
     ref = ref_conv2d(x, w, b, _pair(kw["stride"]),
                      _pads(kw["padding"], w.shape[2:], _pair(kw["dilation"])),
                      _pair(kw["dilation"]), kw["groups"])
@@ -90,9 +111,11 @@ def test_forward_matches_loop(name, rng):
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("rows", BANDINGS)
 @pytest.mark.parametrize("name", list(CASES))
-def test_backward_gradcheck(name, rng):
+def test_backward_gradcheck(name, rows, rng, monkeypatch):
     x, w, b, kw = _make(rng, CASES[name])
+    _band(monkeypatch, x, w, kw, rows)
     report = check_kernel(lambda x, w, b: conv2d_forward(x, w, b, **kw), conv2d_backward,
                           [x, w, b], names=["x", "w", "b"], rng=rng)
     assert report.passed, str(report)
@@ -109,9 +132,11 @@ def test_backward_without_bias(rng):
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("rows", BANDINGS)
 @pytest.mark.parametrize("name", list(CASES))
-def test_torch_parity_float64(name, rng, torch):
+def test_torch_parity_float64(name, rows, rng, torch, monkeypatch):
     x, w, b, kw = _make(rng, CASES[name])
+    _band(monkeypatch, x, w, kw, rows)
     y, cache = conv2d_forward(x, w, b, **kw)
     dy = rng.standard_normal(y.shape)
     dx, dw, db = conv2d_backward(dy, cache)
@@ -122,9 +147,11 @@ def test_torch_parity_float64(name, rng, torch):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("rows", BANDINGS)
 @pytest.mark.parametrize("name", ["overlap_pad1", "kernel1", "groups2", "non_square_all"])
-def test_hostile_inputs_give_same_result_and_stay_untouched(name, rng):
+def test_hostile_inputs_give_same_result_and_stay_untouched(name, rows, rng, monkeypatch):
     x, w, b, kw = _make(rng, CASES[name])
+    _band(monkeypatch, x, w, kw, rows)
     y, cache = conv2d_forward(x, w, b, **kw)
     dy = rng.standard_normal(y.shape)
     want = (y, *conv2d_backward(dy, cache))
@@ -204,3 +231,31 @@ def test_backward_errors(rng):
         conv2d_backward(np.zeros((2, 3, 4, 5)), cache)
     with pytest.raises(TypeError, match=r"^conv2d_backward: dy must have the forward dtype"):
         conv2d_backward(np.zeros(y.shape, np.float32), cache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_banded_chain_matches_one_block(rng, monkeypatch, dtype):
+    """Two banded convs share the reused column buffer: forward both, backward both (the
+    second's backward in between must not disturb the first's), skip dx on the first."""
+    x = rng.standard_normal((3, 2, 9, 7)).astype(dtype)
+    w1 = rng.standard_normal((4, 2, 3, 3)).astype(dtype)
+    w2 = rng.standard_normal((3, 4, 3, 3)).astype(dtype)
+
+    def run():
+        y1, c1 = conv2d_forward(x, w1, None, padding=1, stride=(2, 1))
+        y2, c2 = conv2d_forward(y1, w2, None, padding=2, dilation=2)
+        dy1, dw2, _ = conv2d_backward(np.ones(y2.shape, dtype), c2)
+        dx, dw1, _ = conv2d_backward(dy1, c1, need_dx=False)
+        return dx, (y2, dy1, dw2, dw1), (c1, c2)
+
+    dx_ref, want, caches = run()
+    assert all(c.cols is not None for c in caches)
+    monkeypatch.setattr(conv_mod, "BAND_BYTES", 1)  # one output row per band
+    monkeypatch.setattr(conv_mod, "BAND_ABOVE", 0)
+    dx, got, caches = run()
+    assert dx is None and dx_ref is None
+    assert all(c.cols is None and len(c.bands) > 1 for c in caches)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for a, e in zip(got, want):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, e, rtol=tol, atol=tol)

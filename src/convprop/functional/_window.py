@@ -120,7 +120,8 @@ def _offset_regions(size_hw, kernel, stride, padding, dilation, out_hw):
             yield i, j, (r0, r1, c0, c1), (hs, ws)
 
 
-def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw) -> np.ndarray:
+def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw, *,
+           out: np.ndarray | None = None) -> np.ndarray:
     """Columns ``(C*KH*KW, Ho*Wo*N)`` of the zero-padded NCHW input ``x`` (the gather).
 
     Row ``(c, i, j)`` holds ``x_padded[n, c, o_h*sh + i*dh, o_w*sw + j*dw]`` for every
@@ -129,20 +130,27 @@ def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw) -> np.ndarr
     per-row overhead dominates short rows. ``padding`` is (top, left) only, rows past the
     bottom/right edge read zero. The padded input is never materialised: each offset copies
     its in-bounds part and zeroes the rest. A 1x1, stride-1, unpadded window is ``x`` in
-    (C, H*W*N) order (a view when ``x`` already has that memory layout)."""
+    (C, H*W*N) order (a view when ``x`` already has that memory layout). ``out``, a
+    C-contiguous buffer of the columns' size, receives the columns instead of a new array
+    (conv2d reuses one for every band of rows)."""
     n, c, h, w = x.shape
     (kh, kw), (ho, wo) = kernel, out_hw
     xt = x.transpose(1, 2, 3, 0)
     if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) \
             and (ho, wo) == (h, w):
         return xt.reshape(c, h * w * n)
-    cols = np.empty((c, kh, kw, ho, wo, n), dtype=x.dtype)
+    if out is None:
+        cols = np.empty((c, kh, kw, ho, wo, n), dtype=x.dtype)
+    else:
+        cols = out.reshape(c, kh, kw, ho, wo, n)
     regions = list(_offset_regions((h, w), kernel, stride, padding, dilation, out_hw))
+    wn_packed = xt.strides[3] == x.itemsize and xt.strides[2] == n * x.itemsize
 
     def fill(lo: int, hi: int) -> None:
-        # One transposing copy first (free when x already has (C, H, W, N) memory, as the
-        # outputs of conv2d do): gathering straight from NCHW memory measured 2x slower.
-        src = np.ascontiguousarray(xt[lo:hi])
+        # Gathering straight from NCHW memory measured 2x slower than one transposing copy
+        # first; from (C, H, W, N) memory (conv2d's outputs), a row band included, the
+        # offsets copy contiguous runs of W*N already, so no copy is made.
+        src = xt[lo:hi] if wn_packed else np.ascontiguousarray(xt[lo:hi])
         for i, j, (r0, r1, c0, c1), (hs, ws) in regions:
             dst = cols[lo:hi, i, j]  # (C', Ho, Wo, N)
             if r0 > 0 or r1 < ho or c0 > 0 or c1 < wo:
@@ -161,33 +169,40 @@ def im2col(x: np.ndarray, kernel, stride, padding, dilation, out_hw) -> np.ndarr
 
 
 def col2im(cols: np.ndarray, x_shape, kernel, stride, padding, dilation,
-           out_hw) -> np.ndarray:
+           out_hw, *, add_to: np.ndarray | None = None) -> np.ndarray:
     """The adjoint of :func:`im2col`: scatter-add ``(C*KH*KW, Ho*Wo*N)`` columns into an
     ``(N, C, H, W)`` array, dropping what lands in the padding.
 
     Returns an (N, C, H, W) view of a fresh (C, H, W, N) buffer (batch innermost, so each
     offset adds runs of Wo*N elements: LeNet's second layer 1.55 -> 0.34 ms). An offset whose window
     covers the whole input (stride 1 and enough padding, e.g. the centre of a 3x3 "same"
-    conv) initialises the buffer instead of adding into zeros."""
+    conv) initialises the buffer instead of adding into zeros.
+
+    With ``add_to``, an (N, C, H, W) array (conv2d passes a band of rows of its dx), the
+    columns are added into it instead, and it is returned."""
     n, c, h, w = x_shape
     (kh, kw), (ho, wo) = kernel, out_hw
-    if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) \
-            and (ho, wo) == (h, w):
+    one_to_one = (kh, kw) == (1, 1) and tuple(stride) == (1, 1) \
+        and tuple(padding) == (0, 0) and (ho, wo) == (h, w)
+    if one_to_one and add_to is None:
         return cols.reshape(c, h, w, n).transpose(3, 0, 1, 2)
     c6 = cols.reshape(c, kh, kw, ho, wo, n)
     regions = list(_offset_regions((h, w), kernel, stride, padding, dilation, out_hw))
     full = [k for k, (_, _, _, (hs, ws)) in enumerate(regions)
             if stride[0] == stride[1] == 1 and (hs.start, hs.stop, ws.start, ws.stop)
             == (0, h, 0, w)]
-    first = regions.pop(full[0]) if full else None
-    buf = np.empty((c, h, w, n), dtype=cols.dtype)
+    first = regions.pop(full[0]) if full and add_to is None else None
+    if add_to is None:
+        buf = np.empty((c, h, w, n), dtype=cols.dtype)
+    else:
+        buf = add_to.transpose(1, 2, 3, 0)
 
     def scatter(lo: int, hi: int) -> None:
         b, src = buf[lo:hi], c6[lo:hi]
         if first is not None:
             i, j, (r0, r1, c0, c1), _ = first
             b[...] = src[:, i, j, r0:r1, c0:c1]
-        else:
+        elif add_to is None:
             b.fill(0)
         for i, j, (r0, r1, c0, c1), (hs, ws) in regions:
             if r1 > r0 and c1 > c0:
