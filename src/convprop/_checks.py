@@ -43,6 +43,11 @@ def check_same_dtype(op: str, **arrays) -> np.dtype:
 
 def pair(op: str, name: str, v, *, minimum: int = 1) -> tuple[int, int]:
     """Normalise an int or a pair of ints to a pair, each at least ``minimum``."""
+    if type(v) is int and v >= minimum:  # the common case, without the abstract-class checks
+        return (v, v)
+    if type(v) is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int \
+            and min(v) >= minimum:
+        return v
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
         out = (int(v), int(v))
     elif isinstance(v, (tuple, list)) and len(v) == 2 and all(
@@ -57,6 +62,8 @@ def pair(op: str, name: str, v, *, minimum: int = 1) -> tuple[int, int]:
 
 
 def positive_int(op: str, name: str, v, *, minimum: int = 1) -> int:
+    if type(v) is int and v >= minimum:
+        return v
     if not (isinstance(v, numbers.Integral) and not isinstance(v, bool)):
         raise TypeError(f"{op}: {name} must be an int, got {v!r}")
     if v < minimum:
@@ -66,6 +73,8 @@ def positive_int(op: str, name: str, v, *, minimum: int = 1) -> int:
 
 def real_number(op: str, name: str, v, *, minimum: float | None = None) -> float:
     """A real (non-bool) number as a Python float, at least ``minimum`` when given."""
+    if type(v) is float and (minimum is None or v >= minimum):
+        return v
     if not isinstance(v, numbers.Real) or isinstance(v, bool):
         raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
     if minimum is not None and not v >= minimum:  # "not >=" also rejects NaN

@@ -11,6 +11,7 @@ its adjoint, the scatter-add that every backward pass uses. Overlapping windows
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,7 +48,8 @@ def out_size(op: str, size: int, k: int, s: int, p, d: int = 1, *,
 
 def axes_order(a: np.ndarray) -> tuple:
     """``a``'s axes from outermost to innermost in memory (C order: 0, 1, ..., ndim-1)."""
-    return tuple(int(i) for i in np.argsort([-abs(s) for s in a.strides], kind="stable"))
+    st = a.strides
+    return tuple(sorted(range(a.ndim), key=lambda i: -abs(st[i])))  # stable, as C order
 
 
 def empty_in_order(shape, dtype, order) -> np.ndarray:
@@ -55,8 +57,13 @@ def empty_in_order(shape, dtype, order) -> np.ndarray:
     (outermost first), so elementwise work between it and an input of that layout runs over
     long contiguous runs: conv2d returns (C, H, W, N) memory, and an NCHW-ordered result
     next to it would make every following elementwise op stride across the batch."""
+    if tuple(order) == tuple(range(len(shape))):
+        return np.empty(shape, dtype=dtype)
     buf = np.empty([shape[a] for a in order], dtype=dtype)
-    return buf.transpose(np.argsort(order))
+    inverse = [0] * len(order)
+    for k, a in enumerate(order):
+        inverse[a] = k
+    return buf.transpose(inverse)
 
 
 def pad_hw(x: np.ndarray, pad_h: tuple[int, int], pad_w: tuple[int, int],
@@ -106,8 +113,19 @@ def _valid_range(n_out: int, size: int, offset: int, s: int, p: int) -> tuple[in
     return lo, max(lo, hi)
 
 
-def _offset_regions(size_hw, kernel, stride, padding, dilation, out_hw):
+def _offset_regions(size_hw, kernel, stride, padding, dilation, out_hw) -> tuple:
     """For each kernel offset (i, j): its output region and the matching input slices."""
+    return _regions(tuple(size_hw), tuple(kernel), tuple(stride), tuple(padding),
+                    tuple(dilation), tuple(out_hw))
+
+
+@functools.lru_cache(maxsize=256)
+def _regions(size_hw, kernel, stride, padding, dilation, out_hw) -> tuple:
+    # a training loop asks for the same few geometries every step: computed once each
+    return tuple(_iter_regions(size_hw, kernel, stride, padding, dilation, out_hw))
+
+
+def _iter_regions(size_hw, kernel, stride, padding, dilation, out_hw):
     for i in range(kernel[0]):
         r0, r1 = _valid_range(out_hw[0], size_hw[0], i * dilation[0], stride[0], padding[0])
         h0 = r0 * stride[0] + i * dilation[0] - padding[0]

@@ -19,6 +19,8 @@ __all__ = ["sgd_update", "adam_update", "adamw_update", "rmsprop_update"]
 
 # -- validation (shared with the optimizer classes, which pass their own name) -----------------
 def _number(op: str, name: str, v) -> float:
+    if type(v) is float and v == v:  # the common case, without the abstract-class checks
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
     v = float(v)
@@ -82,7 +84,9 @@ def _arrays(op: str, param, grad, state, buffers: tuple[str, ...]):
     if not isinstance(state, dict):
         raise TypeError(f"{op}: state must be a dict, got {type(state).__name__}")
     step = state.get("step", 0)
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+    if type(step) is int and step >= 0:
+        pass
+    elif isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
         raise ValueError(f"{op}: state['step'] must be an int >= 0, got {step!r}")
     for key in buffers:
         buf = state.get(key)
