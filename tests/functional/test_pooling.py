@@ -111,7 +111,9 @@ def test_max_pool_gradcheck(rng, shape, k, s, p, d, ceil):
 def test_max_pool_ties_first_max_wins(rng, maker):
     shape = (2, 3, 9, 8)
     x = np.full(shape, 1.5) if maker == "equal" else rng.integers(0, 3, shape).astype(float)
-    for k, s, p, d, ceil in [(3, 1, 1, 1, False), (2, 2, 0, 1, True), (3, 2, 1, 2, True)]:
+    # (2, 2, 0, 1, False) is the disjoint-windows backward (direct writes, uncovered last row)
+    for k, s, p, d, ceil in [(3, 1, 1, 1, False), (2, 2, 0, 1, True), (3, 2, 1, 2, True),
+                             (2, 2, 0, 1, False), ((3, 2), (3, 2), 0, 1, False)]:
         y, cache = max_pool2d_forward(x, **_kw(k, s, p, d, ceil))
         ry, ridx = ref_max_pool(x, _p2(k), _p2(s), _p2(p), _p2(d), ceil)
         np.testing.assert_array_equal(y, ry)
