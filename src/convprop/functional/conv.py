@@ -87,8 +87,10 @@ def correlate_input_grad(dy2: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> n
 def correlate_weight_grad(dy2: np.ndarray, cols: np.ndarray, w_shape) -> np.ndarray:
     """dw of ``x ⋆ w`` (shape ``w_shape``) from dy in (G, C_out/G, Ho*Wo*N) form."""
     g = dy2.shape[0]
-    dw = np.matmul(dy2, cols.reshape(g, cols.shape[0] // g, cols.shape[1]).transpose(0, 2, 1))
-    return dw.reshape(w_shape)
+    # as (cols @ dy.T).T: the same sums, measured 5-40% faster than dy @ cols.T for every
+    # conv shape of the benchmarks and model zoo (OpenBLAS, 2 threads)
+    dwt = np.matmul(cols.reshape(g, cols.shape[0] // g, cols.shape[1]), dy2.transpose(0, 2, 1))
+    return dwt.transpose(0, 2, 1).reshape(w_shape)
 
 
 # -- bands of output rows: im2col in cache-sized blocks -----------------------------------------
@@ -178,8 +180,8 @@ def correlate_bands_backward(dy2: np.ndarray, x: np.ndarray, w: np.ndarray,
     g, (n, c, h, wd) = geo.groups, geo.x_shape
     wo, k = geo.out_hw[1], c * geo.kernel[0] * geo.kernel[1]
     w2 = w.reshape(g, w.shape[0] // g, -1)
-    dw = np.zeros(w2.shape, dtype=w.dtype)
-    part = np.empty_like(dw)
+    dwt = np.zeros(w2.transpose(0, 2, 1).shape, dtype=w.dtype)  # as correlate_weight_grad
+    part = np.empty_like(dwt)
     dx = None
     if need_dx:
         dx = np.zeros((c, h, wd, n), dtype=w.dtype).transpose(3, 0, 1, 2)
@@ -187,14 +189,14 @@ def correlate_bands_backward(dy2: np.ndarray, x: np.ndarray, w: np.ndarray,
         m = (band.p1 - band.p0) * wo * n
         d = dy2[:, :, band.p0 * wo * n:band.p1 * wo * n]
         cols = band_cols(x, geo, band, out=_workspace("cols", (k, m), w.dtype))
-        dw += np.matmul(d, cols.reshape(g, k // g, m).transpose(0, 2, 1), out=part)
+        dwt += np.matmul(cols.reshape(g, k // g, m), d.transpose(0, 2, 1), out=part)
         if need_dx:
             dcols = np.matmul(w2.transpose(0, 2, 1), d,
                               out=_workspace("dcols", (g, k // g, m), w.dtype))
             col2im(dcols.reshape(k, m), (n, c, band.r1 - band.r0, wd), geo.kernel,
                    geo.stride, (band.top, geo.padding[1]), geo.dilation,
                    (band.p1 - band.p0, wo), add_to=dx[:, :, band.r0:band.r1])
-    return dx, dw.reshape(w.shape)
+    return dx, dwt.transpose(0, 2, 1).reshape(w.shape)
 
 
 def to_chwn(x: np.ndarray) -> np.ndarray:
