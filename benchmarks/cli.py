@@ -78,8 +78,32 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory rows")
     ap.add_argument("--memory-steps", type=int, nargs=2, default=(50, 20),
                     metavar=("LENET", "RESNET"), help="training steps per memory run (50 20)")
+    ap.add_argument("--openblas-coretype", default=None, metavar="NAME",
+                    help="rerun this command with OPENBLAS_CORETYPE=NAME (e.g. SkylakeX, "
+                         "Haswell), or with it unset for 'auto' (OpenBLAS detects the CPU), "
+                         "before NumPy loads; every child inherits it. Default: the "
+                         "environment as given. The kernel set in use is recorded either way")
     ap.add_argument("--list", action="store_true", help="list the workload names and exit")
     return ap
+
+
+_REEXEC = "CONVPROP_BENCH_CORETYPE_SET"
+
+
+def _reexec_for_coretype(name: str, argv: list[str]) -> None:
+    """Replace this process by the same command with OPENBLAS_CORETYPE set (or unset for
+    "auto"): OpenBLAS reads it once, when NumPy first loads, which has already happened."""
+    if os.environ.get(_REEXEC) == name:
+        return
+    env = dict(os.environ)
+    env[_REEXEC] = name
+    if name.lower() == "auto":
+        env.pop("OPENBLAS_CORETYPE", None)
+    else:
+        env["OPENBLAS_CORETYPE"] = name
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *argv], env)
 
 
 def _selected(name: str, only: list[str]) -> bool:
@@ -319,7 +343,10 @@ def run_suite(args) -> tuple[list[Row], dict]:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    if args.openblas_coretype is not None:
+        _reexec_for_coretype(args.openblas_coretype, argv)
     if args.reps < 1:
         _parser().error(f"--reps must be >= 1, got {args.reps}")
     if args.list:
@@ -338,7 +365,7 @@ def main(argv=None) -> int:
     how = "each block in a fresh process" if args.isolate else "one process"
     print(f"\nconvprop vs PyTorch {env['torch'] or '(not installed)'}, float32, "
           f"{env['threads']} threads, median of {args.reps} ({how}); NumPy matmul "
-          f"{env['matmul_gflops']:.1f} GFLOP/s\n")
+          f"{env['matmul_gflops']:.1f} GFLOP/s (OpenBLAS {env['openblas_core']} kernels)\n")
     print(format_table(rows))
     if args.markdown:
         md = format_table(rows, markdown=True)

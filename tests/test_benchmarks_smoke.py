@@ -77,6 +77,24 @@ def test_main_runs_one_workload(tmp_path, capsys, no_torch, isolate):
     assert ROW in capsys.readouterr().out
 
 
+def test_openblas_coretype_reruns_with_the_kernel_set_recorded(tmp_path):
+    """--openblas-coretype re-executes the command with OPENBLAS_CORETYPE set before NumPy
+    loads; the JSON records the variable and the kernel set OpenBLAS reports."""
+    import subprocess
+
+    out = tmp_path / "r.json"
+    r = subprocess.run([sys.executable, "-m", "benchmarks", "--openblas-coretype", "Haswell",
+                        "--no-torch", "--no-memory", "--reps", "1", "--warmup", "1",
+                        "--settle", "0", "--matmul-size", "64", "--only", ROW,
+                        "--json", str(out)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    env = json.loads(out.read_text())["environment"]
+    assert env["openblas_coretype_env"] == "Haswell"
+    if env["openblas_core"] is not None:  # None where NumPy is not on scipy-openblas
+        assert env["openblas_core"].lower() == "haswell"
+
+
 def test_isolated_timing_merges_child_blocks():
     """Every block in a fresh child: reps split over rounds add up, per side and for the
     matmul reference timed in the convprop children."""
