@@ -259,3 +259,21 @@ def test_banded_chain_matches_one_block(rng, monkeypatch, dtype):
     for a, e in zip(got, want):
         assert a.dtype == dtype
         np.testing.assert_allclose(a, e, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("k,s,p", [(3, 1, 1), (1, 1, 0), (2, 2, 0)])
+def test_results_never_alias_the_reused_buffers(rng, k, s, p):
+    """conv2d's input gradient and conv_transpose2d's output come out of col2im from a
+    reused per-thread column buffer: a later call must not change an earlier result."""
+    from convprop.functional import conv_transpose2d_forward
+
+    x = rng.standard_normal((2, 3, 6, 6))
+    w = rng.standard_normal((4, 3, k, k))
+    y, cache = conv2d_forward(x, w, None, stride=s, padding=p)
+    dx1, _, _ = conv2d_backward(rng.standard_normal(y.shape), cache)
+    t1, _ = conv_transpose2d_forward(y, w, None, stride=s, padding=p)
+    keep = dx1.copy(), t1.copy()
+    conv2d_backward(rng.standard_normal(y.shape), cache)
+    conv_transpose2d_forward(rng.standard_normal(y.shape), w, None, stride=s, padding=p)
+    np.testing.assert_array_equal(dx1, keep[0])
+    np.testing.assert_array_equal(t1, keep[1])

@@ -79,7 +79,12 @@ def correlate_input_grad(dy2: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> n
     """dx (N, C, H, W) of ``x ⋆ w`` from dy in (G, C_out/G, Ho*Wo*N) form."""
     g = geo.groups
     w2 = w.reshape(g, w.shape[0] // g, -1)
-    dcols = np.matmul(w2.transpose(0, 2, 1), dy2)
+    one_to_one = geo.kernel == (1, 1) and geo.stride == (1, 1) and geo.padding == (0, 0) \
+        and geo.out_hw == tuple(geo.x_shape[2:])
+    # the columns are a temporary that col2im scatters from (and never returns a view of,
+    # except for a 1x1 conv): a reused buffer spares the page faults of a fresh one per call
+    out = None if one_to_one else _workspace("dcols", (g, w2.shape[2], dy2.shape[2]), w.dtype)
+    dcols = np.matmul(w2.transpose(0, 2, 1), dy2, out=out)
     return col2im(dcols.reshape(-1, dcols.shape[2]), geo.x_shape, geo.kernel, geo.stride,
                   geo.padding, geo.dilation, geo.out_hw)
 
