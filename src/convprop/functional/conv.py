@@ -5,8 +5,12 @@ The three products of a convolution layer all run on the same column matrix
 ``W`` (C_out, C_in/groups*KH*KW), per group g:
 
     forward       y[g]    = W[g] @ cols[g]          (C_out/G, Ho*Wo*N)
-    weight grad   dW[g]   = dy[g] @ cols[g].T
+    weight grad   dW[g]   = dy[g] @ cols[g].T       (computed as (cols[g] @ dy[g].T).T)
     input grad    dx      = col2im(W[g].T @ dy[g])  (scatter-add, the adjoint of im2col)
+
+A layer whose column matrix would not fit in cache (over :data:`BAND_ABOVE`) runs the same
+three products band by band over its output rows instead (:func:`correlate_bands`), and
+backward rebuilds each band's columns rather than keeping them all.
 
 Activations travel channel-major with the batch innermost: the GEMM result (C_out, Ho*Wo*N)
 is returned as an (N, C_out, Ho, Wo) *view* of a (C_out, Ho, Wo, N) buffer, so no transpose
