@@ -277,3 +277,14 @@ def test_results_never_alias_the_reused_buffers(rng, k, s, p):
     conv_transpose2d_forward(rng.standard_normal(y.shape), w, None, stride=s, padding=p)
     np.testing.assert_array_equal(dx1, keep[0])
     np.testing.assert_array_equal(t1, keep[1])
+
+
+def test_workspace_is_reused_below_its_bound_and_fresh_above(monkeypatch):
+    a = conv_mod._workspace("test", (3, 4), np.float32)
+    b = conv_mod._workspace("test", (2, 5), np.float32)
+    assert np.shares_memory(a, b)  # reused, as the banded tests above run it
+    c = conv_mod._workspace("test", (3, 4), np.float64)
+    assert not np.shares_memory(a, c) and c.dtype == np.float64  # another dtype: replaced
+    monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 16)
+    d = conv_mod._workspace("test", (3, 4), np.float64)
+    assert not np.shares_memory(c, d)  # over the bound: a fresh array, nothing kept
