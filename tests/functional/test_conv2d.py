@@ -288,3 +288,40 @@ def test_workspace_is_reused_below_its_bound_and_fresh_above(monkeypatch):
     monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 16)
     d = conv_mod._workspace("test", (3, 4), np.float64)
     assert not np.shares_memory(c, d)  # over the bound: a fresh array, nothing kept
+
+
+def test_banded_convs_in_concurrent_threads_match_serial(rng, monkeypatch):
+    """The reused column buffers are per thread: two threads running banded convs at once
+    get exactly the results of running them one after the other."""
+    import sys
+    import threading
+
+    monkeypatch.setattr(conv_mod, "BAND_ABOVE", 0)
+    monkeypatch.setattr(conv_mod, "BAND_BYTES", 1)
+    jobs = [(rng.standard_normal((8, 6, 12, 10)), rng.standard_normal((8, 6, 3, 3)),
+             rng.standard_normal((8, 8, 12, 10))) for _ in range(4)]
+
+    def run(x, w, dy):
+        y, cache = conv2d_forward(x, w, None, padding=1)
+        return (y, *conv2d_backward(dy, cache)[:2])
+
+    want = [run(*j) for j in jobs]
+    got = [None] * len(jobs)
+
+    def work(i):
+        for _ in range(20):
+            got[i] = run(*jobs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads between almost every bytecode
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for g, e in zip(got, want):
+        for a, b in zip(g, e):
+            np.testing.assert_array_equal(a, b)
