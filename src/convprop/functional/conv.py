@@ -29,7 +29,7 @@ import numpy as np
 
 from .._checks import (as_float_array, check_dy, check_ndim, check_same_dtype, pair,
                        positive_int)
-from ._window import axes_order, col2im, im2col, out_size
+from ._window import col2im, im2col, out_size
 
 __all__ = ["Conv2dCache", "conv2d_forward", "conv2d_backward"]
 
@@ -216,10 +216,15 @@ def correlate_bands_backward(dy2: np.ndarray, x: np.ndarray, w: np.ndarray,
     return dx, dwt.transpose(0, 2, 1).reshape(w.shape)
 
 
+def is_chwn(x: np.ndarray) -> bool:
+    """Whether (N, C, H, W) ``x`` is a view of whole, C-ordered (C, H, W, N) memory."""
+    return x.transpose(1, 2, 3, 0).flags.c_contiguous
+
+
 def to_chwn(x: np.ndarray) -> np.ndarray:
     """``x`` (N, C, H, W) as a view of (C, H, W, N) memory: itself when it is one already
     (conv2d's outputs), else a transposed copy."""
-    if axes_order(x) == (1, 2, 3, 0) and x.transpose(1, 2, 3, 0).flags.c_contiguous:
+    if is_chwn(x):
         return x
     return np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
 
@@ -340,6 +345,10 @@ def conv2d_backward(dy, cache: Conv2dCache, *, need_dx: bool = True):
     geo = cache.geometry
     n = geo.x_shape[0]
     dy = check_dy("conv2d_backward", dy, (n, geo.c_out, *geo.out_hw), cache.w.dtype)
+    if not is_chwn(dy):  # into (C_out, Ho, Wo, N) order, in a reused buffer
+        buf = _workspace("dy", (dy.shape[1], *dy.shape[2:], n), dy.dtype)
+        np.copyto(buf, dy.transpose(1, 2, 3, 0))
+        dy = buf.transpose(3, 0, 1, 2)
     dy2 = channels_major(dy, geo.groups)
     if cache.cols is None:
         dx, dw = correlate_bands_backward(dy2, cache.x, cache.w, geo, cache.bands, need_dx)
