@@ -221,12 +221,17 @@ def is_chwn(x: np.ndarray) -> bool:
     return x.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
-def to_chwn(x: np.ndarray) -> np.ndarray:
+def to_chwn(x: np.ndarray, slot: str | None = None) -> np.ndarray:
     """``x`` (N, C, H, W) as a view of (C, H, W, N) memory: itself when it is one already
-    (conv2d's outputs), else a transposed copy."""
+    (conv2d's outputs), else a transposed copy, made in the reused workspace ``slot`` when
+    given (for a temporary that nothing returned keeps)."""
     if is_chwn(x):
         return x
-    return np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    n, c, h, w = x.shape
+    buf = np.empty((c, h, w, n), x.dtype) if slot is None else \
+        _workspace(slot, (c, h, w, n), x.dtype)
+    np.copyto(buf, x.transpose(1, 2, 3, 0))
+    return buf.transpose(3, 0, 1, 2)
 
 
 def to_nchw(y2: np.ndarray, n: int, hw: tuple) -> np.ndarray:
@@ -345,11 +350,7 @@ def conv2d_backward(dy, cache: Conv2dCache, *, need_dx: bool = True):
     geo = cache.geometry
     n = geo.x_shape[0]
     dy = check_dy("conv2d_backward", dy, (n, geo.c_out, *geo.out_hw), cache.w.dtype)
-    if not is_chwn(dy):  # into (C_out, Ho, Wo, N) order, in a reused buffer
-        buf = _workspace("dy", (dy.shape[1], *dy.shape[2:], n), dy.dtype)
-        np.copyto(buf, dy.transpose(1, 2, 3, 0))
-        dy = buf.transpose(3, 0, 1, 2)
-    dy2 = channels_major(dy, geo.groups)
+    dy2 = channels_major(to_chwn(dy, slot="dy"), geo.groups)
     if cache.cols is None:
         dx, dw = correlate_bands_backward(dy2, cache.x, cache.w, geo, cache.bands, need_dx)
     else:
