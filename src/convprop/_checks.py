@@ -43,22 +43,35 @@ def check_same_dtype(op: str, **arrays) -> np.dtype:
 
 def pair(op: str, name: str, v, *, minimum: int = 1) -> tuple[int, int]:
     """Normalise an int or a pair of ints to a pair, each at least ``minimum``."""
-    if type(v) is int and v >= minimum:  # the common case, without the abstract-class checks
-        return (v, v)
-    if type(v) is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int \
-            and min(v) >= minimum:
+    return ntuple(op, name, v, 2, minimum=minimum)
+
+
+def ntuple(op: str, name: str, v, n: int, *, minimum: int = 1) -> tuple:
+    """Normalise an int or a length-``n`` sequence of ints to an ``n``-tuple, each at least
+    ``minimum`` (``pair`` is ``ntuple(..., 2)``)."""
+    if type(v) is int and v >= minimum:
+        return (v,) * n
+    if type(v) is tuple and len(v) == n and all(type(e) is int and e >= minimum for e in v):
         return v
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-        out = (int(v), int(v))
-    elif isinstance(v, (tuple, list)) and len(v) == 2 and all(
+        out = (int(v),) * n
+    elif isinstance(v, (tuple, list)) and len(v) == n and all(
         isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v
     ):
-        out = (int(v[0]), int(v[1]))
+        out = tuple(int(e) for e in v)
     else:
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+        what = "a pair" if n == 2 else f"a tuple of {n}"
+        raise TypeError(f"{op}: {name} must be an int or {what} of ints, got {v!r}")
     if min(out) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {v!r}")
     return out
+
+
+def boolean(op: str, name: str, v) -> bool:
+    """A bool (or NumPy bool) as a Python bool; anything else is a TypeError."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be a bool, got {v!r}")
+    return bool(v)
 
 
 def positive_int(op: str, name: str, v, *, minimum: int = 1) -> int:

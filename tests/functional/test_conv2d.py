@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from helpers import hostile, readonly
 
-import convprop.functional.conv as conv_mod
+import convprop.functional._engine.correlate as conv_mod
+import convprop.functional._engine.workspace as workspace_mod
 from convprop.functional import conv2d_backward, conv2d_forward
 from convprop.gradcheck import check_kernel
 
@@ -280,13 +281,13 @@ def test_results_never_alias_the_reused_buffers(rng, k, s, p):
 
 
 def test_workspace_is_reused_below_its_bound_and_fresh_above(monkeypatch):
-    a = conv_mod._workspace("test", (3, 4), np.float32)
-    b = conv_mod._workspace("test", (2, 5), np.float32)
+    a = workspace_mod.workspace("test", (3, 4), np.float32)
+    b = workspace_mod.workspace("test", (2, 5), np.float32)
     assert np.shares_memory(a, b)  # reused, as the banded tests above run it
-    c = conv_mod._workspace("test", (3, 4), np.float64)
+    c = workspace_mod.workspace("test", (3, 4), np.float64)
     assert not np.shares_memory(a, c) and c.dtype == np.float64  # another dtype: replaced
-    monkeypatch.setattr(conv_mod, "WORKSPACE_BYTES", 16)
-    d = conv_mod._workspace("test", (3, 4), np.float64)
+    monkeypatch.setattr(workspace_mod, "WORKSPACE_BYTES", 16)
+    d = workspace_mod.workspace("test", (3, 4), np.float64)
     assert not np.shares_memory(c, d)  # over the bound: a fresh array, nothing kept
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import convprop.functional as F
-from convprop.functional._window import axes_order
+from convprop.functional._engine.layout import axes_order
 
 CHWN = (1, 2, 3, 0)  # axes outermost to innermost in (C, H, W, N) memory
 

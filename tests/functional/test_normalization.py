@@ -116,8 +116,10 @@ def test_batch_norm_errors(rng):
     batch_norm_forward(np.zeros((1, 3)), g, b, rm, rv, training=False)  # fine in eval
     with pytest.raises(ValueError, match=r"^batch_norm: gamma must have shape \(4,\).*\(3,\)"):
         batch_norm_forward(np.zeros((2, 4, 2, 2)), g, b, np.zeros(4), np.ones(4), training=True)
-    with pytest.raises(ValueError, match=r"^batch_norm: x must be 2-D or 4-D"):
-        batch_norm_forward(np.zeros((2, 3, 4)), g, b, rm, rv, training=True)
+    with pytest.raises(ValueError, match=r"^batch_norm: x must be 2-D or 3-D or 4-D or 5-D"):
+        batch_norm_forward(np.zeros((2, 3, 4, 1, 1, 1)), g, b, rm, rv, training=True)
+    with pytest.raises(ValueError, match=r"^batch_norm: eps must be a finite number > 0"):
+        batch_norm_forward(np.zeros((2, 3)), g, b, rm, rv, training=True, eps=0.0)
     with pytest.raises(ValueError, match=r"^batch_norm: evaluation mode needs running_mean"):
         batch_norm_forward(np.zeros((2, 3)), g, b, None, None, training=False)
     with pytest.raises(ValueError, match=r"^batch_norm: running_mean and running_var"):

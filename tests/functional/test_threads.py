@@ -5,10 +5,10 @@ import threading
 import numpy as np
 import pytest
 
-from convprop.functional import _threads
+from convprop.functional._engine import threads as _threads
 from convprop.functional import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,
                                  max_pool2d_forward)
-from convprop.functional._window import out_size
+from convprop.functional._engine.windows import out_size
 
 from helpers import hostile
 
@@ -20,7 +20,7 @@ def _serial_and_threaded(monkeypatch, fn):
     monkeypatch.setattr(_threads, "_num_threads", 2)
     monkeypatch.setattr(_threads, "MIN_WORK", 0)
     calls = []
-    monkeypatch.setattr("convprop.functional._window._IM2COL_MIN_WORK", 0)
+    monkeypatch.setattr("convprop.functional._engine.windows._IM2COL_MIN_WORK", 0)
     real = _threads.parallel_chunks
 
     def spy(n, f, *, work, min_work=0):
@@ -47,7 +47,7 @@ CONV_CASES = [  # (N, C, H, W), kernel, stride, padding, dilation
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, k, s, p, d", CONV_CASES)
 def test_im2col_col2im_threaded_bit_identical(monkeypatch, rng, dtype, shape, k, s, p, d):
-    import convprop.functional._window as win
+    import convprop.functional._engine.windows as win
     x = rng.standard_normal(shape).astype(dtype)
     ho = out_size("t", shape[2], k[0], s[0], p[0], d[0])
     wo = out_size("t", shape[3], k[1], s[1], p[1], d[1])

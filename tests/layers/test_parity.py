@@ -174,7 +174,7 @@ def test_mse_loss(torch, rng, reduction):
         lt = 0.5 * lt
     np.testing.assert_allclose(loss, lt.detach().numpy(), rtol=0, atol=ATOL)
     lt.backward(torch.ones_like(lt))
-    # backward(cache) alone means dy = 1 (only meaningful for a scalar loss)
+    # dy = 1 for a scalar loss
     dpred = loss_fn.backward(np.ones(np.shape(loss)), cache) if reduction == "none" \
         else loss_fn.backward(cache)
     np.testing.assert_allclose(dpred, yt.grad.numpy(), rtol=0, atol=ATOL)

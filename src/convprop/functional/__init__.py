@@ -7,6 +7,8 @@ non-contiguous and read-only input, and are vectorized (loops run over kernel of
 
 from .activation import *  # noqa: F401,F403
 from .activation import __all__ as _activation
+from .adaptive_pooling import *  # noqa: F401,F403
+from .adaptive_pooling import __all__ as _adaptive_pooling
 from .conv import *  # noqa: F401,F403
 from .conv import __all__ as _conv
 from .conv_transpose import *  # noqa: F401,F403
@@ -25,6 +27,8 @@ from .reshape import *  # noqa: F401,F403
 from .reshape import __all__ as _reshape
 from .shortcut import *  # noqa: F401,F403
 from .shortcut import __all__ as _shortcut
+from .unpooling import *  # noqa: F401,F403
+from .unpooling import __all__ as _unpooling
 
-__all__ = [*_activation, *_conv, *_conv_transpose, *_dropout, *_linear, *_loss,
-           *_normalization, *_pooling, *_reshape, *_shortcut]
+__all__ = [*_activation, *_adaptive_pooling, *_conv, *_conv_transpose, *_dropout, *_linear,
+           *_loss, *_normalization, *_pooling, *_reshape, *_shortcut, *_unpooling]

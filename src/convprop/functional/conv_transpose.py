@@ -1,13 +1,15 @@
-"""Transposed 2-D convolution: the input gradient of :func:`conv2d_forward`, as a layer.
+"""Transposed convolution in 1, 2 and 3 spatial dimensions: the input gradient of a
+convolution, as a layer (``torch.nn.functional.conv_transpose1d/2d/3d``).
 
-``conv_transpose2d(x, w)`` is ``conv2d``'s dx for a convolution whose output is x, with the
-same w, so it runs on the same machinery with the roles swapped:
+``conv_transpose(x, w)`` is the dx of a convolution whose output is x, with the same w, so it
+runs on the engine's correlation with the roles swapped:
 
-    forward       y  = col2im(W.T @ x)      (conv2d's input gradient)
-    input grad    dx = W @ im2col(dy)       (conv2d's forward)
-    weight grad   dw = x @ im2col(dy).T     (conv2d's weight gradient, x playing dy)
+    forward       y  = col2im(W.T @ x)      (a convolution's input gradient)
+    input grad    dx = W @ im2col(dy)       (a convolution's forward)
+    weight grad   dw = x @ im2col(dy).T     (a convolution's weight gradient, x playing dy)
 
-which makes ``<conv2d(u, w), v> == <u, conv_transpose2d(v, w)>`` exact by construction.
+which makes ``<conv(u, w), v> == <u, conv_transpose(v, w)>`` exact by construction.
+``mode="convolution"`` reverses the kernel along every spatial axis, as for convolution.
 """
 
 from __future__ import annotations
@@ -16,28 +18,79 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_dy, pair
-from .conv import (ConvGeometry, channels_major, check_bias, check_conv_args, correlate,
-                   correlate_input_grad, correlate_weight_grad, to_nchw)
+from .._checks import check_dy
+from ._engine.correlate import ConvGeometry, correlate, correlate_backward, correlate_input_grad
+from ._engine.layout import channels_major, from_gemm
+from .conv import check_bias, check_conv_arrays, conv_args, flip_kernel
 
-__all__ = ["ConvTranspose2dCache", "conv_transpose2d_forward", "conv_transpose2d_backward"]
+__all__ = ["ConvTransposeCache", "ConvTranspose1dCache", "ConvTranspose2dCache",
+           "ConvTranspose3dCache", "conv_transpose1d_forward", "conv_transpose1d_backward",
+           "conv_transpose2d_forward", "conv_transpose2d_backward",
+           "conv_transpose3d_forward", "conv_transpose3d_backward"]
 
-_OP = "conv_transpose2d"
 
-
-class ConvTranspose2dCache(NamedTuple):
-    """What :func:`conv_transpose2d_backward` needs: x in (G, C_in/G, H*W*N) channel-major
-    form, the weight, whether there was a bias, and the geometry of the underlying conv2d
-    (whose *input* is this op's output)."""
+class ConvTransposeCache(NamedTuple):
+    """What a transposed convolution's backward needs: x in (G, C_in/G, prod(S)*N)
+    channel-major form, the weight as correlated (reversed for ``mode="convolution"``),
+    whether there was a bias, and the geometry of the underlying convolution (whose *input*
+    is this op's output)."""
 
     x2: np.ndarray
     w: np.ndarray
     has_bias: bool
     geometry: ConvGeometry
+    flipped: bool = False
+
+
+ConvTranspose1dCache = ConvTranspose2dCache = ConvTranspose3dCache = ConvTransposeCache
+
+
+def _forward(op: str, nd: int, x, w, b, stride, padding, output_padding, dilation, groups,
+             mode):
+    x, w, b = check_conv_arrays(op, nd, x, w, b, "in, out/groups")
+    a = conv_args(op, nd, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                  mode=mode, output_padding=output_padding)
+    n, c_in, sp = x.shape[0], x.shape[1], x.shape[2:]
+    if w.shape[0] != c_in:
+        raise ValueError(f"{op}: x has {c_in} channels but w expects {w.shape[0]} "
+                         f"(x.shape={x.shape}, w.shape={w.shape})")
+    if c_in % a.groups:
+        raise ValueError(f"{op}: groups={a.groups} must divide C_in={c_in} "
+                         f"(x.shape={x.shape}, w.shape={w.shape})")
+    c_out, kernel = w.shape[1] * a.groups, w.shape[2:]
+    check_bias(op, b, c_out)
+    out = tuple((s - 1) * st - 2 * p + d * (k - 1) + op_ + 1 for s, st, p, d, k, op_
+                in zip(sp, a.stride, a.padding, a.dilation, kernel, a.output_padding))
+    if min(out) < 1:
+        raise ValueError(f"{op}: output size must be positive, got {out} from input "
+                         f"{tuple(sp)}, kernel {kernel}, stride {a.stride}, padding "
+                         f"{a.padding}, dilation {a.dilation}, output_padding "
+                         f"{a.output_padding}")
+    geo = ConvGeometry((n, c_out, *out), c_in, kernel, a.stride, a.padding, a.dilation,
+                       a.groups, tuple(sp))
+    flipped = a.mode == "convolution"
+    wc = flip_kernel(w) if flipped else w
+    x2 = channels_major(x, a.groups)
+    y = correlate_input_grad(x2, wc, geo)
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * nd)  # y is a fresh buffer of ours
+    return y, ConvTransposeCache(x2, wc, b is not None, geo, flipped)
+
+
+def _backward(op: str, dy, cache: ConvTransposeCache):
+    geo = cache.geometry
+    dy = check_dy(op, dy, geo.x_shape, cache.w.dtype)
+    dx2, work = correlate(dy, cache.w, geo)
+    dx = from_gemm(dx2, geo.x_shape[0], geo.out)
+    _, dw = correlate_backward(cache.x2, cache.w, geo, work, need_dx=False)
+    if cache.flipped:
+        dw = flip_kernel(dw)
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache.has_bias else None
+    return dx, dw, db
 
 
 def conv_transpose2d_forward(x, w, b, *, stride=1, padding=0, output_padding=0, dilation=1,
-                             groups=1):
+                             groups=1, mode="cross-correlation"):
     """Transposed convolution ``y = x ⋆ᵀ w + b``, as ``torch.nn.functional.conv_transpose2d``.
 
     ``y[n, o, p, q] = b[o] + sum_{c, h, v, i, j} x[n, c, h, v] * w[c, o', i, j]`` over
@@ -47,57 +100,51 @@ def conv_transpose2d_forward(x, w, b, *, stride=1, padding=0, output_padding=0, 
     Args:
         x: (N, C_in, H, W) float32/float64; w: (C_in, C_out/groups, KH, KW); b: (C_out,) or
         None. stride, dilation >= 1; padding >= 0; output_padding < max(stride, dilation)
-        (ints or pairs) adds rows/columns at the bottom/right.
+        (ints or pairs) adds rows/columns at the bottom/right. mode: "cross-correlation"
+        (PyTorch) or "convolution" (the kernel reversed along KH and KW).
     Returns:
         y (N, C_out, Ho, Wo) with ``Ho = (H-1)*sh - 2*ph + dh*(KH-1) + output_padding + 1``, a
-        view of a (C_out, Ho, Wo, N) buffer, and a
-        :class:`ConvTranspose2dCache` (x itself; backward builds im2col of dy once).
+        view of a (C_out, Ho, Wo, N) buffer, and a :class:`ConvTransposeCache` (x itself;
+        backward builds im2col of dy once, in bands for a large layer).
     """
-    x, w, b, groups, stride, dilation = check_conv_args(_OP, x, w, b, groups, stride, dilation)
-    padding = pair(_OP, "padding", padding, minimum=0)
-    out_pad = pair(_OP, "output_padding", output_padding, minimum=0)
-    n, c_in, h, wd = x.shape
-    if w.shape[0] != c_in:
-        raise ValueError(f"{_OP}: x has {c_in} channels but w expects {w.shape[0]} "
-                         f"(x.shape={x.shape}, w.shape={w.shape})")
-    if c_in % groups:
-        raise ValueError(f"{_OP}: groups={groups} must divide C_in={c_in} "
-                         f"(x.shape={x.shape}, w.shape={w.shape})")
-    c_out = w.shape[1] * groups
-    check_bias(_OP, b, c_out)
-    kernel = w.shape[2:]
-    for a in range(2):
-        if out_pad[a] >= max(stride[a], dilation[a]):
-            raise ValueError(f"{_OP}: output_padding must be smaller than stride or dilation, "
-                             f"got output_padding={out_pad}, stride={stride}, "
-                             f"dilation={dilation}")
-    out_hw = tuple((s - 1) * st - 2 * p + d * (k - 1) + op + 1 for s, st, p, d, k, op
-                   in zip((h, wd), stride, padding, dilation, kernel, out_pad))
-    if min(out_hw) < 1:
-        raise ValueError(f"{_OP}: output size must be positive, got {out_hw} from input "
-                         f"{(h, wd)}, kernel {kernel}, stride {stride}, padding {padding}, "
-                         f"dilation {dilation}, output_padding {out_pad}")
-    geo = ConvGeometry((n, c_out, *out_hw), c_in, kernel, stride, padding, dilation, groups,
-                       (h, wd))
-    x2 = channels_major(x, groups)
-    y = correlate_input_grad(x2, w, geo)
-    if b is not None:
-        y += b.reshape(1, -1, 1, 1)  # y is a fresh buffer of ours
-    return y, ConvTranspose2dCache(x2, w, b is not None, geo)
+    return _forward("conv_transpose2d", 2, x, w, b, stride, padding, output_padding,
+                    dilation, groups, mode)
 
 
-def conv_transpose2d_backward(dy, cache: ConvTranspose2dCache):
+def conv_transpose2d_backward(dy, cache: ConvTransposeCache, *, need_dx: bool = True):
     """Gradients of :func:`conv_transpose2d_forward`: ``dx = conv2d(dy, w)``,
-    ``dw = x ⋆ im2col(dy)`` per group, ``db = sum dy`` over (N, Ho, Wo).
+    ``dw = x ⋆ im2col(dy)`` per group, ``db = sum dy`` over (N, Ho, Wo). dx and dw share
+    one im2col of dy, so ``need_dx=False`` saves nothing and dx is always returned.
 
-    Args: dy (N, C_out, Ho, Wo) in the forward's dtype; the cache from the forward.
-    Returns: (dx (N, C_in, H, W) — a view of (C_in, H, W, N) memory —, dw (C_in, C_out/groups, KH, KW),
-    db (C_out,) or None).
+    Returns: (dx (N, C_in, H, W), a view of (C_in, H, W, N) memory; dw (C_in,
+    C_out/groups, KH, KW); db (C_out,) or None).
     """
-    geo = cache.geometry
-    dy = check_dy(f"{_OP}_backward", dy, geo.x_shape, cache.w.dtype)
-    dx2, cols = correlate(dy, cache.w, geo)
-    dx = to_nchw(dx2, geo.x_shape[0], geo.out_hw)
-    dw = correlate_weight_grad(cache.x2, cols, cache.w.shape)
-    db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None
-    return dx, dw, db
+    return _backward("conv_transpose2d_backward", dy, cache)
+
+
+def conv_transpose1d_forward(x, w, b, *, stride=1, padding=0, output_padding=0, dilation=1,
+                             groups=1, mode="cross-correlation"):
+    """1-D transposed convolution, as ``torch.nn.functional.conv_transpose1d``: x (N, C_in, L),
+    w (C_in, C_out/groups, KL) -> y (N, C_out, Lo), ``Lo = (L-1)*s - 2p + d*(KL-1) +
+    output_padding + 1`` (see :func:`conv_transpose2d_forward`)."""
+    return _forward("conv_transpose1d", 1, x, w, b, stride, padding, output_padding,
+                    dilation, groups, mode)
+
+
+def conv_transpose1d_backward(dy, cache: ConvTransposeCache, *, need_dx: bool = True):
+    """Gradients (dx, dw, db) of :func:`conv_transpose1d_forward`."""
+    return _backward("conv_transpose1d_backward", dy, cache)
+
+
+def conv_transpose3d_forward(x, w, b, *, stride=1, padding=0, output_padding=0, dilation=1,
+                             groups=1, mode="cross-correlation"):
+    """3-D transposed convolution, as ``torch.nn.functional.conv_transpose3d``:
+    x (N, C_in, D, H, W), w (C_in, C_out/groups, KD, KH, KW) -> y (N, C_out, Do, Ho, Wo)
+    (see :func:`conv_transpose2d_forward`)."""
+    return _forward("conv_transpose3d", 3, x, w, b, stride, padding, output_padding,
+                    dilation, groups, mode)
+
+
+def conv_transpose3d_backward(dy, cache: ConvTransposeCache, *, need_dx: bool = True):
+    """Gradients (dx, dw, db) of :func:`conv_transpose3d_forward`."""
+    return _backward("conv_transpose3d_backward", dy, cache)

@@ -10,19 +10,38 @@ from .._checks import (as_float_array, check_dy, check_ndim, check_same_dtype, c
                        positive_int, real_number)
 
 __all__ = [
-    "BatchNormCache", "batch_norm_forward", "batch_norm_backward",
+    "BatchNormCache", "batch_norm_args", "batch_norm_forward", "batch_norm_backward",
     "LocalResponseNormCache", "local_response_norm_forward", "local_response_norm_backward",
 ]
 
 
+def _subscripts(ndim: int) -> str:
+    return "nc" + "xyz"[:ndim - 2]
+
+
 def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``sum(a * b)`` over every axis but 1, without a temporary or a transpose."""
-    return np.einsum("nchw,nchw->c" if a.ndim == 4 else "nc,nc->c", a, b)
+    s = _subscripts(a.ndim)
+    return np.einsum(f"{s},{s}->c", a, b)
 
 
 def _channel_sum(a: np.ndarray) -> np.ndarray:
     # einsum reduces (N, C, H, W) over (0, 2, 3) about 3x faster than a.sum(axis=(0, 2, 3))
-    return np.einsum("nchw->c" if a.ndim == 4 else "nc->c", a)
+    return np.einsum(f"{_subscripts(a.ndim)}->c", a)
+
+
+def batch_norm_args(op: str, momentum, eps, *, momentum_none: bool = False) -> tuple:
+    """The one check of batch norm's hyperparameters (kernel and modules): ``momentum`` in
+    [0, 1] (None with ``momentum_none``: a module's cumulative average) and ``eps``
+    a finite number > 0 (0 divides by zero on a constant channel)."""
+    if momentum is not None or not momentum_none:
+        momentum = real_number(op, "momentum", momentum, minimum=0.0)
+        if not momentum <= 1.0:
+            raise ValueError(f"{op}: momentum must be in [0, 1], got {momentum}")
+    eps = real_number(op, "eps", eps, minimum=0.0)
+    if not 0.0 < eps < float("inf"):
+        raise ValueError(f"{op}: eps must be a finite number > 0, got {eps}")
+    return momentum, eps
 
 
 class BatchNormCache(NamedTuple):
@@ -41,7 +60,8 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     """Batch normalization per channel, ``y = gamma * (x - mean) / sqrt(var + eps) + beta``.
 
     Args:
-        x: (N, C) or (N, C, H, W); statistics are taken over every axis but C.
+        x: (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W); statistics are taken over
+            every axis but C.
         gamma, beta: (C,). running_mean, running_var: (C,), or both None (training only,
             like PyTorch's ``track_running_stats=False``).
         training: True normalizes with the batch mean and the *biased* batch variance;
@@ -53,7 +73,7 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     """
     op = "batch_norm"
     x = as_float_array(op, "x", x)
-    check_ndim(op, "x", x, (2, 4), "(N, C) or (N, C, H, W)")
+    check_ndim(op, "x", x, (2, 3, 4, 5), "(N, C, *S) with up to 3 spatial axes")
     gamma = as_float_array(op, "gamma", gamma)
     beta = as_float_array(op, "beta", beta)
     C = x.shape[1]
@@ -72,10 +92,9 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
                      running_var=running_var)
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"{op}: training must be a bool, got {training!r}")
-    momentum = real_number(op, "momentum", momentum, minimum=0.0)
-    eps = real_number(op, "eps", eps, minimum=0.0)
+    momentum, eps = batch_norm_args(op, momentum, eps)
 
-    bshape = (1, C) if x.ndim == 2 else (1, C, 1, 1)
+    bshape = (1, C) + (1,) * (x.ndim - 2)
     m = x.size // C if C else 0
     dt = x.dtype.type
     if training:

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_float_array, check_dy, check_ndim
-from ._window import axes_order, empty_in_order
+from ._engine.layout import axes_order, empty_in_order
 
 __all__ = ["FlattenCache", "flatten_forward", "flatten_backward"]
 

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_float_array, check_dy, check_ndim, positive_int
-from ._window import axes_order, empty_in_order
+from ._engine.layout import axes_order, empty_in_order
 
 __all__ = ["pad_shortcut_forward", "pad_shortcut_backward", "PadShortcutCache"]
 

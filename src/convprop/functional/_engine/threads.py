@@ -1,4 +1,4 @@
-"""A small shared thread pool for the memory-bound kernel loops (im2col, col2im, pooling).
+"""The thread pool of the engine: memory-bound loops (im2col, col2im, pooling) split over cores.
 
 NumPy releases the GIL inside large copy and ufunc loops, so two Python threads that each
 handle a contiguous share of the channels (or batch) really run on two cores. The pool is

@@ -1,0 +1,246 @@
+"""Adaptive and global pooling in 1, 2 and 3 spatial dimensions.
+
+Adaptive pooling fixes the output size O instead of the window: along an axis of length L,
+output i pools the bin ``[floor(i*L/O), ceil((i+1)*L/O))`` (PyTorch's bin edges; neighbouring
+bins overlap when O does not divide L). Global pooling is the one-bin case, returned as (N, C).
+
+- Average: the mean over a product of bins is the product of per-axis means, so the forward
+  is one small averaging matrix per axis, ``y = x ×_1 A_1 ×_2 A_2 ...``, and the backward
+  its transpose, ``dx = dy ×_1 A_1ᵀ ...``; overlapping bins need nothing special.
+- Max: each output remembers the flat index of its bin's first maximum (row-major order, as
+  PyTorch), PyTorch's ``return_indices`` form; backward adds dy at those indices (overlapping
+  bins add).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._checks import as_float_array, check_dy, check_ndim, ntuple
+from ._engine.layout import axes_order, empty_in_order
+from .pooling import LAYOUTS
+
+__all__ = ["AdaptiveAvgPoolCache", "AdaptiveMaxPoolCache", "GlobalPoolCache",
+           "GlobalAvgPool2dCache", "adaptive_bins",
+           *(f"adaptive_{k}_pool{d}d_{p}" for k in ("avg", "max") for d in (1, 2, 3)
+             for p in ("forward", "backward")),
+           *(f"global_{k}_pool{d}d_{p}" for k in ("avg", "max") for d in (1, 2, 3)
+             for p in ("forward", "backward"))]
+
+
+@functools.lru_cache(maxsize=256)
+def adaptive_bins(size: int, out: int) -> tuple:
+    """PyTorch's bins along one axis: ((start, end), ...) with start = floor(i*L/O) and
+    end = ceil((i+1)*L/O)."""
+    return tuple((i * size // out, -(-(i + 1) * size // out)) for i in range(out))
+
+
+def _check_x(op: str, nd: int, x) -> np.ndarray:
+    x = as_float_array(op, "x", x)
+    check_ndim(op, "x", x, nd + 2, LAYOUTS[nd])
+    if min(x.shape[2:]) < 1:
+        raise ValueError(f"{op}: x must have a non-empty spatial extent, got shape {x.shape}")
+    return x
+
+
+def _output_size(op: str, nd: int, output_size, x) -> tuple:
+    """``output_size`` as an nd-tuple; None entries keep the input's size (PyTorch)."""
+    if isinstance(output_size, (tuple, list)) and len(output_size) == nd:
+        output_size = tuple(x.shape[2 + a] if v is None else v
+                            for a, v in enumerate(output_size))
+    return ntuple(op, "output_size", output_size, nd)
+
+
+def _contract(a: np.ndarray, mats, order) -> np.ndarray:
+    """``a`` (N, C, *S) with axis 2+k multiplied by ``mats[k]`` (O_k, S_k), allocated in
+    ``order`` (the input's memory layout)."""
+    for k, m in enumerate(mats):
+        a = np.moveaxis(np.moveaxis(a, 2 + k, -1) @ m.T, -1, 2 + k)
+    out = empty_in_order(a.shape, a.dtype, order)
+    out[...] = a
+    return out
+
+
+# ----------------------------------------------------------------------------- adaptive average
+
+@dataclass(frozen=True)
+class AdaptiveAvgPoolCache:
+    """The per-axis averaging matrices (O_k, S_k) and x's shape, dtype and memory layout."""
+
+    x_shape: tuple
+    dtype: np.dtype
+    mats: tuple
+    order: tuple
+
+
+def _avg_matrix(size: int, out: int, dtype) -> np.ndarray:
+    m = np.zeros((out, size), dtype=dtype)
+    for i, (s, e) in enumerate(adaptive_bins(size, out)):
+        m[i, s:e] = 1.0 / (e - s)
+    return m
+
+
+def _adaptive_avg_forward(op, nd, x, output_size):
+    x = _check_x(op, nd, x)
+    out = _output_size(op, nd, output_size, x)
+    mats = tuple(_avg_matrix(s, o, x.dtype) for s, o in zip(x.shape[2:], out))
+    order = axes_order(x)
+    return _contract(x, mats, order), AdaptiveAvgPoolCache(tuple(x.shape), x.dtype, mats, order)
+
+
+def _adaptive_avg_backward(op, dy, cache: AdaptiveAvgPoolCache):
+    out = tuple(m.shape[0] for m in cache.mats)
+    dy = check_dy(op, dy, cache.x_shape[:2] + out, cache.dtype)
+    return _contract(dy, tuple(m.T for m in cache.mats), cache.order)
+
+
+# ----------------------------------------------------------------------------- adaptive max
+
+@dataclass(frozen=True)
+class AdaptiveMaxPoolCache:
+    """``indices``: the flat index of each output's maximum into its input plane (int64, the
+    shape of y: PyTorch's ``return_indices``); x's shape, dtype and memory layout."""
+
+    x_shape: tuple
+    dtype: np.dtype
+    indices: np.ndarray
+    order: tuple
+
+
+@functools.lru_cache(maxsize=64)
+def _bin_positions(sp: tuple, out: tuple) -> tuple:
+    """For each output bin (row-major): its slices and the flat input indices of its
+    elements in row-major order."""
+    res = []
+    for bins in itertools.product(*(adaptive_bins(s, o) for s, o in zip(sp, out))):
+        grids = np.meshgrid(*(np.arange(s, e) for s, e in bins), indexing="ij")
+        flat = np.ravel_multi_index(tuple(grids), sp).ravel()
+        res.append((tuple(slice(s, e) for s, e in bins), flat))
+    return tuple(res)
+
+
+def _adaptive_max_forward(op, nd, x, output_size):
+    x = _check_x(op, nd, x)
+    out = _output_size(op, nd, output_size, x)
+    n, c, sp = x.shape[0], x.shape[1], tuple(x.shape[2:])
+    y = np.empty((n, c, math.prod(out)), dtype=x.dtype)
+    idx = np.empty((n, c, math.prod(out)), dtype=np.int64)
+    for b, (slices, flat) in enumerate(_bin_positions(sp, out)):
+        box = x[(slice(None), slice(None), *slices)].reshape(n, c, -1)
+        a = box.argmax(axis=2)  # the first maximum (or the first NaN), as PyTorch
+        y[:, :, b] = np.take_along_axis(box, a[:, :, None], axis=2)[:, :, 0]
+        idx[:, :, b] = flat[a]
+    order = axes_order(x)
+    ys = empty_in_order((n, c, *out), x.dtype, order)
+    ys[...] = y.reshape(n, c, *out)
+    return ys, AdaptiveMaxPoolCache(tuple(x.shape), x.dtype, idx.reshape(n, c, *out), order)
+
+
+def scatter_add_planes(values: np.ndarray, indices: np.ndarray, x_shape, order) -> np.ndarray:
+    """dx (x_shape, in ``order``) with ``values`` added at the flat plane ``indices`` of each
+    (n, c) plane; repeated indices add (one pass of ``np.bincount``)."""
+    n, c, plane = x_shape[0], x_shape[1], math.prod(x_shape[2:])
+    rows = np.arange(n * c, dtype=np.int64).reshape(n, c, *([1] * (indices.ndim - 2)))
+    flat = np.bincount((rows * plane + indices).ravel(), weights=values.ravel(),
+                       minlength=n * c * plane)
+    dx = empty_in_order(tuple(x_shape), values.dtype, order)
+    dx[...] = flat.reshape(x_shape)
+    return dx
+
+
+def _adaptive_max_backward(op, dy, cache: AdaptiveMaxPoolCache):
+    dy = check_dy(op, dy, cache.indices.shape, cache.dtype)
+    return scatter_add_planes(dy, cache.indices, cache.x_shape, cache.order)
+
+
+# ----------------------------------------------------------------------------- global
+
+@dataclass(frozen=True)
+class GlobalPoolCache:
+    """x's shape, dtype and memory layout; for max pooling, the flat plane index of each
+    (first) maximum, (N, C) int64."""
+
+    x_shape: tuple
+    dtype: np.dtype
+    order: tuple = (0, 1, 2, 3)
+    indices: np.ndarray | None = None
+
+
+GlobalAvgPool2dCache = GlobalPoolCache
+
+
+def _global_avg_forward(op, nd, x):
+    x = _check_x(op, nd, x)
+    y = x.mean(axis=tuple(range(2, x.ndim)), dtype=x.dtype)
+    return y, GlobalPoolCache(tuple(x.shape), x.dtype, axes_order(x))
+
+
+def _global_avg_backward(op, dy, cache: GlobalPoolCache):
+    dy = check_dy(op, dy, cache.x_shape[:2], cache.dtype)
+    plane = math.prod(cache.x_shape[2:])
+    dx = empty_in_order(cache.x_shape, dy.dtype, cache.order)
+    dx[...] = (dy / dy.dtype.type(plane))[(Ellipsis,) + (None,) * (len(cache.x_shape) - 2)]
+    return dx
+
+
+def _global_max_forward(op, nd, x):
+    x = _check_x(op, nd, x)
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, -1)
+    idx = flat.argmax(axis=2)
+    y = np.take_along_axis(flat, idx[:, :, None], axis=2)[:, :, 0]
+    return y, GlobalPoolCache(tuple(x.shape), x.dtype, axes_order(x), idx)
+
+
+def _global_max_backward(op, dy, cache: GlobalPoolCache):
+    dy = check_dy(op, dy, cache.x_shape[:2], cache.dtype)
+    return scatter_add_planes(dy, cache.indices, cache.x_shape, cache.order)
+
+
+# ----------------------------------------------------------------------------- public names
+
+def _doc(kind: str, nd: int, direction: str) -> str:
+    shape = LAYOUTS[nd]
+    if kind.startswith("adaptive"):
+        if direction == "forward":
+            return (f"{kind.replace('_', ' ').title()} pooling over x {shape} to a fixed "
+                    f"output size (an int or {nd}-tuple; None keeps that axis), PyTorch's "
+                    f"bins; returns y (N, C, *output_size) and a cache"
+                    + (" whose ``indices`` are PyTorch's return_indices." if "max" in kind
+                       else "."))
+        return f"Gradient of :func:`{kind}_pool{nd}d_forward`: dy (N, C, *O) -> dx {shape}."
+    if direction == "forward":
+        what = "mean" if "avg" in kind else "maximum (the first, which gets the gradient)"
+        return f"Global {what} over the spatial axes: x {shape} -> y (N, C), and a cache."
+    return f"Gradient of :func:`{kind}_pool{nd}d_forward`: dy (N, C) -> dx {shape}."
+
+
+def _make(kind: str, nd: int, fwd, bwd):
+    name = f"{kind}_pool{nd}d"
+    if kind.startswith("adaptive"):
+        def forward(x, *, output_size):
+            return fwd(name, nd, x, output_size)
+    else:
+        def forward(x):
+            return fwd(name, nd, x)
+
+    def backward(dy, cache):
+        return bwd(f"{name}_backward", dy, cache)
+
+    for f, direction in ((forward, "forward"), (backward, "backward")):
+        f.__name__ = f.__qualname__ = f"{name}_{direction}"
+        f.__doc__ = _doc(kind, nd, direction)
+        globals()[f.__name__] = f
+
+
+for _nd in (1, 2, 3):
+    _make("adaptive_avg", _nd, _adaptive_avg_forward, _adaptive_avg_backward)
+    _make("adaptive_max", _nd, _adaptive_max_forward, _adaptive_max_backward)
+    _make("global_avg", _nd, _global_avg_forward, _global_avg_backward)
+    _make("global_max", _nd, _global_max_forward, _global_max_backward)
+del _nd
