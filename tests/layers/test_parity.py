@@ -77,7 +77,7 @@ def test_conv_transpose2d(torch, rng, cin, cout, k, s, p, op, g, bias, d):
 
 @pytest.mark.parametrize("make", [
     lambda nn, M: (M.MaxPool2d(2), nn.MaxPool2d(2)),
-    lambda nn, M: (M.MaxPool2d(3, 2, 1, 1, True), nn.MaxPool2d(3, 2, 1, 1, ceil_mode=True)),
+    lambda nn, M: (M.MaxPool2d(3, 2, 1, 1, ceil_mode=True), nn.MaxPool2d(3, 2, 1, 1, ceil_mode=True)),
     lambda nn, M: (M.MaxPool2d((2, 3), (3, 1), dilation=(2, 1)),
                    nn.MaxPool2d((2, 3), (3, 1), dilation=(2, 1))),
     lambda nn, M: (M.AvgPool2d(3, 2, 1), nn.AvgPool2d(3, 2, 1)),
@@ -176,7 +176,7 @@ def test_mse_loss(torch, rng, reduction):
     lt.backward(torch.ones_like(lt))
     # dy = 1 for a scalar loss
     dpred = loss_fn.backward(np.ones(np.shape(loss)), cache) if reduction == "none" \
-        else loss_fn.backward(cache)
+        else loss_fn.backward(1.0, cache)
     np.testing.assert_allclose(dpred, yt.grad.numpy(), rtol=0, atol=ATOL)
 
 

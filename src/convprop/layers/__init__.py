@@ -10,42 +10,48 @@ from . import init
 from ._summary import layer_table, summary
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from .container import Concat, Residual, Sequential
-from .conv import Conv2d, ConvTranspose2d
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
 from .linear import Linear
 from .loss import CrossEntropyLoss, Loss, MSELoss
 from .module import Module, Parameter, StateDictError
-from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
-from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LocalResponseNorm
+from .pooling import *  # noqa: F401,F403
+from .pooling import __all__ as _pooling
 from .reshape import Flatten, Identity
+from .shortcut import PadShortcut
 
-__all__ = [
-           "AvgPool2d",
-           "BatchNorm1d",
-           "BatchNorm2d",
-           "Concat",
-           "Conv2d",
-           "ConvTranspose2d",
-           "CrossEntropyLoss",
-           "Dropout",
-           "Flatten",
-           "GlobalAvgPool2d",
-           "Identity",
-           "LeakyReLU",
-           "Linear",
-           "LocalResponseNorm",
-           "Loss",
-           "MSELoss",
-           "MaxPool2d",
-           "Module",
-           "Parameter",
-           "ReLU",
-           "Residual",
-           "Sequential",
-           "Sigmoid",
-           "StateDictError",
-           "Tanh",
-           "init",
-           "layer_table",
-           "summary",
-]
+__all__ = sorted([
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "Concat",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "LocalResponseNorm",
+    "Loss",
+    "MSELoss",
+    "Module",
+    "PadShortcut",
+    "Parameter",
+    "ReLU",
+    "Residual",
+    "Sequential",
+    "Sigmoid",
+    "StateDictError",
+    "Tanh",
+    "init",
+    "layer_table",
+    "summary",
+    *_pooling,
+])

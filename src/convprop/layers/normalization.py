@@ -1,8 +1,7 @@
-"""Normalization modules: ``BatchNorm1d``, ``BatchNorm2d``, ``LocalResponseNorm``."""
+"""Normalization modules: ``BatchNorm1d/2d/3d`` and ``LocalResponseNorm``."""
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
@@ -11,11 +10,13 @@ from .._checks import as_float_array, positive_int
 from ._util import accumulate, check_input, float_dtype
 from .module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LocalResponseNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LocalResponseNorm"]
 
 
 class _BatchNorm(Module):
-    """Shared body of BatchNorm1d/2d; subclasses set ``_op`` and ``_ndims``."""
+    """Shared body of BatchNorm1d/2d/3d; subclasses set ``_op`` and ``_ndims``. The
+    hyperparameters go through the kernel's own check (:func:`convprop.functional.
+    batch_norm_args`), so module and kernel accept the same values."""
 
     _op = "BatchNorm"
     _ndims: tuple = ()
@@ -25,13 +26,7 @@ class _BatchNorm(Module):
         super().__init__()
         op = self._op
         self.num_features = positive_int(op, "num_features", num_features)
-        if not isinstance(eps, numbers.Real) or eps <= 0:
-            raise ValueError(f"{op}: eps must be a positive number, got {eps!r}")
-        if momentum is not None and (not isinstance(momentum, numbers.Real)
-                                     or not 0.0 <= momentum <= 1.0):
-            raise ValueError(f"{op}: momentum must be in [0, 1] or None, got {momentum!r}")
-        self.eps = float(eps)
-        self.momentum = None if momentum is None else float(momentum)
+        self.momentum, self.eps = F.batch_norm_args(op, momentum, eps, momentum_none=True)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         dt = float_dtype(op, dtype)
@@ -70,23 +65,19 @@ class _BatchNorm(Module):
         else:
             rm = rv = None  # batch statistics always, nothing to update
             momentum = 0.0
-        shape = x.shape
-        xk = x.reshape(shape + (1,)) if x.ndim == 3 else x  # (N, C, L) as (N, C, L, 1)
-        y, cache = F.batch_norm_forward(xk, gamma, beta, rm, rv, training=use_batch,
+        y, cache = F.batch_norm_forward(x, gamma, beta, rm, rv, training=use_batch,
                                         momentum=momentum, eps=self.eps)
         if training and self.track_running_stats:
             self.set_buffer("running_mean", cache.running_mean)
             self.set_buffer("running_var", cache.running_var)
-        return y.reshape(shape), (cache, shape)
+        return y, cache
 
     def backward(self, dy, cache, *, need_dx: bool = True):
-        kcache, shape = cache
-        dyk = dy.reshape(shape + (1,)) if len(shape) == 3 else dy
-        dx, dgamma, dbeta = F.batch_norm_backward(dyk, kcache)
+        dx, dgamma, dbeta = F.batch_norm_backward(dy, cache)
         if self.affine:
             accumulate(self.weight, dgamma)
             accumulate(self.bias, dbeta)
-        return dx.reshape(shape)
+        return dx
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -115,6 +106,14 @@ class BatchNorm2d(_BatchNorm):
 
     _op = "BatchNorm2d"
     _ndims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization per channel over (N, D, H, W): x (N, C, D, H, W), as
+    ``torch.nn.BatchNorm3d`` (same statistics and buffers as BatchNorm2d)."""
+
+    _op = "BatchNorm3d"
+    _ndims = (5,)
 
 
 class LocalResponseNorm(Module):
