@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from helpers import hostile
 
-from convprop.data import normalize, random_crop, random_horizontal_flip, to_float
+from convprop.data import channel_stats, normalize, random_crop, random_horizontal_flip, to_float
 
 
 def _unique_images(n, c, h, w, dtype=np.float64):
@@ -97,10 +97,12 @@ def test_random_horizontal_flip_errors():
         random_horizontal_flip(x, None)
 
 
+@pytest.mark.parametrize("spatial", [(4, 5), (7,), (3, 4, 5)])
 @pytest.mark.parametrize("mean, std, c", [((0.1307,), (0.3081,), 1), (0.5, 0.25, 3),
                                           ((0.49, 0.48, 0.45), (0.25, 0.24, 0.26), 3)])
-def test_normalize_matches_loop(mean, std, c):
-    x = np.random.default_rng(2).integers(0, 256, (3, c, 4, 5), dtype=np.uint8)
+def test_normalize_matches_loop(mean, std, c, spatial):
+    # images, sequences and clips alike: (N, C, *spatial)
+    x = np.random.default_rng(2).integers(0, 256, (3, c, *spatial), dtype=np.uint8)
     out = normalize(hostile(x), mean, std)
     m = np.broadcast_to(np.asarray(mean, float), (c,))
     s = np.broadcast_to(np.asarray(std, float), (c,))
@@ -121,8 +123,40 @@ def test_normalize_errors():
         normalize(x, (0.5, 0.5), 0.5)
     with pytest.raises(ValueError, match=r"normalize: std must be > 0"):
         normalize(x, 0.5, (0.5, 0.0, 0.5))
-    with pytest.raises(ValueError, match=r"normalize: x must be 4-D"):
-        normalize(x[0], 0.5, 0.5)
+    with pytest.raises(ValueError, match=r"normalize: x must be \(N, C, \*spatial\), got "
+                                         r"shape \(4,\)"):
+        normalize(x[0, 0, 0], 0.5, 0.5)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 9), (2, 1, 3, 4, 4)])
+def test_image_augmentations_refuse_sequences_and_clips(shape):
+    x = np.zeros(shape, np.uint8)
+    rng = np.random.default_rng(0)
+    pat = r"x must be 4-D \(N, C, H, W\), a batch of images \(a 2-D augmentation"
+    with pytest.raises(ValueError, match=r"^random_crop: " + pat):
+        random_crop(x, 2, 1, rng)
+    with pytest.raises(ValueError, match=r"^random_horizontal_flip: " + pat):
+        random_horizontal_flip(x, rng)
+
+
+@pytest.mark.parametrize("shape", [(50, 1, 30), (20, 3, 6, 7), (4, 2, 3, 5, 6), (1, 1, 1)])
+def test_channel_stats_equals_numpy(shape, rng):
+    x = rng.integers(0, 256, shape, dtype=np.uint8)
+    x[:, 0].flat[::3] = 0  # a skewed channel, as in MNIST
+    mean, std = channel_stats(hostile(x))
+    axes = (0, *range(2, x.ndim))
+    assert isinstance(mean, list) and len(mean) == len(std) == shape[1]
+    np.testing.assert_allclose(mean, x.mean(axis=axes) / 255.0, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(std, x.std(axis=axes) / 255.0, rtol=1e-12, atol=1e-15)
+
+
+def test_channel_stats_errors():
+    with pytest.raises(TypeError, match=r"^channel_stats: images must be uint8"):
+        channel_stats(np.zeros((2, 1, 3), np.float32))
+    with pytest.raises(ValueError, match=r"^channel_stats: x must be \(N, C, \*spatial\)"):
+        channel_stats(np.zeros(3, np.uint8))
+    with pytest.raises(ValueError, match=r"^channel_stats: images must not be empty"):
+        channel_stats(np.zeros((0, 1, 3), np.uint8))
 
 
 def test_to_float():

@@ -31,7 +31,8 @@ def test_uncompressed_files_and_single_image(tmp_path, idx_writer):
 
 
 def test_dataset_names():
-    assert DATASETS == ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
+    assert DATASETS == ("mnist-sample", "mnist", "fashion-mnist", "cifar10", "moving-mnist",
+                        "seq-mnist")
 
 
 def test_fashion_class_names(tmp_path, idx_writer):
@@ -139,6 +140,16 @@ def test_arraydataset_validates():
         ArrayDataset(x, np.zeros(3, np.int64), ("a", "b"), "t")
     with pytest.raises(ValueError, match=r"ArrayDataset: labels must lie in 0\.\.1"):
         ArrayDataset(x, np.array([0, 2]), ("a", "b"), "t")
+    for bad in ((2, 9), (2, 1, 2, 2, 2, 2)):
+        with pytest.raises(TypeError, match=r"ArrayDataset: images must be a uint8 ndarray "
+                                             r"\(N, C, \*spatial\) with 1 to 3 spatial axes"):
+            ArrayDataset(np.zeros(bad, np.uint8), np.zeros(2, np.int64), ("a", "b"), "t")
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 9), (2, 3, 4, 5), (2, 1, 3, 4, 5)])
+def test_arraydataset_takes_one_to_three_spatial_axes(shape):
+    ds = ArrayDataset(np.zeros(shape, np.uint8), np.array([0, 1]), ("a", "b"), "t")
+    assert ds.images.shape == shape and len(ds) == 2 and ds.num_classes == 2
 
 
 # --- the full copies ------------------------------------------------------------------------

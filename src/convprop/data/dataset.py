@@ -1,4 +1,5 @@
-"""``load_dataset``: one entry point for the embedded MNIST sample, MNIST, Fashion-MNIST, CIFAR-10."""
+"""``load_dataset``: one entry point for the embedded MNIST sample, MNIST, Fashion-MNIST, CIFAR-10,
+and the two sets built from MNIST digits: ``moving-mnist`` (3-D clips) and ``seq-mnist`` (1-D)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import numpy as np
 from .cifar import CIFAR10_ARCHIVE, load_cifar10_split, locate
 from .download import default_cache_dir, download_files
 from .idx import load_idx_split, split_files
+from .moving import DIRECTIONS, MOVING_MNIST_SPLITS, moving_mnist
 from .sample import load_sample_arrays
+from .sequence import sequential_mnist
 
 __all__ = ["DATASETS", "SPLITS", "ArrayDataset", "load_dataset"]
 
-DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
+DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10", "moving-mnist", "seq-mnist")
 SPLITS = ("train", "test")
 
 _MNIST_CLASSES = tuple(str(d) for d in range(10))
@@ -24,11 +27,12 @@ _FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 @dataclass(frozen=True, eq=False)
 class ArrayDataset:
-    """A labelled image set held in memory.
+    """A labelled set of images, clips or sequences held in memory.
 
     Attributes:
-        images: (N, C, H, W) uint8, 0 = background (convert with ``augment.to_float`` or
-            ``augment.normalize``).
+        images: (N, C, *spatial) uint8 with 1 to 3 spatial axes: sequences (N, C, L), images
+            (N, C, H, W) or clips (N, C, T, H, W); 0 = background (convert with
+            ``augment.to_float`` or ``augment.normalize``).
         labels: (N,) int64 in ``0 .. len(classes) - 1``.
         classes: class names; ``classes[k]`` names label ``k``.
         name: the data set's name, e.g. ``"mnist"``; ``split`` is ``"train"`` or ``"test"``.
@@ -42,8 +46,9 @@ class ArrayDataset:
 
     def __post_init__(self):
         x, y = self.images, self.labels
-        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4:
-            raise TypeError(f"ArrayDataset: images must be a uint8 (N, C, H, W) ndarray, got "
+        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or not 3 <= x.ndim <= 5:
+            raise TypeError(f"ArrayDataset: images must be a uint8 ndarray (N, C, *spatial) with "
+                            f"1 to 3 spatial axes, got "
                             f"{type(x).__name__} {getattr(x, 'dtype', '')} "
                             f"{getattr(x, 'shape', '')}")
         if not isinstance(y, np.ndarray) or y.dtype != np.int64 or y.ndim != 1:
@@ -69,6 +74,18 @@ class ArrayDataset:
                 f"images={self.images.shape}, classes={len(self.classes)})")
 
 
+def _moving_mnist_split(digits: ArrayDataset, split: str):
+    clips, labels = moving_mnist(digits.images, **MOVING_MNIST_SPLITS[split])
+    return clips, labels, DIRECTIONS
+
+
+def _seq_mnist_split(digits: ArrayDataset, split: str):
+    return sequential_mnist(digits.images), digits.labels, digits.classes
+
+
+_BUILT_FROM_MNIST = {"moving-mnist": _moving_mnist_split, "seq-mnist": _seq_mnist_split}
+
+
 def _files_for(name: str, split: str) -> tuple[str, ...]:
     return (CIFAR10_ARCHIVE,) if name == "cifar10" else split_files(split)
 
@@ -82,16 +99,23 @@ def _present(name: str, directory: Path, split: str) -> bool:
 
 def load_dataset(name: str, split: str = "train", *, root=None, download: bool = False,
                  cache_dir=None) -> ArrayDataset:
-    """Load one split of a data set as uint8 images (N, C, H, W) and int64 labels.
+    """Load one split of a data set as uint8 arrays (N, C, *spatial) and int64 labels.
 
     Args:
         name: one of :data:`DATASETS`. ``"mnist-sample"`` is embedded in the package (10,000
             train / 2,000 test images) and needs no files; ``root``, ``download`` and
-            ``cache_dir`` are ignored for it.
+            ``cache_dir`` are ignored for it. Two sets are built in memory from MNIST digits
+            of the same split (the embedded sample, or the full MNIST when ``root`` or
+            ``download`` is given): ``"moving-mnist"``, clips (N, 1, 16, 32, 32) of a digit
+            moving in one of 8 directions, the label (:func:`~convprop.data.moving_mnist`
+            with the sizes and seeds of ``MOVING_MNIST_SPLITS``: 4,000 train / 1,000 test
+            clips), and ``"seq-mnist"``, the images as pixel sequences (N, 1, 784) with
+            their digit labels (:func:`~convprop.data.sequential_mnist`).
         split: ``"train"`` or ``"test"``.
         root: directory holding the original files (the four IDX ``.gz`` files, or
             ``cifar-10-binary.tar.gz`` / ``cifar-10-batches-bin/``). When None, the cache
-            directory ``<cache>/<name>`` is used.
+            directory ``<cache>/<name>`` is used (``<cache>/mnist`` for the sets built from
+            MNIST).
         download: fetch missing files (into ``root`` if given, else the cache) from the public
             mirrors, verifying their published MD5.
         cache_dir: cache root; default ``$CONVPROP_CACHE``, ``$XDG_CACHE_HOME/convprop`` or
@@ -106,6 +130,11 @@ def load_dataset(name: str, split: str = "train", *, root=None, download: bool =
         arrays, _ = load_sample_arrays()
         return ArrayDataset(arrays[f"x_{split}"], arrays[f"y_{split}"].astype(np.int64),
                             _MNIST_CLASSES, name, split)
+    if name in _BUILT_FROM_MNIST:
+        source = "mnist" if root is not None or download else "mnist-sample"
+        digits = load_dataset(source, split, root=root, download=download, cache_dir=cache_dir)
+        x, y, classes = _BUILT_FROM_MNIST[name](digits, split)
+        return ArrayDataset(x, y, classes, name, split)
 
     directory = Path(root).expanduser() if root is not None else default_cache_dir(cache_dir) / name
     hint = (f"pass the directory holding {', '.join(_files_for(name, split))} as "
