@@ -50,7 +50,7 @@ class TrainConfig:
 
 
 def prepare_images(images: np.ndarray, mean, std) -> np.ndarray:
-    """uint8 (N, C, H, W) pixels -> float32, standardised per channel with ``mean``/``std``
+    """uint8 (N, C, *spatial) pixels -> float32, standardised per channel with ``mean``/``std``
     given on the [0, 1] scale."""
     from ..data import normalize
     return normalize(images, mean, std)
@@ -75,7 +75,7 @@ def _augmenter(channels: int):
 def run(cfg: TrainConfig, *, file=None) -> dict:
     """Train as configured; return the test metrics and the paths written."""
     from .. import models
-    from ..data import load_dataset
+    from ..data import channel_stats, load_dataset
     from ..io import load_checkpoint
     from ..layers import CrossEntropyLoss
     from ..optim import build_optimizer, build_schedule
@@ -107,12 +107,17 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
     if cfg.limit is not None:  # quick runs: the first `limit` images of each split
         train, test = (replace(d, images=d.images[:cfg.limit], labels=d.labels[:cfg.limit])
                        for d in (train, test))
-    channels, size = train.images.shape[1], train.images.shape[2]
-    mean = (train.images.mean(axis=(0, 2, 3)) / 255.0).tolist()
-    std = (train.images.std(axis=(0, 2, 3)) / 255.0).tolist()
+    channels, spatial = train.images.shape[1], train.images.shape[2:]
+    # models take input_size as an int when every spatial size is equal (the 2-D zoo's
+    # square images, a 1-D length), else as the tuple of sizes (a 16x32x32 clip)
+    size = spatial[0] if len(set(spatial)) == 1 else tuple(spatial)
+    mean, std = channel_stats(train.images)
     x_train, x_test = (prepare_images(d.images, mean, std) for d in (train, test))
-    say(f"data: {cfg.dataset}: {len(x_train)} training and {len(x_test)} test images of "
-        f"{channels}x{size}x{size}, {len(train.classes)} classes")
+    say(f"data: {cfg.dataset}: {len(x_train)} training and {len(x_test)} test examples of "
+        f"{'x'.join(map(str, train.images.shape[1:]))}, {len(train.classes)} classes")
+    if cfg.augment and len(spatial) != 2:
+        say(f"note: --augment (random crop and flip) is for 2-D images; the {len(spatial)}-D "
+            f"{cfg.dataset} data is used as it is")
 
     rng = np.random.default_rng(cfg.seed)
     model_args = {"in_channels": channels, "num_classes": len(train.classes),
@@ -144,7 +149,7 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
     fit(model, loss, optimizer, (x_train, train.labels), epochs=cfg.epochs,
         batch_size=cfg.batch_size, val_data=(x_test, test.labels), schedule=schedule, rng=rng,
         callbacks=[saver], verbose=cfg.verbose, initial_epoch=start, history=history,
-        augment=_augmenter(channels) if cfg.augment else None, file=file)
+        augment=_augmenter(channels) if cfg.augment and len(spatial) == 2 else None, file=file)
     metrics = evaluate(model, loss, (x_test, test.labels), topk=(1, 5))
     wall = time.perf_counter() - t_start
     history.to_json(paths["history_json"])
