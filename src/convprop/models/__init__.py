@@ -7,15 +7,19 @@ import json
 import numpy as np
 
 from .alexnet import alexnet_cifar
+from .c3d import c3d_mini
+from .cnn1d import cnn1d
 from .googlenet import googlenet_mini, inception
 from .lenet import lenet5
-from .resnet import PadShortcut, basic_block, resnet20
+from ..layers import PadShortcut  # its home is convprop.layers; kept importable from here
+from .resnet import basic_block, resnet20
 from .vgg import vgg_cifar
 
 MODELS = {"lenet5": lenet5, "alexnet_cifar": alexnet_cifar, "vgg_cifar": vgg_cifar,
-          "resnet20": resnet20, "googlenet_mini": googlenet_mini}
+          "resnet20": resnet20, "googlenet_mini": googlenet_mini, "c3d_mini": c3d_mini,
+          "cnn1d": cnn1d}
 
-__all__ = ["MODELS", "build", "lenet5", "alexnet_cifar", "vgg_cifar", "resnet20",
+__all__ = ["MODELS", "build", "c3d_mini", "cnn1d", "lenet5", "alexnet_cifar", "vgg_cifar", "resnet20",
            "googlenet_mini", "inception", "basic_block", "PadShortcut"]
 
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 
-def feature_size(features, in_channels: int, input_size: int, dtype) -> int:
-    """Number of features ``features`` produces per image: one forward pass on zeros, so
-    the classifier width follows any input size without hand arithmetic."""
+def spatial_shape(name: str, input_size, nd: int) -> tuple:
+    """``input_size`` (an int for every axis, or one size per spatial axis) as an nd-tuple."""
+    from .._checks import ntuple
+    return ntuple(name, "input_size", input_size, nd)
+
+
+def feature_size(features, in_channels: int, input_size, dtype, nd: int = 2) -> int:
+    """Number of features ``features`` produces per example: one forward pass on zeros, so
+    the classifier width follows any input size without hand arithmetic. ``input_size`` is
+    an int (every one of the ``nd`` spatial axes) or a tuple."""
+    shape = spatial_shape("models", input_size, nd)
     try:
-        y = features.predict(np.zeros((1, in_channels, input_size, input_size), dtype=dtype))
+        y = features.predict(np.zeros((1, in_channels, *shape), dtype=dtype))
     except ValueError as e:
         raise ValueError(f"models: input_size {input_size} is too small for this network "
                          f"({e})") from None
