@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from convprop.gradcheck import check_module
-from convprop.layers import Identity, Sequential
-from convprop.models import PadShortcut, basic_block, inception
+from convprop.layers import Identity, PadShortcut, Sequential
+from convprop.models import basic_block, inception
 
 
 def kw(seed):

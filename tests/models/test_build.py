@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from convprop.layers import (BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout, Flatten, Linear,
-                             LocalResponseNorm, MaxPool2d)
-from convprop.models import MODELS, PadShortcut, build
+                             LocalResponseNorm, MaxPool2d, PadShortcut)
+from convprop.models import MODELS, build
 from convprop.optim import SGD
 
 SMALL = {  # fast configurations of every model (non-default values where possible)
@@ -114,7 +114,7 @@ def test_float32_by_default_end_to_end(name, rng):
     assert y.dtype == np.float32
     loss_fn = CrossEntropyLoss()
     loss, lc = loss_fn.forward(y, rng.integers(0, y.shape[1], len(x)))
-    dx = model.backward(loss_fn.backward(lc), cache)
+    dx = model.backward(loss_fn.backward(1.0, lc), cache)
     assert dx.dtype == np.float32 and dx.shape == x.shape
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     opt.step()
@@ -185,14 +185,3 @@ def test_resnet20_has_twenty_weighted_layers_and_option_a_shortcuts():
     b = build("resnet20", shortcut="B", rng=np.random.default_rng(0))
     assert not any(isinstance(m, PadShortcut) for m in b.modules())
     assert len([m for m in b.modules() if isinstance(m, Conv2d)]) == 21
-
-
-def test_pad_shortcut_module():
-    m = PadShortcut(8, 2)
-    assert m.parameters() == [] and "out_channels=8, stride=2" in repr(m)
-    x = np.ones((1, 4, 3, 3), np.float32)
-    y, cache = m.forward(x, training=True)
-    assert y.shape == (1, 8, 2, 2) and y.dtype == np.float32
-    assert m.backward(np.ones_like(y), cache).sum() == 4 * 4
-    with pytest.raises(ValueError, match="PadShortcut: stride must be >= 1"):
-        PadShortcut(8, 0)

@@ -5,27 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import positive_int
-from ..functional import pad_shortcut_backward, pad_shortcut_forward
-from ..layers import (BatchNorm2d, Conv2d, GlobalAvgPool2d, Identity, Linear, Module, ReLU,
+from ..layers import (BatchNorm2d, Conv2d, GlobalAvgPool2d, Identity, Linear, PadShortcut, ReLU,
                       Residual, Sequential)
-
-
-class PadShortcut(Module):
-    """Option-A shortcut: subsample and zero-pad channels; no parameters."""
-
-    def __init__(self, out_channels: int, stride: int = 2):
-        super().__init__()
-        self.out_channels = positive_int("PadShortcut", "out_channels", out_channels)
-        self.stride = positive_int("PadShortcut", "stride", stride)
-
-    def forward(self, x, *, training=False):
-        return pad_shortcut_forward(x, out_channels=self.out_channels, stride=self.stride)
-
-    def backward(self, dy, cache, *, need_dx: bool = True):
-        return pad_shortcut_backward(dy, cache)
-
-    def extra_repr(self):
-        return f"out_channels={self.out_channels}, stride={self.stride}"
 
 
 def basic_block(cin: int, cout: int, stride: int, shortcut: str, kw: dict) -> Sequential:
