@@ -7,15 +7,9 @@ import io
 import json
 from dataclasses import dataclass, field
 
-from ..io.atomic import atomic_write
+from ..io import atomic_write
 
-__all__ = ["History", "atomic_write_text"]
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` durably and atomically (temporary file, fsync,
-    rename, directory fsync); on failure the previous file is left intact."""
-    atomic_write(path, text)
+__all__ = ["History"]
 
 
 @dataclass
@@ -45,7 +39,7 @@ class History:
     def to_json(self, path=None) -> str:
         text = json.dumps({"epochs": self.records}, indent=2)
         if path is not None:
-            atomic_write_text(path, text + "\n")
+            atomic_write(path, text + "\n")
         return text
 
     def to_csv(self, path=None) -> str:
@@ -54,7 +48,7 @@ class History:
         w.writeheader()
         w.writerows(self.records)
         if path is not None:
-            atomic_write_text(path, buf.getvalue())
+            atomic_write(path, buf.getvalue())
         return buf.getvalue()
 
     @classmethod

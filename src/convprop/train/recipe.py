@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from .history import History, atomic_write_text
+from ..io import atomic_write
+from .history import History
 
 __all__ = ["TrainConfig", "run", "prepare_images", "DEFAULTS"]
 
@@ -157,7 +158,7 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
     report = {k: v for k, v in metrics.items() if k != "confusion"}
     report.update(confusion=metrics["confusion"].tolist(), wall_time_s=wall,
                   epochs=cfg.epochs, model=cfg.model, dataset=cfg.dataset)
-    atomic_write_text(paths["metrics"], json.dumps(report, indent=2) + "\n")
+    atomic_write(paths["metrics"], json.dumps(report, indent=2) + "\n")
     if have_matplotlib() and len(history):
         plot_history(history, paths["plot"], title=f"{cfg.model} on {cfg.dataset}",
                      val_label="test")
