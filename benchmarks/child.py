@@ -14,8 +14,8 @@ the same process. The last stdout line is JSON: ``{"times_ms": [...], "matmul_ms
 Exit status: 0 ok; 2 bad arguments or unknown workload; 3 side unavailable (torch not
 installed), the reason on stderr's last line; anything else: the side failed.
 A convprop child never imports torch. Training-step children run convprop's step as built by
-:func:`benchmarks.models.convprop_step`, which tunes glibc's allocator (as ``fit`` does);
-kernel-row children and torch children keep the allocator's defaults.
+:func:`benchmarks.models.convprop_step`, which tunes glibc's allocator (as the ``convprop``
+command does); kernel-row children and torch children keep the allocator's defaults.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ block runs in a fresh process (``python -m benchmarks.child``, one per row, side
 because PyTorch ops leave NumPy's large-array work 2-3x slower in the same process for a long
 while afterwards; the parent only checks in-process that both sides return the same gradients
 and merges the blocks' times. In those children only convprop's training-step rows tune glibc's
-allocator (``convprop.malloc.tune_malloc()``, as ``fit`` does); kernel rows and PyTorch keep its
-defaults. ``--no-isolate`` times both sides in this process, in alternating blocks: kernel
+allocator (``convprop.malloc.tune_malloc()``, as the ``convprop`` command does); kernel rows
+and PyTorch keep its defaults. ``--no-isolate`` times both sides in this process, in alternating blocks: kernel
 rows first with the allocator's defaults, training-step rows last, after the tuning, which
 then applies to both frameworks alike (it is process-wide and cannot be undone). Warm-up calls
 are excluded; each number is the median of ``--reps`` calls. Ratios are convprop / torch

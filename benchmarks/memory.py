@@ -3,8 +3,8 @@
 The child (this module's ``main``) builds one model and runs ``steps`` training steps at
 batch 64, nothing else; a convprop child never imports torch. Only the convprop child tunes
 glibc's allocator (``convprop.malloc.tune_malloc()``, convprop's training configuration, as
-``convprop.train.fit`` does); the PyTorch child runs with the allocator's defaults. :func:`peak_rss_mb` measures
-it from a fresh launcher process that runs the child and reads
+the ``convprop`` command does); the PyTorch child runs with the allocator's defaults.
+:func:`peak_rss_mb` measures it from a fresh launcher process that runs the child and reads
 ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, so the number is that child's maximum
 resident set alone, not the maximum over earlier measurements.
 """
@@ -62,7 +62,7 @@ def peak_rss_mb(framework: str, model: str, steps: int, *, threads: int | None =
 def _run(framework: str, model: str, steps: int) -> None:
     from . import models
     if framework == "convprop":
-        step = models.convprop_step(model)[0]  # tunes malloc, as convprop.train.fit does
+        step = models.convprop_step(model)[0]  # tunes malloc, as the convprop command does
     else:
         step = models.torch_step(model)[0]
     for _ in range(steps):

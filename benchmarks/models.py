@@ -2,8 +2,8 @@
 
 convprop: ``convprop.models.build(name)`` (default configuration: ResNet-20 with option-A
 shortcuts), ``CrossEntropyLoss``, ``convprop.optim.SGD``, with glibc's allocator tuned by
-``convprop.malloc.tune_malloc()`` as ``convprop.train.fit`` does (convprop's training
-configuration). PyTorch: the same architecture from :mod:`benchmarks.torch_zoo` (the zoo that
+``convprop.malloc.tune_malloc()`` as the ``convprop`` command does (convprop's training
+configuration). PyTorch: the same architecture from :mod:`twins.torch_zoo` (the zoo that
 ``tests/models/test_zoo_parity.py`` verifies against convprop's, default configuration too),
 ``nn.CrossEntropyLoss``, ``torch.optim.SGD``. Both sides: plain SGD (lr 0.01), float32,
 batch 64, random data from a seeded ``numpy.random.Generator``.
@@ -30,7 +30,7 @@ __all__ = [
 
 LR = 0.01
 SHAPES = {"lenet5": (1, 28, 28), "resnet20": (3, 32, 32)}
-MALLOC_NOTE = "glibc malloc tuned by convprop.malloc.tune_malloc() (as convprop.train.fit)"
+MALLOC_NOTE = "glibc malloc tuned by convprop.malloc.tune_malloc() (as the convprop command)"
 
 
 def make_data(model: str, batch: int = 64, seed: int = 0):
@@ -51,7 +51,7 @@ def convprop_model(name: str, seed: int = 0):
 def convprop_step(name: str, batch: int = 64,
                   seed: int = 0) -> tuple[Callable[[], object], str, int]:
     """(step, description, parameter count); the step is forward, loss, backward, SGD update,
-    zero_grad. Tunes glibc's allocator (once per process) as convprop's training loop does."""
+    zero_grad. Tunes glibc's allocator (once per process) as the ``convprop`` command does."""
     from convprop.layers import CrossEntropyLoss
     from convprop.malloc import tune_malloc
     from convprop.optim import SGD
@@ -90,12 +90,12 @@ def require_torch():
 
 
 def torch_model(name: str):
-    """(``benchmarks.torch_zoo`` model ``name`` in its default configuration, description)."""
+    """(``twins.torch_zoo`` model ``name`` in its default configuration, description)."""
     require_torch()
-    from .torch_zoo import TORCH_MODELS
+    from twins.torch_zoo import TORCH_MODELS
     model = TORCH_MODELS[name]()
     n = sum(p.numel() for p in model.parameters())
-    return model, f"benchmarks.torch_zoo.{name}(), torch.optim.SGD, {n} params"
+    return model, f"twins.torch_zoo.{name}(), torch.optim.SGD, {n} params"
 
 
 def torch_step(name: str, batch: int = 64, seed: int = 0):

@@ -7,7 +7,7 @@ does (``convprop.train.recipe.run``), with PyTorch doing the arithmetic:
 
 - data: ``convprop.data.load_dataset`` (``--limit``: the first N images of each split),
   standardised per channel with the mean/std of the training images (``convprop.data.normalize``);
-- model: ``benchmarks.torch_zoo`` (verified against ``convprop.models`` by
+- model: ``twins.torch_zoo`` (verified against ``convprop.models`` by
   ``tests/models/test_zoo_parity.py``), sized from the data, with ``nn.Dropout`` in place of
   the zoo's mask-injected dropout. ``--init convprop`` (default) copies the initial weights of
   ``convprop.models.build(model, rng=default_rng(seed))``, exactly what ``convprop train``
@@ -47,7 +47,7 @@ DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
 
 
 def _parser() -> argparse.ArgumentParser:
-    from convprop.models import MODELS  # the names of benchmarks.torch_zoo.TORCH_MODELS
+    from convprop.models import MODELS  # the names of twins.torch_zoo.TORCH_MODELS
     from convprop.train.recipe import DEFAULTS
     p = argparse.ArgumentParser(prog="python -m benchmarks.train_torch", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,7 +96,7 @@ def build_model(name: str, model_args: dict, *, init: str, rng: np.random.Genera
     import torch
     from torch import nn
 
-    from .torch_zoo import TORCH_MODELS, MaskDropout
+    from twins.torch_zoo import TORCH_MODELS, MaskDropout
     model = TORCH_MODELS[name](**model_args)
     _swap_dropout(model, MaskDropout, nn.Dropout)
     if init == "convprop":

@@ -30,7 +30,7 @@ class Workload:
     mm_target: float | None = None
     warmup: int = 3
     compare: bool = True        # both sides return the same gradients: check they agree
-    tunes_malloc: bool = False  # a training step: convprop tunes glibc malloc (as fit does)
+    tunes_malloc: bool = False  # a training step: convprop tunes glibc malloc (as its CLI does)
     notes: list = field(default_factory=list)
 
 

@@ -1,4 +1,4 @@
-"""Every zoo model against an independent PyTorch definition (benchmarks/torch_zoo.py) in
+"""Every zoo model against an independent PyTorch definition (twins/torch_zoo.py) in
 float64, weights copied by name (strict): forward in training and evaluation mode, the loss,
 the input gradient, every parameter gradient and the batch-norm buffers (atol 1e-10), and two
 SGD steps (momentum 0.9, weight decay 5e-4) against torch.optim.SGD.
@@ -36,7 +36,7 @@ IDS = [f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
 
 @pytest.fixture
 def zoo(torch):
-    from benchmarks import torch_zoo  # needs torch: imported only once the fixture ran
+    from twins import torch_zoo  # needs torch: imported only once the fixture ran
     return torch_zoo
 
 
@@ -102,7 +102,7 @@ def step_and_compare(torch, model, tmodel, x, target):
     inject_dropout_masks(torch, model, cache, tmodel)
     loss_fn = CrossEntropyLoss()
     loss, lcache = loss_fn.forward(y, target)
-    dx = model.backward(loss_fn.backward(lcache), cache)
+    dx = model.backward(loss_fn.backward(1.0, lcache), cache)
 
     tmodel.train()
     xt = torch.from_numpy(x.copy()).requires_grad_(True)

@@ -3,7 +3,8 @@ convprop's code), with module names chosen so that ``state_dict`` keys equal con
 
 This is the one PyTorch reference: ``tests/models/test_zoo_parity.py`` checks it against
 ``convprop.models`` (forward, every gradient, SGD steps), and the benchmarks and
-``benchmarks/train_torch.py`` build their PyTorch models from it. Feature sizes are computed
+``benchmarks/train_torch.py`` build their PyTorch models from it (``from twins import
+torch_zoo`` with the repository root on ``sys.path``). Feature sizes are computed
 by hand (the output-size formula), so a convprop builder that sizes its classifier wrongly
 fails the parity test. Imports nothing from convprop (it is an independent reference).
 """
