@@ -125,3 +125,29 @@ def test_resume_with_a_longer_target_keeps_the_schedule_horizon(capsys, tmp_path
         assert "laid out over" in err
     ck = load_checkpoint(tmp_path / "checkpoint.safetensors")
     assert ck.epoch == 3 and ck.extra["schedule_epochs"] == 2
+
+
+def test_dataset_choices_come_from_convprop_data(monkeypatch):
+    """A data set added to convprop.data.DATASETS is a --dataset choice with no edit here."""
+    import convprop.data
+    from convprop.cli import _parser
+
+    for name in convprop.data.DATASETS:
+        assert _parser().parse_args(["train", "--dataset", name]).dataset == name
+    monkeypatch.setattr(convprop.data, "DATASETS", (*convprop.data.DATASETS, "new-set"))
+    assert _parser().parse_args(["train", "--dataset", "new-set"]).dataset == "new-set"
+    assert _parser().parse_args(["evaluate", "c", "--dataset", "new-set"]).dataset == "new-set"
+
+
+@pytest.mark.parametrize("cmd", ["train", "evaluate", "predict"])
+def test_the_command_tunes_malloc(capsys, monkeypatch, tmp_path, cmd):
+    """The command (not the library's fit) retunes glibc's allocator for its process."""
+    import convprop.malloc
+
+    calls = []
+    monkeypatch.setattr(convprop.malloc, "tune_malloc", lambda: calls.append(cmd))
+    args = {"train": ["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere")],
+            "evaluate": ["evaluate", str(tmp_path / "missing.safetensors")],
+            "predict": ["predict", str(tmp_path / "missing.safetensors"), "x.npy"]}[cmd]
+    assert _run(capsys, *args)[0] == 1  # fails fast on the missing files, after tuning
+    assert calls == [cmd]

@@ -11,7 +11,6 @@ import numpy as np
 
 __all__ = ["main"]
 
-DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "warmup_cosine", "plateau")
 
@@ -35,8 +34,11 @@ def _positive(kind):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .data import DATASETS  # every data set convprop.data can load, no copy of the list
     from .models import MODELS
     from .train.recipe import DEFAULTS
+
+    datasets = list(DATASETS)
 
     p = _Parser(prog="convprop", description="Train, evaluate and use CNNs whose forward and "
                 "backward passes are written out in NumPy.")
@@ -46,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                        "sample)", description="Train a model and write a checkpoint, its "
                        "history (JSON, CSV), test metrics and a plot of the curves.")
     t.add_argument("--model", default="lenet5", choices=sorted(MODELS))
-    t.add_argument("--dataset", default="mnist-sample", choices=DATASETS)
+    t.add_argument("--dataset", default="mnist-sample", choices=datasets)
     t.add_argument("--data-dir", help="directory holding the dataset's original files "
                    "(e.g. ../shared/data/mnist)")
     t.add_argument("--download", action="store_true",
@@ -72,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Loss, accuracy, top-5 and the confusion matrix of a "
                        "checkpoint on a dataset split.")
     e.add_argument("checkpoint")
-    e.add_argument("--dataset", choices=DATASETS,
+    e.add_argument("--dataset", choices=datasets,
                    help="default: the dataset the checkpoint was trained on")
     e.add_argument("--data-dir")
     e.add_argument("--split", default="test", choices=("train", "test"))
@@ -183,7 +185,12 @@ def _cmd_predict(a) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .io import CheckpointError
+    from .malloc import tune_malloc
     from .train import NonFiniteLossError
+
+    # The command owns its process, so it may retune glibc's allocator (library calls never
+    # do): freed activation memory is then reused across steps instead of refaulted.
+    tune_malloc()
     try:
         return {"train": _cmd_train, "evaluate": _cmd_evaluate,
                 "predict": _cmd_predict}[args.command](args)

@@ -7,8 +7,9 @@ array: measured on a 2-core machine, a LeNet-5 step (batch 64) took 15.4 ms with
 defaults and 8.6 ms with the mmap threshold at 32 MiB and the trim threshold at 1 GiB
 (the memory high-water mark is unchanged; freed memory is kept for the next step instead).
 
-This is process-wide, so it is never done at import: :func:`convprop.train.fit`, the
-``convprop`` command and the benchmarks call :func:`tune_malloc`. Set
+This is process-wide, so no library call does it (not at import, not in
+:func:`convprop.train.fit`): the ``convprop`` command and the benchmarks call
+:func:`tune_malloc`, and a training script of your own calls it once at its start. Set
 ``CONVPROP_TUNE_MALLOC=0`` to leave the allocator alone. Elsewhere than glibc it does nothing.
 """
 

@@ -172,3 +172,23 @@ def test_evaluate_metrics_and_predict():
     np.testing.assert_allclose(p.sum(1), 1.0)
     np.testing.assert_array_equal(p.argmax(1), pred)
     json.dumps({k: v for k, v in m.items() if k != "confusion"})
+
+
+def test_fit_leaves_the_allocator_alone():
+    """No process-wide side effect in a library call: a fresh process that only fits never
+    runs convprop.malloc.tune_malloc (the command and the benchmarks call it themselves)."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, convprop.malloc as m\n"
+            "from convprop.layers import CrossEntropyLoss, Flatten, Linear, Sequential\n"
+            "from convprop.optim import SGD\n"
+            "from convprop.train import fit\n"
+            "rng = np.random.default_rng(0)\n"
+            "net = Sequential(Flatten(), Linear(4, 2, rng=rng))\n"
+            "fit(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.1),\n"
+            "    (rng.standard_normal((8, 1, 2, 2)).astype(np.float32), rng.integers(0, 2, 8)),\n"
+            "    epochs=1, batch_size=4, rng=rng, verbose=0)\n"
+            "assert m._done is None, m._done\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module, run_backward
+from .module import Module
 from .reshape import Identity
 
 __all__ = ["Concat", "Residual", "Sequential"]
@@ -58,7 +58,7 @@ class Sequential(Module):
             raise ValueError(f"Sequential: cache must be the list of {len(mods)} child caches "
                              f"returned by forward, got {type(cache).__name__}")
         for i in range(len(mods) - 1, -1, -1):
-            dy = run_backward(mods[i], dy, cache[i], need_dx=need_dx or i > 0)
+            dy = mods[i].backward(dy, cache[i], need_dx=need_dx or i > 0)
         return dy
 
 
@@ -84,8 +84,8 @@ class Residual(Module):
 
     def backward(self, dy, cache, *, need_dx: bool = True):
         cb, cs = cache
-        dx_body = run_backward(self.body, dy, cb, need_dx=need_dx)
-        dx_short = run_backward(self.shortcut, dy, cs, need_dx=need_dx)
+        dx_body = self.body.backward(dy, cb, need_dx=need_dx)
+        dx_short = self.shortcut.backward(dy, cs, need_dx=need_dx)
         return dx_body + dx_short if need_dx else None
 
 
@@ -127,7 +127,7 @@ class Concat(Module):
         caches, bounds = cache
         dx = None
         for m, c, d in zip(self._modules.values(), caches, np.split(dy, bounds, axis=1)):
-            g = run_backward(m, d, c, need_dx=need_dx)
+            g = m.backward(d, c, need_dx=need_dx)
             if need_dx:
                 dx = g if dx is None else dx + g
         return dx

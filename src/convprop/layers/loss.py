@@ -1,8 +1,8 @@
 """Loss modules: ``CrossEntropyLoss`` and ``MSELoss``.
 
-``forward(pred, target) -> (loss, cache)``; ``backward(dy, cache) -> dpred`` where ``dy`` is
-the upstream gradient of the loss (1.0 when the loss is the objective). ``backward(cache)``
-alone means ``dy = 1.0``.
+``forward(pred, target) -> (loss, cache)``; ``backward(dy, cache) -> dpred`` like every module,
+where ``dy`` is the upstream gradient of the loss: ``loss_fn.backward(1.0, cache)`` when the loss
+is the objective.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from .. import functional as F
 from .module import Module
 
 __all__ = ["CrossEntropyLoss", "Loss", "MSELoss"]
-
-_NO_CACHE = object()
 
 
 class Loss(Module):
@@ -33,10 +31,10 @@ class Loss(Module):
     def forward(self, pred, target):
         raise NotImplementedError
 
-    def backward(self, dy=1.0, cache=_NO_CACHE):
-        if cache is _NO_CACHE:  # backward(cache): the loss itself is the objective
-            dy, cache = 1.0, dy
-        return self._backward(dy, cache)
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        """dpred = dy * d(loss)/d(pred), shaped like ``pred``. ``need_dx`` is accepted, as by
+        every module, and ignored: dpred is the one thing a loss's backward computes."""
+        raise NotImplementedError
 
     def predict(self, x):
         raise TypeError(f"{type(self).__name__}: a loss has no predict(); "
@@ -56,7 +54,7 @@ class CrossEntropyLoss(Loss):
     def forward(self, pred, target):
         return F.softmax_cross_entropy_forward(pred, target, reduction=self.reduction)
 
-    def _backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.softmax_cross_entropy_backward(dy, cache)
 
 
@@ -69,5 +67,5 @@ class MSELoss(Loss):
     def forward(self, pred, target):
         return F.mse_forward(pred, target, reduction=self.reduction)
 
-    def _backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx: bool = True):
         return F.mse_backward(dy, cache)

@@ -3,13 +3,13 @@
 A module owns parameters (value + grad), buffers (running statistics) and child modules,
 and delegates its arithmetic to one kernel pair. ``forward(x, *, training) -> (y, cache)``
 returns the cache to the caller (never stored on ``self``), so one module may run several
-times in one step; ``backward(dy, cache) -> dx`` *adds* parameter gradients into ``.grad``.
+times in one step; ``backward(dy, cache, *, need_dx=True) -> dx`` *adds* parameter gradients
+into ``.grad``. Every module takes ``need_dx`` (containers and ``fit`` pass it), so the one
+contract needs no inspection of a subclass's signature.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections import OrderedDict
 from collections.abc import Iterator
 
@@ -86,9 +86,10 @@ class Module:
         raise NotImplementedError
 
     def backward(self, dy: np.ndarray, cache, *, need_dx: bool = True):
-        """Add the parameter gradients into ``.grad`` and return dx. With
-        ``need_dx=False`` (the caller discards dx, e.g. for a network's first layer) a module
-        may skip computing it and return None; modules with nothing to save ignore the flag."""
+        """Add the parameter gradients into ``.grad`` and return dx. Every module accepts
+        ``need_dx``: with ``need_dx=False`` (the caller discards dx, e.g. for a network's
+        first layer) a module may skip computing it and return None; modules with nothing to
+        save ignore the flag and return dx anyway."""
         raise NotImplementedError
 
     def __call__(self, x: np.ndarray, *, training: bool = False):
@@ -223,19 +224,3 @@ class Module:
             lines.append(f"  ({n}): {sub}")
         return "\n".join(lines) + "\n)"
 
-
-@functools.lru_cache(maxsize=None)
-def _takes_need_dx(cls) -> bool:
-    try:
-        return "need_dx" in inspect.signature(cls.backward).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def run_backward(module: Module, dy, cache, *, need_dx: bool = True):
-    """``module.backward(dy, cache)``, passing ``need_dx=False`` only to modules whose
-    ``backward`` accepts it, so a module written to the two-argument contract
-    ``backward(dy, cache)`` works everywhere (it just computes a dx nobody reads)."""
-    if need_dx or not _takes_need_dx(type(module)):
-        return module.backward(dy, cache)
-    return module.backward(dy, cache, need_dx=False)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layers.module import run_backward
 from .evaluate import evaluate
 from .history import History
 from ..progress import Progress
@@ -63,11 +62,13 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
     runs the callbacks. All randomness comes from ``rng`` (and generators the modules own),
     so the same seed gives bit-identical results, and resuming from a checkpoint taken at an
     epoch boundary continues exactly as an uninterrupted run would.
+
+    ``fit`` changes no process-wide setting. Training in a process that has called
+    :func:`convprop.malloc.tune_malloc` once (the ``convprop`` command does) is faster with
+    glibc, which otherwise hands the large activation arrays back to the OS after every step.
     """
     from ..data import batches
-    from ..malloc import tune_malloc
 
-    tune_malloc()  # reuse freed activation memory across steps (see convprop.malloc)
     _check_data("train_data", train_data)
     if val_data is not None:
         _check_data("val_data", val_data)
@@ -90,14 +91,14 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
             if augment is not None:
                 xb = augment(xb, rng)
             out, cache = model.forward(xb, training=True)
-            value, lcache = loss.forward(out, yb)
+            value, loss_cache = loss.forward(out, yb)
             value = float(value)
             if not np.isfinite(value):
                 bar.close()
                 raise NonFiniteLossError(epoch, step, value)
             optimizer.zero_grad()
             # the input gradient is discarded, so the first layer may skip computing it
-            run_backward(model, loss.backward(1.0, lcache), cache, need_dx=False)
+            model.backward(loss.backward(1.0, loss_cache), cache, need_dx=False)
             optimizer.step()
             n = len(yb)
             total_loss += value * n
