@@ -10,9 +10,10 @@ With ``cols = im2col(x)`` (C_in*prod(K), prod(O)*N) and the weight matrix ``W``
 
 :func:`correlate` and :func:`correlate_backward` are the one conv-level entry: forward
 returns the GEMM output and a :class:`ConvWork`, always the same type, holding either the
-cached columns (one block) or x and the bands whose columns backward rebuilds. A layer whose
-columns would exceed :data:`BAND_ABOVE` bytes runs band by band over the first spatial axis
-of its output, each band's columns in a reused buffer of at most :data:`BAND_BYTES`.
+cached columns (one block), or x and the bands whose columns backward rebuilds, or the
+depth-sliding planes of a 3-D layer (:mod:`.slide`). A layer whose columns would exceed
+:data:`BAND_ABOVE` bytes runs band by band over the first spatial axis of its output, each
+band's columns in a reused buffer of at most :data:`BAND_BYTES`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .layout import to_batch_inner
+from .slide import slide_forward, slide_input_grad, slide_planes, slide_weight_grad, slides
 from .windows import col2im, identity_window, im2col
 from .workspace import workspace
 
@@ -77,11 +79,13 @@ class ConvWork(NamedTuple):
     """What a correlation's backward needs besides the weight: the im2col columns when they
     were built in one block (``bands == ()``), else x (batch-innermost) and the bands whose
     columns backward rebuilds (recompute: writing and re-reading the whole column matrix
-    through memory measured slower than rebuilding it band by band in cache)."""
+    through memory measured slower than rebuilding it band by band in cache); for a 3-D
+    layer on the sliding path (``sliding``), ``cols`` holds its depth planes."""
 
     cols: np.ndarray | None
     x: np.ndarray | None
     bands: tuple
+    sliding: bool = False
 
 
 def row_bands(geo: ConvGeometry, itemsize: int) -> tuple:
@@ -117,6 +121,9 @@ def _wmat(w: np.ndarray, g: int) -> np.ndarray:
 def correlate(x: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> tuple[np.ndarray, ConvWork]:
     """``y = x ⋆ w`` as the GEMM output (G, C_out/G, prod(O)*N), and the :class:`ConvWork`
     that :func:`correlate_backward` takes. ``w`` is (C_out, C_in/G, *K)."""
+    if slides(geo, x.dtype.itemsize):
+        planes = slide_planes(x, geo)
+        return slide_forward(planes, w, geo), ConvWork(planes, None, (), True)
     g, n = geo.groups, geo.x_shape[0]
     w2 = _wmat(w, g)
     bands = row_bands(geo, x.dtype.itemsize)
@@ -148,6 +155,8 @@ def correlate_weight_grad(dy2: np.ndarray, cols: np.ndarray, w_shape) -> np.ndar
 def correlate_input_grad(dy2: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     """dx (N, C, *S), a view of (C, *S, N) memory, of ``x ⋆ w`` from dy in
     (G, C_out/G, prod(O)*N) form (transposed convolution's forward)."""
+    if slides(geo, w.dtype.itemsize):
+        return slide_input_grad(dy2, w, geo)
     w2 = _wmat(w, geo.groups)
     # the columns are a temporary that col2im scatters from and never returns a view of,
     # except for a 1x1 conv, whose result is the columns themselves
@@ -161,6 +170,9 @@ def correlate_input_grad(dy2: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> n
 def correlate_backward(dy2: np.ndarray, w: np.ndarray, geo: ConvGeometry, work: ConvWork,
                        need_dx: bool = True):
     """(dx or None, dw) of ``x ⋆ w`` from dy in (G, C_out/G, prod(O)*N) form."""
+    if work.sliding:
+        dw = slide_weight_grad(dy2, work.cols, w.shape)
+        return (slide_input_grad(dy2, w, geo) if need_dx else None), dw
     if not work.bands:
         dw = correlate_weight_grad(dy2, work.cols, w.shape)
         return (correlate_input_grad(dy2, w, geo) if need_dx else None), dw
