@@ -56,7 +56,7 @@ class PadShortcut(nn.Module):
 
 class GlobalAvgPool(nn.Module):
     def forward(self, x):
-        return x.mean(dim=(2, 3))
+        return x.mean(dim=tuple(range(2, x.dim())))
 
 
 class MaskDropout(nn.Module):
@@ -167,5 +167,25 @@ def googlenet_mini(in_channels=3, num_classes=10, input_size=32):
         GlobalAvgPool(), nn.Linear(128, num_classes))
 
 
+def c3d_mini(in_channels=1, num_classes=8, input_size=(16, 32, 32), widths=(8, 16, 32)):
+    layers, c = [], in_channels
+    for i, wd in enumerate(widths):
+        layers += [nn.Conv3d(c, wd, 3, padding=1, bias=False), nn.BatchNorm3d(wd), nn.ReLU(),
+                   nn.MaxPool3d((1, 2, 2) if i == 0 else 2)]
+        c = wd
+    return nn.Sequential(*layers, GlobalAvgPool(), nn.Linear(c, num_classes))
+
+
+def cnn1d(in_channels=1, num_classes=10, input_size=784, widths=(16, 32, 64), kernel_size=5,
+          pools=(4, 4, 2)):
+    layers, c, n = [], in_channels, input_size
+    for wd, p in zip(widths, pools):
+        layers += [nn.Conv1d(c, wd, kernel_size, padding="same", bias=False),
+                   nn.BatchNorm1d(wd), nn.ReLU(), nn.MaxPool1d(p)]
+        c, n = wd, n // p
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * n, num_classes))
+
+
 TORCH_MODELS = {"lenet5": lenet5, "alexnet_cifar": alexnet_cifar, "vgg_cifar": vgg_cifar,
-                "resnet20": resnet20, "googlenet_mini": googlenet_mini}
+                "resnet20": resnet20, "googlenet_mini": googlenet_mini, "c3d_mini": c3d_mini,
+                "cnn1d": cnn1d}

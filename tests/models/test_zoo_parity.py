@@ -13,7 +13,7 @@ forward per model runs the default configuration at its full input size.
 import numpy as np
 import pytest
 
-from convprop.layers import BatchNorm2d, CrossEntropyLoss, Dropout
+from convprop.layers import BatchNorm1d, BatchNorm2d, BatchNorm3d, CrossEntropyLoss, Dropout
 from convprop.models import MODELS, build
 from convprop.optim import SGD
 
@@ -30,6 +30,8 @@ CASES = [  # (model name, config), small enough to run in well under a second ea
     ("resnet20", {"input_size": 7, "widths": (4, 6, 6), "blocks_per_stage": 1,
                   "shortcut": "B"}),
     ("googlenet_mini", {"input_size": 7, "in_channels": 2, "num_classes": 5}),
+    ("c3d_mini", {"input_size": (4, 8, 8), "widths": (3, 4, 5)}),
+    ("cnn1d", {"input_size": 40, "in_channels": 2, "widths": (3, 5), "pools": (4, 2)}),
 ]
 IDS = [f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
 
@@ -48,7 +50,7 @@ def randomize_bn(model, rng):
     """Non-trivial batch-norm affine parameters and running statistics, so a mix-up of
     weight/bias or of mean/var cannot hide behind ones and zeros."""
     for m in model.modules():
-        if isinstance(m, BatchNorm2d):
+        if isinstance(m, (BatchNorm1d, BatchNorm2d, BatchNorm3d)):
             c = m.num_features
             m.weight.value = rng.uniform(0.5, 1.5, c)
             m.bias.value = rng.standard_normal(c) * 0.2
@@ -65,11 +67,19 @@ def make_pair(torch, zoo, name, config, rng):
     return model, tmodel
 
 
+#: (in_channels, input spatial shape, classes) of each model's default configuration
+DEFAULTS = {"lenet5": (1, (28, 28), 10), "c3d_mini": (1, (16, 32, 32), 8),
+            "cnn1d": (1, (784,), 10)}
+
+
 def inputs(name, config, rng, n=3):
-    cin = config.get("in_channels", 1 if name == "lenet5" else 3)
-    size = config.get("input_size", 28 if name == "lenet5" else 32)
-    x = rng.standard_normal((n, cin, size, size))
-    target = rng.integers(0, config.get("num_classes", 10), n)
+    cin, shape, classes = DEFAULTS.get(name, (3, (32, 32), 10))
+    cin = config.get("in_channels", cin)
+    size = config.get("input_size")
+    if size is not None:
+        shape = tuple(size) if isinstance(size, tuple) else (size,) * len(shape)
+    x = rng.standard_normal((n, cin, *shape))
+    target = rng.integers(0, config.get("num_classes", classes), n)
     return x, target
 
 
