@@ -17,24 +17,35 @@ def _arr(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _conv2d(dt, rng):
-    return F.conv2d_forward(_arr(rng, (2, 4, 5, 5), dt), _arr(rng, (6, 2, 3, 3), dt),
-                            _arr(rng, (6,), dt), stride=2, padding=1, groups=2)
+SPATIAL = {1: (5,), 2: (5, 4), 3: (4, 5, 3)}
 
 
-def _conv_t(dt, rng):
-    return F.conv_transpose2d_forward(_arr(rng, (2, 3, 3, 3), dt), _arr(rng, (3, 2, 3, 3), dt),
-                                      _arr(rng, (2,), dt), stride=2, output_padding=1)
+def _conv(nd, mode="cross-correlation"):
+    forward = getattr(F, f"conv{nd}d_forward")
+
+    def make(dt, rng):
+        return forward(_arr(rng, (2, 4, *SPATIAL[nd]), dt), _arr(rng, (6, 2, *(3,) * nd), dt),
+                       _arr(rng, (6,), dt), stride=2, padding=1, groups=2, mode=mode)
+    return make
+
+
+def _conv_t(nd, mode="cross-correlation"):
+    forward = getattr(F, f"conv_transpose{nd}d_forward")
+
+    def make(dt, rng):
+        return forward(_arr(rng, (2, 3, *(3,) * nd), dt), _arr(rng, (3, 2, *(3,) * nd), dt),
+                       _arr(rng, (2,), dt), stride=2, output_padding=1, mode=mode)
+    return make
 
 
 def _linear(dt, rng):
     return F.linear_forward(_arr(rng, (3, 4), dt), _arr(rng, (5, 4), dt), _arr(rng, (5,), dt))
 
 
-def _bn(training):
+def _bn(training, spatial=(2, 2)):
     def make(dt, rng):
         c = 3
-        return F.batch_norm_forward(_arr(rng, (4, c, 2, 2), dt), _arr(rng, (c,), dt),
+        return F.batch_norm_forward(_arr(rng, (4, c, *spatial), dt), _arr(rng, (c,), dt),
                                     _arr(rng, (c,), dt), np.zeros(c, dt), np.ones(c, dt),
                                     training=training)
     return make
@@ -63,9 +74,34 @@ def _x4(forward, **kw):
     return lambda dt, rng: forward(_arr(rng, (2, 3, 5, 4), dt), **kw)
 
 
+def _xn(nd, forward, **kw):
+    return lambda dt, rng: forward(_arr(rng, (2, 3, *SPATIAL[nd]), dt), **kw)
+
+
+def _unpool(nd):
+    def make(dt, rng):
+        _, pool = F.max_pool2d_forward(_arr(rng, (2, 3, 6, 6), np.float64), kernel_size=2)
+        x = _arr(rng, (2, 3, 3, 3), dt)
+        # the same indices as 1-D (flat over the plane) or 3-D (a depth-1 volume)
+        shape = {1: (2, 3, 9), 2: (2, 3, 3, 3), 3: (2, 3, 1, 3, 3)}[nd]
+        kw = {1: dict(kernel_size=4, output_size=(36,)), 2: dict(kernel_size=2),
+              3: dict(kernel_size=(1, 2, 2))}[nd]
+        forward = getattr(F, f"max_unpool{nd}d_forward")
+        return forward(x.reshape(shape), pool.indices.reshape(shape), **kw)
+    return make
+
+
+def _by_dim(name, make, dims=(1, 2, 3)):
+    """``name{nd}d`` -> (forward maker, backward) for each dimension."""
+    return {f"{name}{nd}d": (make(nd), getattr(F, f"{name}{nd}d_backward")) for nd in dims}
+
+
 KERNELS = {
-    "conv2d": (_conv2d, F.conv2d_backward),
-    "conv_transpose2d": (_conv_t, F.conv_transpose2d_backward),
+    **_by_dim("conv", _conv),
+    "conv3d_true_convolution": (_conv(3, "convolution"), F.conv3d_backward),
+    **_by_dim("conv_transpose", _conv_t),
+    "conv_transpose1d_true_convolution": (_conv_t(1, "convolution"),
+                                          F.conv_transpose1d_backward),
     "linear": (_linear, F.linear_backward),
     "relu": (_x4(F.relu_forward), F.relu_backward),
     "leaky_relu": (_x4(F.leaky_relu_forward), F.leaky_relu_backward),
@@ -75,13 +111,23 @@ KERNELS = {
     "dropout_eval": (_dropout(False), F.dropout_backward),
     "batch_norm_train": (_bn(True), F.batch_norm_backward),
     "batch_norm_eval": (_bn(False), F.batch_norm_backward),
+    "batch_norm_3d_input": (_bn(True, (5,)), F.batch_norm_backward),
+    "batch_norm_5d_input": (_bn(True, (2, 3, 2)), F.batch_norm_backward),
     "local_response_norm": (_x4(F.local_response_norm_forward, size=3),
                             F.local_response_norm_backward),
-    "max_pool2d": (_x4(F.max_pool2d_forward, kernel_size=3, stride=2, padding=1),
-                   F.max_pool2d_backward),
-    "avg_pool2d": (_x4(F.avg_pool2d_forward, kernel_size=2, ceil_mode=True),
-                   F.avg_pool2d_backward),
-    "global_avg_pool2d": (_x4(F.global_avg_pool2d_forward), F.global_avg_pool2d_backward),
+    **_by_dim("max_pool", lambda nd: _xn(nd, getattr(F, f"max_pool{nd}d_forward"),
+                                         kernel_size=3, stride=2, padding=1)),
+    **_by_dim("avg_pool", lambda nd: _xn(nd, getattr(F, f"avg_pool{nd}d_forward"),
+                                         kernel_size=2, ceil_mode=True)),
+    "avg_pool3d_divisor": (_xn(3, F.avg_pool3d_forward, kernel_size=2, divisor_override=3),
+                           F.avg_pool3d_backward),
+    **_by_dim("adaptive_avg_pool", lambda nd: _xn(
+        nd, getattr(F, f"adaptive_avg_pool{nd}d_forward"), output_size=3)),
+    **_by_dim("adaptive_max_pool", lambda nd: _xn(
+        nd, getattr(F, f"adaptive_max_pool{nd}d_forward"), output_size=3)),
+    **_by_dim("global_avg_pool", lambda nd: _xn(nd, getattr(F, f"global_avg_pool{nd}d_forward"))),
+    **_by_dim("global_max_pool", lambda nd: _xn(nd, getattr(F, f"global_max_pool{nd}d_forward"))),
+    **_by_dim("max_unpool", _unpool),
     "flatten": (_x4(F.flatten_forward), F.flatten_backward),
     "pad_shortcut": (_x4(F.pad_shortcut_forward, out_channels=6), F.pad_shortcut_backward),
     "ce_mean": (_ce("mean"), F.softmax_cross_entropy_backward),

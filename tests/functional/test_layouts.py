@@ -15,9 +15,15 @@ from convprop.functional._engine.layout import axes_order
 CHWN = (1, 2, 3, 0)  # axes outermost to innermost in (C, H, W, N) memory
 
 
+def batch_inner(x: np.ndarray) -> np.ndarray:
+    """The same values as ``x`` (N, C, *S) in (C, *S, N) memory."""
+    order = (*range(1, x.ndim), 0)
+    return np.ascontiguousarray(x.transpose(order)).transpose(x.ndim - 1, *range(x.ndim - 1))
+
+
 def chwn(x: np.ndarray) -> np.ndarray:
     """The same values as ``x`` (N, C, H, W) in (C, H, W, N) memory."""
-    return np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    return batch_inner(x)
 
 
 def test_conv2d_output_and_input_gradient_are_chwn(rng):
@@ -29,34 +35,76 @@ def test_conv2d_output_and_input_gradient_are_chwn(rng):
     assert axes_order(dx) == CHWN
 
 
+def _unpool(nd):
+    """max_unpool{nd}d of pooled values, with the pooling's indices in the values' layout."""
+    pool = getattr(F, f"max_pool{nd}d_forward")
+    unpool = getattr(F, f"max_unpool{nd}d_forward")
+
+    def forward(x):
+        spatial = tuple(2 * s for s in x.shape[2:])
+        _, cache = pool(np.arange(x.shape[0] * x.shape[1] * np.prod(spatial), dtype=x.dtype)
+                        .reshape(*x.shape[:2], *spatial), kernel_size=2)
+        idx = np.empty_like(x, dtype=np.int64)  # x's layout
+        idx[...] = cache.indices
+        return unpool(x, idx, kernel_size=2)
+    return forward
+
+
+def _bn(c):
+    return (lambda x: F.batch_norm_forward(x, np.ones(c), np.zeros(c), None, None,
+                                           training=True),
+            lambda dy, cache: F.batch_norm_backward(dy, cache)[0])
+
+
+def _op(nd, name, **kw):
+    """(nd, forward(x), backward) of ``{name}{nd}d`` with ``kw`` bound."""
+    fwd, bwd = getattr(F, f"{name}{nd}d_forward"), getattr(F, f"{name}{nd}d_backward")
+    return nd, (lambda x: fwd(x, **kw)), bwd
+
+
+# name -> (number of spatial axes, forward(x) -> (y, cache), backward(dy, cache) -> dx)
 KERNELS = {
-    "max_pool2d": (lambda x: F.max_pool2d_forward(x, kernel_size=3, stride=2, padding=1),
-                   F.max_pool2d_backward),
-    "avg_pool2d": (lambda x: F.avg_pool2d_forward(x, kernel_size=2), F.avg_pool2d_backward),
-    "global_avg_pool2d": (F.global_avg_pool2d_forward, F.global_avg_pool2d_backward),
-    "pad_shortcut": (lambda x: F.pad_shortcut_forward(x, out_channels=6, stride=2),
+    "max_pool2d": _op(2, "max_pool", kernel_size=3, stride=2, padding=1),
+    "avg_pool2d": _op(2, "avg_pool", kernel_size=2),
+    "global_avg_pool2d": _op(2, "global_avg_pool"),
+    "pad_shortcut": (2, lambda x: F.pad_shortcut_forward(x, out_channels=6, stride=2),
                      F.pad_shortcut_backward),
-    "relu": (F.relu_forward, F.relu_backward),
-    "batch_norm": (lambda x: F.batch_norm_forward(x, np.ones(3), np.zeros(3), None, None,
-                                                  training=True),
-                   lambda dy, c: F.batch_norm_backward(dy, c)[0]),
+    "relu": (2, F.relu_forward, F.relu_backward),
+    "batch_norm": (2, *_bn(3)),
+    "batch_norm_3d_input": (1, *_bn(3)),
+    "batch_norm_5d_input": (3, *_bn(3)),
 }
+for _nd in (1, 2, 3):
+    KERNELS.update({
+        f"max_pool{_nd}d_overlap": _op(_nd, "max_pool", kernel_size=3, stride=2, padding=1,
+                                       ceil_mode=True),
+        f"avg_pool{_nd}d_overlap": _op(_nd, "avg_pool", kernel_size=3, stride=2, padding=1,
+                                       count_include_pad=False),
+        f"adaptive_avg_pool{_nd}d": _op(_nd, "adaptive_avg_pool", output_size=3),
+        f"adaptive_max_pool{_nd}d": _op(_nd, "adaptive_max_pool", output_size=3),
+        f"global_avg_pool{_nd}d": _op(_nd, "global_avg_pool"),
+        f"global_max_pool{_nd}d": _op(_nd, "global_max_pool"),
+        f"max_unpool{_nd}d": (_nd, _unpool(_nd), getattr(F, f"max_unpool{_nd}d_backward")),
+    })
+del _nd
+SHAPES = {1: (4, 3, 9), 2: (4, 3, 7, 6), 3: (4, 3, 5, 4, 6)}
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))
-def test_kernel_keeps_chwn_layout_and_values(rng, name):
-    fwd, bwd = KERNELS[name]
-    x = rng.standard_normal((4, 3, 7, 6))
+def test_kernel_keeps_batch_inner_layout_and_values(rng, name):
+    nd, fwd, bwd = KERNELS[name]
+    x = rng.standard_normal(SHAPES[nd])
+    inner = tuple(range(1, nd + 2)) + (0,)
     y_ref, cache_ref = fwd(x)
-    y, cache = fwd(chwn(x))
+    y, cache = fwd(batch_inner(x))
     np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
-    if y.ndim == 4:
-        assert axes_order(y) == CHWN, f"{name} forward left (C, H, W, N) memory"
+    if y.ndim == nd + 2:
+        assert axes_order(y) == inner, f"{name} forward left (C, *S, N) memory"
     dy = rng.standard_normal(y.shape)
     dx_ref = bwd(dy, cache_ref)
-    dx = bwd(chwn(dy) if dy.ndim == 4 else dy, cache)
+    dx = bwd(batch_inner(dy) if dy.ndim == nd + 2 else dy, cache)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
-    assert axes_order(dx) == CHWN, f"{name} backward returned another layout than x's"
+    assert axes_order(dx) == inner, f"{name} backward returned another layout than x's"
 
 
 def test_flatten_backward_returns_the_input_layout(rng):

@@ -1,10 +1,13 @@
+"""Batch norm (any rank: (N, C), (N, C, L), (N, C, H, W), (N, C, D, H, W)) and local
+response norm through the kernel contract: loop oracles, gradient checks, hostile inputs,
+dtypes, errors, PyTorch parity."""
+
 import numpy as np
 import pytest
-from helpers import hostile, readonly
+from contract import Kernel, raises
 
 from convprop.functional import (batch_norm_backward, batch_norm_forward,
                                  local_response_norm_backward, local_response_norm_forward)
-from convprop.gradcheck import check_kernel
 
 
 # ---- independent loop references ------------------------------------------------------
@@ -47,7 +50,19 @@ def _bn_args(rng, C, dtype=np.float64):
             rng.standard_normal(C).astype(dtype), (rng.random(C) + 0.5).astype(dtype)]
 
 
-BN_SHAPES = [(4, 3, 5, 6), (1, 2, 3, 3), (5, 1, 2, 7), (2, 3, 1, 1), (6, 4), (2, 1)]
+BN_SHAPES = [(4, 3, 5, 6), (1, 2, 3, 3), (5, 1, 2, 7), (2, 3, 1, 1), (6, 4), (2, 1),
+             (4, 3, 7), (1, 2, 5), (3, 2, 3, 4, 2), (2, 1, 2, 2, 3), (1, 2, 1, 1, 2)]
+
+
+def _running(cache):
+    return cache.running_mean, cache.running_var
+
+
+def bn_kernel(training, **kw):
+    """batch norm as a contract kernel: inputs (x, gamma, beta, running_mean, running_var),
+    the running statistics compared as extra outputs."""
+    return Kernel("batch_norm", lambda *a: batch_norm_forward(*a, training=training, **kw),
+                  batch_norm_backward, ("x", "gamma", "beta"), _running)
 
 
 # ---- batch norm -----------------------------------------------------------------------
@@ -67,18 +82,12 @@ def test_batch_norm_forward_matches_loop(shape, training, rng):
         assert cache.running_mean is rm and cache.running_var is rv
 
 
-@pytest.mark.parametrize("shape", [(3, 2, 3, 4), (1, 3, 2, 2), (5, 3)])
+@pytest.mark.parametrize("shape", [(3, 2, 3, 4), (1, 3, 2, 2), (5, 3), (3, 2, 5),
+                                   (2, 2, 3, 2, 2)])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_gradcheck(shape, training, rng):
     x = rng.standard_normal(shape)
-    g, b, rm, rv = _bn_args(rng, shape[1])
-
-    def fwd(x, g, b):
-        return batch_norm_forward(x, g, b, rm, rv, training=training)
-
-    report = check_kernel(fwd, batch_norm_backward, [x, g, b], names=["x", "gamma", "beta"],
-                          rng=rng)
-    assert report.passed, str(report)
+    bn_kernel(training).check_gradient([x, *_bn_args(rng, shape[1])], rng)
 
 
 def test_batch_norm_without_running_stats(rng):
@@ -90,50 +99,51 @@ def test_batch_norm_without_running_stats(rng):
     np.testing.assert_allclose(y, ry, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(3, 2, 4, 5), (4, 2, 6), (2, 2, 3, 2, 4)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_dtype_and_hostile_inputs(dtype, training, rng):
-    x = rng.standard_normal((3, 2, 4, 5)).astype(dtype)
-    dy = rng.standard_normal(x.shape).astype(dtype)
-    args = _bn_args(rng, 2, dtype)
-    y0, c0 = batch_norm_forward(x.copy(), *[a.copy() for a in args], training=training)
-    g0 = batch_norm_backward(dy.copy(), c0)
-    y, c = batch_norm_forward(hostile(x), *[readonly(a) for a in args], training=training)
-    grads = batch_norm_backward(hostile(dy), c)
-    for a in (y, c.running_mean, c.running_var, *grads):
-        assert a.dtype == dtype
-    np.testing.assert_allclose(y, y0, rtol=1e-6)
-    for a, b in zip(grads, g0, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+def test_batch_norm_dtype_and_hostile_inputs(shape, dtype, training, rng):
+    inputs = [rng.standard_normal(shape), *_bn_args(rng, 2)]
+    kernel = bn_kernel(training)
+    kernel.check_dtypes(inputs, rng, dtypes=(dtype,), rtol=1e-5, atol=1e-5)
+    tol = 1e-5 if dtype == np.float32 else 1e-13  # einsum's order may follow the strides
+    kernel.check_hostile([a.astype(dtype) for a in inputs], rng, rtol=tol, atol=tol)
 
 
 def test_batch_norm_errors(rng):
     g, b, rm, rv = _bn_args(rng, 3)
-    with pytest.raises(ValueError, match=r"^batch_norm: expected more than 1 value per channel"):
-        batch_norm_forward(np.zeros((1, 3, 1, 1)), g, b, rm, rv, training=True)
-    with pytest.raises(ValueError, match=r"^batch_norm: expected more than 1 value per channel"):
-        batch_norm_forward(np.zeros((1, 3)), g, b, rm, rv, training=True)
+    for match, x, kw in [
+        ("expected more than 1 value per channel", np.zeros((1, 3, 1, 1)), {}),
+        ("expected more than 1 value per channel", np.zeros((1, 3)), {}),
+        ("expected more than 1 value per channel", np.zeros((1, 3, 1, 1, 1)), {}),
+        (r"gamma must have shape \(4,\).*\(3,\)", np.zeros((2, 4, 2, 2)),
+         dict(running_mean=np.zeros(4), running_var=np.ones(4))),
+        ("x must be 2-D or 3-D or 4-D or 5-D", np.zeros((2, 3, 4, 1, 1, 1)), {}),
+        ("x must be 2-D or 3-D or 4-D or 5-D", np.zeros(3), {}),
+        ("eps must be a finite number > 0", np.zeros((2, 3)), dict(eps=0.0)),
+        ("eps must be a finite number > 0", np.zeros((2, 3)), dict(eps=float("inf"))),
+        (r"momentum must be in \[0, 1\]", np.zeros((2, 3)), dict(momentum=1.5)),
+        ("evaluation mode needs running_mean", np.zeros((2, 3)),
+         dict(running_mean=None, running_var=None, training=False)),
+        ("running_mean and running_var", np.zeros((2, 3)), dict(running_var=None)),
+    ]:
+        args = {"running_mean": rm, "running_var": rv, "training": True, **kw}
+        with raises("batch_norm", match):
+            batch_norm_forward(x, g, b, **args)
     batch_norm_forward(np.zeros((1, 3)), g, b, rm, rv, training=False)  # fine in eval
-    with pytest.raises(ValueError, match=r"^batch_norm: gamma must have shape \(4,\).*\(3,\)"):
-        batch_norm_forward(np.zeros((2, 4, 2, 2)), g, b, np.zeros(4), np.ones(4), training=True)
-    with pytest.raises(ValueError, match=r"^batch_norm: x must be 2-D or 3-D or 4-D or 5-D"):
-        batch_norm_forward(np.zeros((2, 3, 4, 1, 1, 1)), g, b, rm, rv, training=True)
-    with pytest.raises(ValueError, match=r"^batch_norm: eps must be a finite number > 0"):
-        batch_norm_forward(np.zeros((2, 3)), g, b, rm, rv, training=True, eps=0.0)
-    with pytest.raises(ValueError, match=r"^batch_norm: evaluation mode needs running_mean"):
-        batch_norm_forward(np.zeros((2, 3)), g, b, None, None, training=False)
-    with pytest.raises(ValueError, match=r"^batch_norm: running_mean and running_var"):
-        batch_norm_forward(np.zeros((2, 3)), g, b, rm, None, training=True)
-    with pytest.raises(TypeError, match=r"^batch_norm: all arrays must share one dtype"):
-        batch_norm_forward(np.zeros((2, 3), np.float32), g, b, rm, rv, training=True)
-    with pytest.raises(TypeError, match=r"^batch_norm: training must be a bool"):
+    with raises("batch_norm", "all arrays must share one dtype", TypeError):
+        batch_norm_forward(np.zeros((2, 3)), g, b, rm, rv.astype(np.float32), training=True)
+    with raises("batch_norm", "training must be a bool", TypeError):
         batch_norm_forward(np.zeros((2, 3)), g, b, rm, rv, training="yes")
     _, cache = batch_norm_forward(np.ones((2, 3)), g, b, rm, rv, training=True)
-    with pytest.raises(ValueError, match=r"^batch_norm_backward: dy .*\(2, 3\)"):
+    with raises("batch_norm_backward", r"dy .*\(2, 3\)"):
         batch_norm_backward(np.zeros((3, 2)), cache)
+    for shape in [(2, 3), (2, 3, 4), (2, 3, 2, 2, 2)]:
+        bn_kernel(True).check_type_errors([rng.standard_normal(shape), g, b, rm, rv])
+        bn_kernel(True).check_dy_errors([np.ones(shape), g, b, rm, rv])
 
 
-@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (8, 5)])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (8, 5), (4, 3, 9), (2, 3, 3, 4, 5)])
 def test_batch_norm_parity_with_torch(shape, torch, rng):
     F = torch.nn.functional
     g, b, rm, rv = _bn_args(rng, shape[1])
@@ -178,35 +188,30 @@ def test_lrn_forward_matches_loop(shape, size, rng):
 def test_lrn_gradcheck(shape, size, rng):
     x = rng.standard_normal(shape) * 2
 
-    def fwd(x):
-        return local_response_norm_forward(x, size=size, alpha=0.4, beta=0.6, k=1.1)
-
-    report = check_kernel(fwd, local_response_norm_backward, [x], names=["x"], rng=rng)
-    assert report.passed, str(report)
+    Kernel.of(local_response_norm_forward, local_response_norm_backward, size=size,
+              alpha=0.4, beta=0.6, k=1.1).check_gradient([x], rng)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_lrn_dtype_and_hostile_inputs(dtype, rng):
-    x = rng.standard_normal((2, 5, 3, 4)).astype(dtype)
-    dy = rng.standard_normal(x.shape).astype(dtype)
-    y0, c0 = local_response_norm_forward(x.copy(), size=3)
-    dx0 = local_response_norm_backward(dy.copy(), c0)
-    y, c = local_response_norm_forward(hostile(x), size=3)
-    dx = local_response_norm_backward(hostile(dy), c)
-    assert y.dtype == dtype and dx.dtype == dtype
-    np.testing.assert_allclose(y, y0, rtol=1e-6)
-    np.testing.assert_allclose(dx, dx0, rtol=1e-6)
+    x = rng.standard_normal((2, 5, 3, 4))
+    kernel = Kernel.of(local_response_norm_forward, local_response_norm_backward, size=3)
+    kernel.check_dtypes([x], rng, dtypes=(dtype,), rtol=1e-5, atol=1e-6)
+    kernel.check_hostile([x.astype(dtype)], rng)
 
 
 def test_lrn_errors():
-    with pytest.raises(ValueError, match=r"^local_response_norm: x must be at least 3-D.*\(2, 3\)"):
+    op = "local_response_norm"
+    with raises(op, r"x must be at least 3-D.*\(2, 3\)"):
         local_response_norm_forward(np.zeros((2, 3)), size=2)
-    with pytest.raises(ValueError, match=r"^local_response_norm: size must be >= 1, got 0"):
+    with raises(op, "size must be >= 1, got 0"):
         local_response_norm_forward(np.zeros((2, 3, 4)), size=0)
-    with pytest.raises(TypeError, match=r"^local_response_norm: size must be an int"):
+    with raises(op, "size must be an int", TypeError):
         local_response_norm_forward(np.zeros((2, 3, 4)), size=2.0)
-    with pytest.raises(TypeError, match=r"^local_response_norm: beta must be a real number"):
+    with raises(op, "beta must be a real number", TypeError):
         local_response_norm_forward(np.zeros((2, 3, 4)), size=2, beta="x")
+    Kernel.of(local_response_norm_forward, local_response_norm_backward,
+              size=2).check_dy_errors([np.ones((2, 3, 4))])
 
 
 @pytest.mark.parametrize("shape,size", [((2, 6, 3, 4), 1), ((2, 6, 3, 4), 2), ((2, 6, 3, 4), 3),

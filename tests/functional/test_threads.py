@@ -5,9 +5,8 @@ import threading
 import numpy as np
 import pytest
 
+import convprop.functional as F
 from convprop.functional._engine import threads as _threads
-from convprop.functional import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward,
-                                 max_pool2d_forward)
 from convprop.functional._engine.windows import out_size
 
 from helpers import hostile
@@ -36,11 +35,13 @@ def _same(a, b):
     assert np.array_equal(a, b) and a.tobytes() == np.ascontiguousarray(b).tobytes()
 
 
-CONV_CASES = [  # (N, C, H, W), kernel, stride, padding, dilation
+CONV_CASES = [  # (N, C, *S), kernel, stride, padding, dilation
     ((4, 5, 9, 11), (3, 3), (1, 1), (1, 1), (1, 1)),
     ((3, 3, 10, 7), (5, 3), (2, 1), (2, 0), (1, 2)),
     ((2, 7, 8, 8), (2, 2), (3, 3), (0, 0), (1, 1)),
     ((5, 3, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
+    ((4, 5, 19), (3,), (2,), (1,), (2,)),
+    ((3, 4, 5, 6, 7), (3, 2, 3), (1, 2, 1), (1, 0, 1), (1, 1, 2)),
 ]
 
 
@@ -49,13 +50,12 @@ CONV_CASES = [  # (N, C, H, W), kernel, stride, padding, dilation
 def test_im2col_col2im_threaded_bit_identical(monkeypatch, rng, dtype, shape, k, s, p, d):
     import convprop.functional._engine.windows as win
     x = rng.standard_normal(shape).astype(dtype)
-    ho = out_size("t", shape[2], k[0], s[0], p[0], d[0])
-    wo = out_size("t", shape[3], k[1], s[1], p[1], d[1])
-    cols_in = rng.standard_normal((shape[1] * k[0] * k[1], shape[0] * ho * wo)).astype(dtype)
+    out = tuple(out_size("t", *a) for a in zip(shape[2:], k, s, p, d))
+    cols_in = rng.standard_normal((shape[1] * np.prod(k), shape[0] * np.prod(out))).astype(dtype)
 
     def run():
-        c = win.im2col(hostile(x), k, s, p, d, (ho, wo))
-        dx = win.col2im(hostile(cols_in), shape, k, s, p, d, (ho, wo))
+        c = win.im2col(hostile(x), k, s, p, d, out)
+        dx = win.col2im(hostile(cols_in), shape, k, s, p, d, out)
         return np.array(c), np.array(dx)
 
     serial, run_again, _ = _serial_and_threaded(monkeypatch, run)
@@ -65,12 +65,17 @@ def test_im2col_col2im_threaded_bit_identical(monkeypatch, rng, dtype, shape, k,
         _same(a, b)
 
 
-POOL_CASES = [  # (N, C, H, W), kernel, stride, padding, ceil_mode
+POOL_CASES = [  # (N, C, *S), kernel, stride, padding, ceil_mode
     ((3, 5, 9, 9), 3, 2, 1, False),
     ((1, 5, 8, 7), 2, 2, 0, False),
     ((5, 3, 11, 10), 3, 1, 1, True),
     ((2, 3, 9, 9), (3, 2), (2, 3), (1, 1), True),
     ((4, 1, 6, 6), 1, 2, 0, False),
+    ((3, 4, 17), 3, 2, 1, True),
+    ((1, 5, 12), 2, 2, 0, False),
+    ((3, 2, 5, 6, 7), 3, 2, 1, True),
+    ((1, 4, 4, 6, 4), 2, 2, 0, False),
+    ((2, 3, 5, 4, 6), (3, 1, 2), (1, 2, 2), (1, 0, 1), False),
 ]
 
 
@@ -78,17 +83,19 @@ POOL_CASES = [  # (N, C, H, W), kernel, stride, padding, ceil_mode
 @pytest.mark.parametrize("shape, k, s, p, ceil", POOL_CASES)
 def test_pooling_threaded_bit_identical(monkeypatch, rng, dtype, shape, k, s, p, ceil):
     import convprop.functional.pooling as pooling
+    nd = len(shape) - 2
+    max_fwd, max_bwd = getattr(F, f"max_pool{nd}d_forward"), getattr(F, f"max_pool{nd}d_backward")
+    avg_fwd, avg_bwd = getattr(F, f"avg_pool{nd}d_forward"), getattr(F, f"avg_pool{nd}d_backward")
     # integer-valued input makes ties (first-maximum rule) common
     x = rng.integers(-3, 4, size=shape).astype(dtype)
 
     def run():
-        ym, cm = max_pool2d_forward(hostile(x), kernel_size=k, stride=s, padding=p,
-                                    ceil_mode=ceil)
+        ym, cm = max_fwd(hostile(x), kernel_size=k, stride=s, padding=p, ceil_mode=ceil)
         dy = np.linspace(-1, 1, ym.size, dtype=dtype).reshape(ym.shape)
-        dxm = max_pool2d_backward(hostile(dy), cm)
-        ya, ca = avg_pool2d_forward(hostile(x), kernel_size=k, stride=s, padding=p,
-                                    ceil_mode=ceil, count_include_pad=False)
-        dxa = avg_pool2d_backward(hostile(dy), ca)
+        dxm = max_bwd(hostile(dy), cm)
+        ya, ca = avg_fwd(hostile(x), kernel_size=k, stride=s, padding=p, ceil_mode=ceil,
+                         count_include_pad=False)
+        dxa = avg_bwd(hostile(dy), ca)
         return ym, cm.argmax, dxm, ya, dxa
 
     serial, run_again, calls = _serial_and_threaded(monkeypatch, run)
