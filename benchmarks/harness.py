@@ -23,7 +23,6 @@ __all__ = [
     "Unavailable",
     "blas_corename",
     "blas_threads",
-    "conv_flops",
     "matmul_callable",
     "matmul_gflops",
     "set_blas_threads",
@@ -180,13 +179,6 @@ def matmul_gflops(n: int = 1024, *, reps: int = 10, warmup: int = 2) -> float:
     """NumPy float32 ``n x n`` matmul rate in GFLOP/s (2 n^3 flops per product), median."""
     fn, flops = matmul_callable(n)
     return flops / (time_call(fn, reps=reps, warmup=warmup).median_ms * 1e-3) / 1e9
-
-
-def conv_flops(n, c_in, h, w, c_out, k, stride, pad, groups=1) -> float:
-    """Multiply-add flops (x2) of one conv forward + input and weight gradients (3 GEMMs)."""
-    ho = (h + 2 * pad - k) // stride + 1
-    wo = (w + 2 * pad - k) // stride + 1
-    return 3.0 * 2.0 * n * c_out * ho * wo * (c_in // groups) * k * k
 
 
 # -- results ---------------------------------------------------------------------------------

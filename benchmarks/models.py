@@ -1,4 +1,5 @@
-"""LeNet-5 and ResNet-20 training steps for both frameworks (shared by timing and memory).
+"""LeNet-5, ResNet-20 and c3d_mini training steps for both frameworks (shared by timing and
+memory).
 
 convprop: ``convprop.models.build(name)`` (default configuration: ResNet-20 with option-A
 shortcuts), ``CrossEntropyLoss``, ``convprop.optim.SGD``, with glibc's allocator tuned by
@@ -6,7 +7,8 @@ shortcuts), ``CrossEntropyLoss``, ``convprop.optim.SGD``, with glibc's allocator
 configuration). PyTorch: the same architecture from :mod:`twins.torch_zoo` (the zoo that
 ``tests/models/test_zoo_parity.py`` verifies against convprop's, default configuration too),
 ``nn.CrossEntropyLoss``, ``torch.optim.SGD``. Both sides: plain SGD (lr 0.01), float32,
-batch 64, random data from a seeded ``numpy.random.Generator``.
+batch 64 (c3d_mini: 32 clips of 16x32x32), random data from a seeded
+``numpy.random.Generator``.
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ __all__ = [
 ]
 
 LR = 0.01
-SHAPES = {"lenet5": (1, 28, 28), "resnet20": (3, 32, 32)}
+SHAPES = {"lenet5": (1, 28, 28), "resnet20": (3, 32, 32), "c3d_mini": (1, 16, 32, 32)}
+CLASSES = {"c3d_mini": 8}
+BATCH = {"c3d_mini": 32}
 MALLOC_NOTE = "glibc malloc tuned by convprop.malloc.tune_malloc() (as the convprop command)"
 
 
-def make_data(model: str, batch: int = 64, seed: int = 0):
-    """Inputs (batch, C, H, W) float32 and integer targets in [0, 10)."""
+def make_data(model: str, batch: int | None = None, seed: int = 0):
+    """Inputs (batch, C, *spatial) float32 and integer targets in [0, classes); the batch is
+    64, or 32 for the 3-D c3d_mini."""
     rng = np.random.default_rng(seed)
+    batch = BATCH.get(model, 64) if batch is None else batch
     x = rng.standard_normal((batch, *SHAPES[model]), dtype=np.float32)
-    t = rng.integers(0, 10, size=batch).astype(np.int64)
+    t = rng.integers(0, CLASSES.get(model, 10), size=batch).astype(np.int64)
     return x, t
 
 
@@ -48,7 +54,7 @@ def convprop_model(name: str, seed: int = 0):
     return build(name, rng=np.random.default_rng(seed), dtype=np.float32)
 
 
-def convprop_step(name: str, batch: int = 64,
+def convprop_step(name: str, batch: int | None = None,
                   seed: int = 0) -> tuple[Callable[[], object], str, int]:
     """(step, description, parameter count); the step is forward, loss, backward, SGD update,
     zero_grad. Tunes glibc's allocator (once per process) as the ``convprop`` command does."""
@@ -98,7 +104,7 @@ def torch_model(name: str):
     return model, f"twins.torch_zoo.{name}(), torch.optim.SGD, {n} params"
 
 
-def torch_step(name: str, batch: int = 64, seed: int = 0):
+def torch_step(name: str, batch: int | None = None, seed: int = 0):
     """(a zero-argument PyTorch training step: zero_grad, forward, loss, backward, SGD;
     description, parameter count)."""
     torch = require_torch()

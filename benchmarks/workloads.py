@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import models
-from .harness import conv_flops
 
 __all__ = ["Workload", "all_workloads"]
 
@@ -39,10 +38,6 @@ def _arrays(seed: int, *shapes):
     return [rng.standard_normal(s, dtype=np.float32) for s in shapes]
 
 
-def _out_hw(h, w, k, s, p):
-    return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-
-
 def _torch_grad_fn(op, x, params, dy):
     """PyTorch forward + backward of ``op(x, *params)`` w.r.t. x and every param."""
     torch = models.require_torch()
@@ -56,16 +51,28 @@ def _torch_grad_fn(op, x, params, dy):
     return run
 
 
-# -- conv2d ------------------------------------------------------------------------------------
+# -- convolution (1-D, 2-D, 3-D) --------------------------------------------------------------
+def _out(sizes, k, s, p):
+    return tuple((n + 2 * p - k) // s + 1 for n in sizes)
+
+
 def conv_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
-    ho, wo = _out_hw(h, w, k, stride, pad)
-    x, wt, b, dy = _arrays(1, (n, c_in, h, w), (c_out, c_in, k, k), (c_out,),
-                           (n, c_out, ho, wo))
-    wt *= np.float32(1.0 / np.sqrt(c_in * k * k))
+    return convnd_workload(n, c_in, (h, w), c_out, k, stride, pad, mm_target=True)
+
+
+def convnd_workload(n, c_in, spatial, c_out, k, stride, pad, *, target=1.3,
+                    mm_target=False) -> Workload:
+    """conv{d}d forward + backward (dx, dw, db) on (n, c_in, *spatial), a k^d kernel."""
+    nd = len(spatial)
+    out = _out(spatial, k, stride, pad)
+    x, wt, b, dy = _arrays(1, (n, c_in, *spatial), (c_out, c_in, *(k,) * nd), (c_out,),
+                           (n, c_out, *out))
+    wt *= np.float32(1.0 / np.sqrt(c_in * k ** nd))
+    op = f"conv{nd}d"
 
     def cp():
-        from convprop.functional import conv2d_backward as bwd
-        from convprop.functional import conv2d_forward as fwd
+        import convprop.functional as F
+        fwd, bwd = getattr(F, f"{op}_forward"), getattr(F, f"{op}_backward")
 
         def run():
             _, cache = fwd(x, wt, b, stride=stride, padding=pad, dilation=1, groups=1)
@@ -73,23 +80,25 @@ def conv_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
         return run
 
     def tc():
-        tf = models.require_torch().nn.functional
-        return _torch_grad_fn(lambda a, ww, bb: tf.conv2d(a, ww, bb, stride, pad), x, (wt, b), dy)
+        tf = getattr(models.require_torch().nn.functional, op)
+        return _torch_grad_fn(lambda a, ww, bb: tf(a, ww, bb, stride, pad), x, (wt, b), dy)
 
-    return Workload(f"conv2d {n}x{c_in}x{h}x{w}->{c_out} k{k} s{stride} p{pad}", cp, tc,
-                    target=1.3, flops=conv_flops(n, c_in, h, w, c_out, k, stride, pad),
-                    mm_target=0.6 if c_in >= 32 else None)
+    flops = 3.0 * 2.0 * n * c_out * np.prod(out) * c_in * k ** nd
+    dims = "x".join(str(v) for v in (n, c_in, *spatial))
+    return Workload(f"{op} {dims}->{c_out} k{k} s{stride} p{pad}", cp, tc, target=target,
+                    flops=float(flops), mm_target=0.6 if mm_target and c_in >= 32 else None)
 
 
 # -- max pooling -------------------------------------------------------------------------------
-def pool_workload(shape, k, s) -> Workload:
-    n, c, h, w = shape
-    ho, wo = _out_hw(h, w, k, s, 0)
-    x, dy = _arrays(2, shape, (n, c, ho, wo))
+def pool_workload(shape, k, s, *, target=1.0) -> Workload:
+    """max_pool{d}d forward + backward on ``shape`` (N, C, *spatial), a k^d window."""
+    nd = len(shape) - 2
+    x, dy = _arrays(2, shape, (*shape[:2], *_out(shape[2:], k, s, 0)))
+    op = f"max_pool{nd}d"
 
     def cp():
-        from convprop.functional import max_pool2d_backward as bwd
-        from convprop.functional import max_pool2d_forward as fwd
+        import convprop.functional as F
+        fwd, bwd = getattr(F, f"{op}_forward"), getattr(F, f"{op}_backward")
 
         def run():
             _, cache = fwd(x, kernel_size=k, stride=s)
@@ -97,10 +106,10 @@ def pool_workload(shape, k, s) -> Workload:
         return run
 
     def tc():
-        tf = models.require_torch().nn.functional
-        return _torch_grad_fn(lambda a: tf.max_pool2d(a, k, s), x, (), dy)
+        tf = getattr(models.require_torch().nn.functional, op)
+        return _torch_grad_fn(lambda a: tf(a, k, s), x, (), dy)
 
-    return Workload(f"max_pool2d {n}x{c}x{h}x{w} k{k} s{s}", cp, tc, target=1.0)
+    return Workload(f"{op} {'x'.join(map(str, shape))} k{k} s{s}", cp, tc, target=target)
 
 
 # -- transposed convolution --------------------------------------------------------------------
@@ -169,4 +178,9 @@ def all_workloads() -> list[Workload]:
     wl.append(pool_workload((64, 32, 32, 32), 3, 2))
     wl.append(conv_transpose_workload(64, 64, 8, 8, 32, 4, 2, 1))
     wl.append(step_workload("resnet20", "ResNet-20 train step, batch 64", 1.3, warmup=2))
+    # 1-D and 3-D (issue 9): targets 1.5x PyTorch
+    wl.append(convnd_workload(8, 16, (16, 32, 32), 32, 3, 1, 1, target=1.5))
+    wl.append(pool_workload((8, 16, 16, 32, 32), 2, 2, target=1.5))
+    wl.append(convnd_workload(64, 64, (1024,), 64, 5, 1, 2, target=1.5))
+    wl.append(step_workload("c3d_mini", "c3d_mini train step, batch 32", 1.5, warmup=2))
     return wl

@@ -130,7 +130,8 @@ def test_isolated_child_failures_become_notes(capsys):
 def test_list_names_every_workload(capsys):
     assert cli.main(["--list"]) == 0
     names = capsys.readouterr().out.splitlines()
-    assert len(names) == 12 and sum(n.startswith("conv2d ") for n in names) == 5
+    assert len(names) == 16 and sum(n.startswith("conv2d ") for n in names) == 5
+    assert {n.split()[0] for n in names} >= {"conv1d", "conv3d", "max_pool3d", "c3d_mini"}
     assert any(n.startswith("memory ResNet-20") for n in names)
 
 
