@@ -107,6 +107,12 @@ def pooled_length(size, k, s, p, d, ceil):
     return n
 
 
+def _beats(v, best, first: bool) -> bool:
+    """PyTorch's rule for a maximum: a larger value, or any NaN (so NaN propagates and the
+    last NaN in window order holds the index); on a plain tie the first maximum stays."""
+    return first or v > best or math.isnan(v)
+
+
 def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
     nd = x.ndim - 2
     k = ntuple(kernel_size, nd)
@@ -119,7 +125,7 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
 
 def max_pool(x, *, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Values and flat plane indices (PyTorch's ``return_indices``) of max pooling; on a tie
-    the first maximum in row-major window order wins."""
+    the first maximum in row-major window order wins, a NaN beats everything (see _beats)."""
     sp = x.shape[2:]
     k, s, p, d, out = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
     y = np.empty(x.shape[:2] + out, x.dtype)
@@ -129,8 +135,8 @@ def max_pool(x, *, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fa
             best, arg = -math.inf, None
             for kk in positions(k):
                 at = tuple(oa * sa - pa + ka * da for oa, sa, pa, ka, da in zip(o, s, p, kk, d))
-                if all(0 <= a < m for a, m in zip(at, sp)) and (
-                        arg is None or x[(n, c, *at)] > best):
+                if all(0 <= a < m for a, m in zip(at, sp)) and _beats(
+                        x[(n, c, *at)], best, arg is None):
                     best, arg = x[(n, c, *at)], int(np.ravel_multi_index(at, sp))
             y[(n, c, *o)], idx[(n, c, *o)] = best, arg
     return y, idx
@@ -192,7 +198,7 @@ def adaptive_avg_pool(x, *, output_size):
 
 
 def adaptive_max_pool(x, *, output_size):
-    """Values and flat plane indices of each bin's first maximum (row-major)."""
+    """Values and flat plane indices of each bin's maximum (first maximum, last NaN)."""
     sp = x.shape[2:]
     out, bins = _bins(x, output_size)
     y = np.empty(x.shape[:2] + out, x.dtype)
@@ -201,7 +207,7 @@ def adaptive_max_pool(x, *, output_size):
         for o in positions(out):
             best, arg = -math.inf, None
             for at in itertools.product(*(range(*bins[a][oa]) for a, oa in enumerate(o))):
-                if arg is None or x[(n, c, *at)] > best:
+                if _beats(x[(n, c, *at)], best, arg is None):
                     best, arg = x[(n, c, *at)], int(np.ravel_multi_index(at, sp))
             y[(n, c, *o)], idx[(n, c, *o)] = best, arg
     return y, idx
@@ -214,14 +220,14 @@ def global_avg_pool(x):
 
 
 def global_max_pool(x):
-    """Values (N, C) and flat plane indices of the first maximum."""
+    """Values (N, C) and flat plane indices of the maximum (first maximum, last NaN)."""
     n, c = x.shape[:2]
     y, idx = np.empty((n, c), x.dtype), np.empty((n, c), np.int64)
     for i, j in positions((n, c)):
         plane = x[i, j].ravel()
         arg = 0
         for t in range(1, plane.size):
-            if plane[t] > plane[arg]:
+            if _beats(plane[t], plane[arg], False):
                 arg = t
         y[i, j], idx[i, j] = plane[arg], arg
     return y, idx

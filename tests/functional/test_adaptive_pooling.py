@@ -83,6 +83,33 @@ def test_adaptive_max_ties_first_max_wins(nd, rng):
                                        loops.scatter_at_indices(dy, ridx, shape), atol=1e-12)
 
 
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["adaptive_max", "global_max"])
+def test_max_nan_is_the_maximum(nd, kind, rng, torch):
+    """As PyTorch: a NaN in a bin is its maximum, the last NaN in row-major order holding the
+    index (and the gradient)."""
+    shape = (2, 3, *(7, 5, 4)[:nd])
+    x = rng.integers(0, 3, shape).astype(float)
+    x[rng.random(shape) < 0.2] = np.nan
+    fwd, bwd = _ops(kind, nd)
+    tfn = getattr(torch.nn.functional, f"adaptive_max_pool{nd}d")
+    for out in ((3, 1, 8) if kind == "adaptive_max" else (None,)):
+        y, cache = fwd(x) if out is None else fwd(x, output_size=out)
+        if out is None:
+            ry, ridx = loops.global_max_pool(x)
+            ty, ti = (t.flatten(1) for t in tfn(torch.tensor(x), 1, return_indices=True))
+        else:
+            ry, ridx = loops.adaptive_max_pool(x, output_size=out)
+            ty, ti = tfn(torch.tensor(x), out, return_indices=True)
+        np.testing.assert_array_equal(y, ry)
+        np.testing.assert_array_equal(cache.indices, ridx)
+        np.testing.assert_array_equal(cache.indices, ti.numpy())
+        dy = rng.standard_normal(y.shape)
+        np.testing.assert_array_equal(bwd(dy, cache),
+                                      loops.scatter_at_indices(dy, ridx.reshape(*y.shape[:2], -1),
+                                                               shape))
+
+
 GLOBAL_SHAPES = [(2, 3, 7), (1, 1, 4), (2, 3, 4, 5), (1, 2, 1, 1), (2, 2, 3, 4, 2),
                  (1, 1, 2, 1, 3)]
 GLOBAL_KINDS = ["global_avg", "global_max"]

@@ -115,6 +115,30 @@ def test_max_pool_ties_first_max_wins(rng, nd, maker):
                                    rtol=0, atol=1e-12)
 
 
+NAN_CONFIGS = [(3, 1, 1, 1, False), (2, 2, 0, 1, False), (3, 2, 1, 2, True)]
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("k,s,p,d,ceil", NAN_CONFIGS)
+def test_max_pool_nan_is_the_maximum(rng, nd, k, s, p, d, ceil, torch):
+    """As PyTorch: a NaN in a window is its maximum (the last NaN in window order holds the
+    index), so y == x[indices] and the gradient goes to the NaN, not to a finite neighbour."""
+    shape = TIE_SHAPES[nd]
+    x = rng.integers(0, 3, shape).astype(float)
+    x[rng.random(shape) < 0.15] = np.nan
+    kw = _kw(k, s, p, d, ceil)
+    y, cache = MAX[nd][0](x, **kw)
+    ry, ridx = loops.max_pool(x, **kw)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(cache.indices, ridx)
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(MAX[nd][1](dy, cache), loops.scatter_at_indices(dy, ridx, shape),
+                               rtol=0, atol=1e-12)
+    ty, ti = getattr(torch.nn.functional, f"max_pool{nd}d")(torch.tensor(x), **kw,
+                                                           return_indices=True)
+    np.testing.assert_array_equal(cache.indices, ti.numpy())
+
+
 def test_max_pool_overlap_accumulates():
     # one large value under 4 overlapping 2x2 windows receives all four upstream gradients
     x = np.zeros((1, 1, 3, 3))

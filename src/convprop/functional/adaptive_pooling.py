@@ -8,8 +8,8 @@ bins overlap when O does not divide L). Global pooling is the one-bin case, retu
   is one small averaging matrix per axis, ``y = x ×_1 A_1 ×_2 A_2 ...``, and the backward
   its transpose, ``dx = dy ×_1 A_1ᵀ ...``; overlapping bins need nothing special.
 - Max: each output remembers the flat index of its bin's first maximum (row-major order, as
-  PyTorch), PyTorch's ``return_indices`` form; backward adds dy at those indices (overlapping
-  bins add).
+  PyTorch; a NaN is the maximum, the last NaN holding the index), PyTorch's
+  ``return_indices`` form; backward adds dy at those indices (overlapping bins add).
 """
 
 from __future__ import annotations
@@ -124,6 +124,16 @@ def _bin_positions(sp: tuple, out: tuple) -> tuple:
     return tuple(res)
 
 
+def _argmax(a: np.ndarray) -> np.ndarray:
+    """Index of the maximum along the last axis as PyTorch picks it: the first maximum, or
+    where there is a NaN (which is then the maximum), the last NaN."""
+    i = a.argmax(axis=-1)  # the first maximum, or the first NaN
+    nan = np.isnan(np.take_along_axis(a, i[..., None], axis=-1)[..., 0])
+    if nan.any():
+        i = np.where(nan, a.shape[-1] - 1 - np.isnan(a[..., ::-1]).argmax(axis=-1), i)
+    return i
+
+
 def _adaptive_max_forward(op, nd, x, output_size):
     x = _check_x(op, nd, x)
     out = _output_size(op, nd, output_size, x)
@@ -132,7 +142,7 @@ def _adaptive_max_forward(op, nd, x, output_size):
     idx = np.empty((n, c, math.prod(out)), dtype=np.int64)
     for b, (slices, flat) in enumerate(_bin_positions(sp, out)):
         box = x[(slice(None), slice(None), *slices)].reshape(n, c, -1)
-        a = box.argmax(axis=2)  # the first maximum (or the first NaN), as PyTorch
+        a = _argmax(box)
         y[:, :, b] = np.take_along_axis(box, a[:, :, None], axis=2)[:, :, 0]
         idx[:, :, b] = flat[a]
     order = axes_order(x)
@@ -192,7 +202,7 @@ def _global_max_forward(op, nd, x):
     x = _check_x(op, nd, x)
     n, c = x.shape[:2]
     flat = x.reshape(n, c, -1)
-    idx = flat.argmax(axis=2)
+    idx = _argmax(flat)
     y = np.take_along_axis(flat, idx[:, :, None], axis=2)[:, :, 0]
     return y, GlobalPoolCache(tuple(x.shape), x.dtype, axes_order(x), idx)
 

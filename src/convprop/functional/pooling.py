@@ -173,6 +173,13 @@ def _max_forward(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
             np.multiply(better, itype(k), out=step)
             np.maximum(am, step, out=am)
             np.maximum(ys, v, out=ys)
+        # np.maximum propagates a NaN into ys but "greater" never picks it: as PyTorch, a NaN
+        # is the maximum and the last NaN in window order holds the switch (without a NaN
+        # this costs one reduction: min propagates NaN)
+        if ys.size and np.isnan(ys.min()):
+            nan = np.isnan(ys)
+            for k in range(len(offs)):
+                am[nan & np.isnan(window(xp, offs[k], g.out, g.stride, g.dilation))] = k
 
     _in_chunks(g, run)
     return y, MaxPoolCache(g, argmax)
@@ -224,7 +231,8 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, dilation=1,
 
     ``xp`` is ``x`` padded with -inf (padding <= kernel_size // 2, as in PyTorch).
     On a tie the FIRST maximum in row-major window order wins and alone receives the
-    gradient (PyTorch's rule); overlapping windows (stride < kernel) accumulate gradients.
+    gradient (PyTorch's rule; a NaN is the maximum, the last NaN in window order taking the
+    gradient, as PyTorch); overlapping windows (stride < kernel) accumulate gradients.
 
     Args:
         x: (N, C, H, W) float32/float64.
