@@ -142,27 +142,33 @@ def _cmd_evaluate(a) -> int:
     return 0
 
 
-def _read_image(path, channels, size, invert):
+def _read_image(path, channels, shape, invert):
+    """One example as float64 (channels, *shape): a .npy array of raw 0..255 values (the
+    channel axis may be left out when there is one), or a PNG/JPEG for 2-D models."""
+    want = (channels, *shape)
     if path.endswith(".npy"):
         a = np.load(path, allow_pickle=False).astype(np.float64)
-        if a.ndim == 2:
+        if a.ndim == len(shape) and channels == 1:
             a = a[None]
-        if a.ndim == 4 and a.shape[0] == 1:
+        if a.ndim == len(want) + 1 and a.shape[0] == 1:
             a = a[0]
     else:
+        if len(shape) != 2:
+            raise ValueError(f"predict: {path}: this model takes {len(shape)}-D examples of "
+                             f"shape {want}; pass them as .npy arrays")
         try:
             from PIL import Image
         except ImportError:
             raise ValueError("reading PNG/JPEG needs Pillow: pip install 'convprop[images]' "
                              "(or pass .npy arrays)") from None
         img = Image.open(path).convert("L" if channels == 1 else "RGB")
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.BILINEAR)
+        if img.size != (shape[1], shape[0]):
+            img = img.resize((shape[1], shape[0]), Image.BILINEAR)
         a = np.asarray(img, dtype=np.float64)
         a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-    if a.shape != (channels, size, size):
-        raise ValueError(f"predict: {path} has shape {a.shape}, expected "
-                         f"({channels}, {size}, {size}) or ({size}, {size})")
+    if a.shape != want:
+        alt = f" or {tuple(shape)}" if channels == 1 else ""
+        raise ValueError(f"predict: {path} has shape {a.shape}, expected {want}{alt}")
     return 255.0 - a if invert else a
 
 
@@ -171,9 +177,12 @@ def _cmd_predict(a) -> int:
 
     ckpt, model, pre = _load_model(a.checkpoint)
     classes = ckpt.extra.get("classes") or [str(i) for i in range(10)]
-    imgs = np.stack([_read_image(p, pre["channels"], pre["size"], a.invert) for p in a.images])
-    mean = np.asarray(pre["mean"]).reshape(1, -1, 1, 1) * 255.0
-    std = np.asarray(pre["std"]).reshape(1, -1, 1, 1) * 255.0
+    # checkpoints before 1-D/3-D data recorded only a square image's side
+    shape = tuple(pre.get("shape") or (pre["size"], pre["size"]))
+    imgs = np.stack([_read_image(p, pre["channels"], shape, a.invert) for p in a.images])
+    bshape = (1, -1) + (1,) * len(shape)
+    mean = np.asarray(pre["mean"]).reshape(bshape) * 255.0
+    std = np.asarray(pre["std"]).reshape(bshape) * 255.0
     x = ((imgs - mean) / std).astype(np.float32)
     probs = predict(model, x)
     for path, p in zip(a.images, probs):

@@ -109,6 +109,12 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
         train, test = (replace(d, images=d.images[:cfg.limit], labels=d.labels[:cfg.limit])
                        for d in (train, test))
     channels, spatial = train.images.shape[1], train.images.shape[2:]
+    want = models.SPATIAL_DIMS.get(cfg.model)
+    if want is not None and want != len(spatial):
+        fits = sorted(n for n, d in models.SPATIAL_DIMS.items() if d == len(spatial))
+        raise ValueError(f"model {cfg.model} takes inputs with {want} spatial axes, but "
+                         f"{cfg.dataset} holds {len(spatial)}-D examples of shape "
+                         f"{tuple(train.images.shape[1:])}; models for it: {', '.join(fits)}")
     # models take input_size as an int when every spatial size is equal (the 2-D zoo's
     # square images, a 1-D length), else as the tuple of sizes (a 16x32x32 clip)
     size = spatial[0] if len(set(spatial)) == 1 else tuple(spatial)
@@ -144,7 +150,8 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
     saved_cfg = {**asdict(cfg), "resume": None}
     extra = {"train_config": saved_cfg, "schedule_epochs": horizon,
              "classes": list(train.classes),
-             "preprocess": {"mean": mean, "std": std, "channels": channels, "size": size},
+             "preprocess": {"mean": mean, "std": std, "channels": channels, "size": size,
+                            "shape": list(spatial)},
              "dataset": cfg.dataset}
     saver = SaveCheckpoint(paths["checkpoint"], model_config=model.config, extra=extra)
     fit(model, loss, optimizer, (x_train, train.labels), epochs=cfg.epochs,
