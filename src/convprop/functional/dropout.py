@@ -8,7 +8,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_dy, real_number
 
-__all__ = ["DropoutCache", "dropout_forward", "dropout_backward"]
+__all__ = ["dropout_p", "DropoutCache", "dropout_forward", "dropout_backward"]
 
 
 class DropoutCache(NamedTuple):
@@ -16,6 +16,14 @@ class DropoutCache(NamedTuple):
     scale: float                # 1 / (1 - p) (0 when p == 1)
     shape: tuple
     dtype: np.dtype
+
+
+def dropout_p(op: str, p) -> float:
+    """The one check of a dropout probability (kernel and module): a real number in [0, 1]."""
+    p = real_number(op, "p", p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: p must be in [0, 1] (probability of dropping), got {p}")
+    return p
 
 
 def dropout_forward(x: np.ndarray, *, p: float, training: bool,
@@ -33,9 +41,7 @@ def dropout_forward(x: np.ndarray, *, p: float, training: bool,
     keep-mask, or None when the op was the identity. p == 1 gives zeros.
     """
     x = as_float_array("dropout", "x", x)
-    p = real_number("dropout", "p", p)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1] (probability of dropping), got {p}")
+    p = dropout_p("dropout", p)
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"dropout: training must be a bool, got {training!r}")
     if training and not isinstance(rng, np.random.Generator):

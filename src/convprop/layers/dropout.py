@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import functional as F
@@ -22,8 +20,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None):
         super().__init__()
-        if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        p = F.dropout_p("Dropout", p)  # the kernel's own check
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise TypeError(f"Dropout: rng must be a numpy.random.Generator or None, "
                             f"got {type(rng).__name__}")
