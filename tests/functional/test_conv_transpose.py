@@ -6,6 +6,8 @@ import pytest
 from contract import Kernel, arrays, ntuple, on_zeros, raises
 
 import convprop.functional as F
+import convprop.functional._engine.correlate as conv_mod
+import convprop.functional._engine.slide as slide_mod
 import loops
 
 OPS = {1: (F.conv_transpose1d_forward, F.conv_transpose1d_backward),
@@ -65,6 +67,20 @@ CASES = {
 }
 ALL = [(nd, name) for nd in CASES for name in CASES[nd]]
 IDS = [f"{nd}d-{name}" for nd, name in ALL]
+#: The engine path of the underlying correlations: None = the engine's choice (3-D: depth
+#: slides where they apply), "block" = one block, "bands" = one output row per band
+PATHS = {1: [None, "bands"], 2: [None, "bands"], 3: [None, "block", "bands"]}
+ON_PATHS = [(nd, name, path) for nd, name in ALL for path in PATHS[nd]]
+PATH_IDS = [f"{nd}d-{name}-{path}" for nd, name, path in ON_PATHS]
+
+
+def _path(monkeypatch, path):
+    if path is None:
+        return
+    monkeypatch.setattr(slide_mod, "SLIDE_MAX_BYTES", -1)
+    if path == "bands":
+        monkeypatch.setattr(conv_mod, "BAND_ABOVE", 0)
+        monkeypatch.setattr(conv_mod, "BAND_BYTES", 1)
 
 
 def _make(rng, nd, name, dtype=np.float64, bias=True):
@@ -78,15 +94,17 @@ def _kernel(nd, kw, **more):
     return Kernel.of(*OPS[nd], names=("x", "w", "b"), **kw, **more)
 
 
-@pytest.mark.parametrize("nd,name", ALL, ids=IDS)
-def test_forward_matches_loop(nd, name, rng):
+@pytest.mark.parametrize("nd,name,path", ON_PATHS, ids=PATH_IDS)
+def test_forward_matches_loop(nd, name, path, rng, monkeypatch):
     inputs, kw = _make(rng, nd, name)
+    _path(monkeypatch, path)
     _kernel(nd, kw).check_forward(inputs, lambda x, w, b: loops.conv_transpose(x, w, b, **kw))
 
 
-@pytest.mark.parametrize("nd,name", ALL, ids=IDS)
-def test_backward_gradcheck(nd, name, rng):
+@pytest.mark.parametrize("nd,name,path", ON_PATHS, ids=PATH_IDS)
+def test_backward_gradcheck(nd, name, path, rng, monkeypatch):
     inputs, kw = _make(rng, nd, name)
+    _path(monkeypatch, path)
     _kernel(nd, kw).check_gradient(inputs, rng)
 
 
@@ -113,9 +131,10 @@ def test_backward_without_bias(nd, rng):
     _kernel(nd, kw).check_gradient([x, w, None], rng)
 
 
-@pytest.mark.parametrize("nd,name", ALL, ids=IDS)
-def test_torch_parity_float64(nd, name, rng, torch):
+@pytest.mark.parametrize("nd,name,path", ON_PATHS, ids=PATH_IDS)
+def test_torch_parity_float64(nd, name, path, rng, torch, monkeypatch):
     inputs, kw = _make(rng, nd, name)
+    _path(monkeypatch, path)
     (y,), grads, dy = _kernel(nd, kw).run(inputs, rng=rng)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in inputs)
     ty = getattr(torch.nn.functional, f"conv_transpose{nd}d")(tx, tw, tb, **kw)

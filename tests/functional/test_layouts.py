@@ -1,5 +1,6 @@
-"""Memory layout is preserved along a network: conv2d returns (C, H, W, N) memory, and every
-kernel that documents it allocates its outputs and input gradients in its input's layout.
+"""Memory layout is preserved along a network: a convolution returns (C, *S, N) memory, and
+every kernel that documents it allocates its outputs and input gradients in its input's
+layout, in 1, 2 and 3 dimensions.
 
 A kernel that returned C-ordered NCHW next to (C, H, W, N) activations would make every
 following elementwise op (ReLU, batch norm, the residual add) stride across the batch: in a
@@ -12,27 +13,32 @@ import pytest
 import convprop.functional as F
 from convprop.functional._engine.layout import axes_order
 
-CHWN = (1, 2, 3, 0)  # axes outermost to innermost in (C, H, W, N) memory
-
-
 def batch_inner(x: np.ndarray) -> np.ndarray:
     """The same values as ``x`` (N, C, *S) in (C, *S, N) memory."""
     order = (*range(1, x.ndim), 0)
     return np.ascontiguousarray(x.transpose(order)).transpose(x.ndim - 1, *range(x.ndim - 1))
 
 
-def chwn(x: np.ndarray) -> np.ndarray:
-    """The same values as ``x`` (N, C, H, W) in (C, H, W, N) memory."""
-    return batch_inner(x)
-
-
-def test_conv2d_output_and_input_gradient_are_chwn(rng):
-    x = rng.standard_normal((3, 2, 6, 5))
-    w = rng.standard_normal((4, 2, 3, 3))
-    y, cache = F.conv2d_forward(x, w, None, padding=1)
-    assert axes_order(y) == CHWN
-    dx, _, _ = F.conv2d_backward(chwn(rng.standard_normal(y.shape)), cache)
-    assert axes_order(dx) == CHWN
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("name", ["conv", "conv_transpose"])
+def test_conv_output_and_input_gradient_are_batch_inner(rng, nd, name):
+    """A convolution's y and dx are (C, *S, N) memory; fed on, such a view gives the values
+    of C order."""
+    fwd, bwd = getattr(F, f"{name}{nd}d_forward"), getattr(F, f"{name}{nd}d_backward")
+    inner = (*range(1, nd + 2), 0)
+    x = rng.standard_normal((3, 2, *(6, 5, 4)[:nd]))
+    w = rng.standard_normal((2, 2, *(3,) * nd))
+    y, cache = fwd(x, w, None, padding=1)
+    assert axes_order(y) == inner
+    dx, _, _ = bwd(batch_inner(rng.standard_normal(y.shape)), cache)
+    assert axes_order(dx) == inner
+    z, cache = fwd(y, w, None, padding=1)
+    z_ref, cache_ref = fwd(np.ascontiguousarray(y), w, None, padding=1)
+    np.testing.assert_allclose(z, z_ref, rtol=1e-13, atol=1e-13)
+    dz = rng.standard_normal(z.shape)
+    for a, e in zip(bwd(dz, cache), bwd(dz, cache_ref)):
+        if a is not None:
+            np.testing.assert_allclose(a, e, rtol=1e-13, atol=1e-13)
 
 
 def _unpool(nd):
@@ -108,7 +114,7 @@ def test_kernel_keeps_batch_inner_layout_and_values(rng, name):
 
 
 def test_flatten_backward_returns_the_input_layout(rng):
-    x = chwn(rng.standard_normal((4, 3, 2, 5)))
+    x = batch_inner(rng.standard_normal((4, 3, 2, 5)))
     y, cache = F.flatten_forward(x)
     dx = F.flatten_backward(rng.standard_normal(y.shape), cache)
-    assert axes_order(dx) == CHWN
+    assert axes_order(dx) == (1, 2, 3, 0)
