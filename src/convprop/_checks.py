@@ -51,8 +51,12 @@ def ntuple(op: str, name: str, v, n: int, *, minimum: int = 1) -> tuple:
     ``minimum`` (``pair`` is ``ntuple(..., 2)``)."""
     if type(v) is int and v >= minimum:
         return (v,) * n
-    if type(v) is tuple and len(v) == n and all(type(e) is int and e >= minimum for e in v):
-        return v
+    if type(v) is tuple and len(v) == n:  # the common case, checked without a generator
+        for e in v:
+            if type(e) is not int or e < minimum:
+                break
+        else:
+            return v
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
         out = (int(v),) * n
     elif isinstance(v, (tuple, list)) and len(v) == n and all(
