@@ -105,7 +105,7 @@ class Dense(Module):
     def forward(self, x, *, training=False):
         return x @ self.weight.value.T + self.bias.value, (x, self.weight.value)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, *, need_dx=True):
         x, w = cache
         self.weight.grad = self.weight.grad + self.grad_scale * (dy.T @ x)
         self.bias.grad = self.bias.grad + dy.sum(axis=0)
@@ -117,7 +117,7 @@ class Tanh(Module):
         y = np.tanh(x)
         return y, y
 
-    def backward(self, dy, y):
+    def backward(self, dy, y, *, need_dx=True):
         return dy * (1.0 - y * y)
 
 
@@ -134,7 +134,7 @@ class Chain(Module):
             caches.append(c)
         return x, caches
 
-    def backward(self, dy, caches):
+    def backward(self, dy, caches, *, need_dx=True):
         for layer, c in reversed(list(zip(self.children(), caches))):
             dy = layer.backward(dy, c)
         return dy
@@ -347,8 +347,8 @@ def test_check_module_catches_a_bug_in_a_convprop_layer(rng):
     from convprop.layers import Linear
 
     class BiasGradDropped(Linear):
-        def backward(self, dy, cache):
-            dx = super().backward(dy, cache)
+        def backward(self, dy, cache, *, need_dx=True):
+            dx = super().backward(dy, cache, need_dx=need_dx)
             self.bias.zero_grad()  # planted: the bias gradient is lost
             return dx
 
