@@ -165,7 +165,7 @@ class Kernel:
         for name in variants:
             make = HOSTILE[name]
             args = [_vary(a, make) for a in inputs]
-            hdy = make(dy)
+            hdy = _vary(dy, make)
             o2, g2, _ = self.run(args, dy=hdy)
             for i, (a, e) in enumerate(zip((*o2, *g2), want)):
                 if e is None:
@@ -224,9 +224,9 @@ class Kernel:
         """5. The backward names itself and rejects a dy of the wrong shape (ValueError) or of
         another dtype than the forward's (TypeError)."""
         y, cache = self.forward(*inputs)
-        op = f"{self.op}_backward"
-        bad = np.zeros(np.shape(y)[:-1] + (np.shape(y)[-1] + 1,), y.dtype)
-        with raises(op, rf"dy must have shape \({np.shape(y)[0]},"):
+        op, shape = f"{self.op}_backward", np.shape(y)
+        bad = np.zeros(shape[:-1] + (shape[-1] + 1,) if shape else (2,), y.dtype)
+        with raises(op, f"dy must have shape {re.escape(str(shape))}"):
             self.backward(bad, cache)
         other = np.float32 if y.dtype == np.float64 else np.float64
         with raises(op, "dy must have the forward dtype", TypeError):

@@ -90,8 +90,14 @@ CASES = {
 }
 ALL = [(nd, name) for nd in CASES for name in CASES[nd]]
 IDS = [f"{nd}d-{name}" for nd, name in ALL]
-ON_PATHS = [(nd, name, path) for nd, name in ALL for path in PATHS[nd]]
-PATH_IDS = [f"{nd}d-{name}-{path}" for nd, name, path in ON_PATHS]
+
+
+def on_paths(cases):
+    """Parametrize (nd, name, path) over ``cases`` (nd, name), each on every path of its
+    dimension."""
+    grid = [(nd, name, path) for nd, name in cases for path in PATHS[nd]]
+    return pytest.mark.parametrize("nd,name,path", grid,
+                                   ids=[f"{nd}d-{name}-{path}" for nd, name, path in grid])
 
 
 def _make(rng, nd, name, dtype=np.float64, bias=True):
@@ -118,7 +124,7 @@ def _path(monkeypatch, x, w, kw, path):
     monkeypatch.setattr(conv_mod, "BAND_ABOVE", 0)
 
 
-@pytest.mark.parametrize("nd,name,path", ON_PATHS, ids=PATH_IDS)
+@on_paths(ALL)
 def test_forward_matches_loop(nd, name, path, rng, monkeypatch):
     inputs, kw = _make(rng, nd, name)
     _path(monkeypatch, *inputs[:2], kw, path)
@@ -132,19 +138,14 @@ def test_forward_matches_loop(nd, name, path, rng, monkeypatch):
     assert (work.cols is None) == (len(work.bands) > 0)
 
 
-@pytest.mark.parametrize("nd,name,path", ON_PATHS, ids=PATH_IDS)
+@on_paths(ALL)
 def test_backward_gradcheck(nd, name, path, rng, monkeypatch):
     inputs, kw = _make(rng, nd, name)
     _path(monkeypatch, *inputs[:2], kw, path)
     _kernel(nd, kw).check_gradient(inputs, rng)
 
 
-NEED_DX = [(1, "dilation"), (2, "groups2"), (3, "overlap_pad1"), (3, "non_cubic_all")]
-NEED_DX_PATHS = [c + (p,) for c in NEED_DX for p in PATHS[c[0]]]
-
-
-@pytest.mark.parametrize("nd,name,path", NEED_DX_PATHS,
-                         ids=[f"{n}d-{c}-{p}" for n, c, p in NEED_DX_PATHS])
+@on_paths([(1, "dilation"), (2, "groups2"), (3, "overlap_pad1"), (3, "non_cubic_all")])
 def test_need_dx_false_skips_dx_only(nd, name, path, rng, monkeypatch):
     inputs, kw = _make(rng, nd, name)
     _path(monkeypatch, *inputs[:2], kw, path)
@@ -168,7 +169,7 @@ def test_backward_without_bias(nd, rng):
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
-@pytest.mark.parametrize("nd,name,path", ON_PATHS, ids=PATH_IDS)
+@on_paths(ALL)
 def test_torch_parity_float64(nd, name, path, rng, torch, monkeypatch):
     inputs, kw = _make(rng, nd, name)
     _path(monkeypatch, *inputs[:2], kw, path)
@@ -180,14 +181,8 @@ def test_torch_parity_float64(nd, name, path, rng, torch, monkeypatch):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-10)
 
 
-HOSTILE_CASES = [(1, "overlap_pad1"), (1, "groups2"), (2, "overlap_pad1"), (2, "kernel1"),
-                 (2, "groups2"), (2, "non_square_all"), (3, "overlap_pad1"),
-                 (3, "non_cubic_all")]
-HOSTILE_PATHS = [c + (p,) for c in HOSTILE_CASES for p in PATHS[c[0]]]
-
-
-@pytest.mark.parametrize("nd,name,path", HOSTILE_PATHS,
-                         ids=[f"{n}d-{c}-{p}" for n, c, p in HOSTILE_PATHS])
+@on_paths([(1, "overlap_pad1"), (1, "groups2"), (2, "overlap_pad1"), (2, "kernel1"),
+           (2, "groups2"), (2, "non_square_all"), (3, "overlap_pad1"), (3, "non_cubic_all")])
 def test_hostile_inputs_give_same_result_and_stay_untouched(nd, name, path, rng, monkeypatch):
     inputs, kw = _make(rng, nd, name)
     _path(monkeypatch, *inputs[:2], kw, path)

@@ -71,7 +71,8 @@ IDS = [f"{nd}d-{name}" for nd, name in ALL]
 #: slides where they apply), "block" = one block, "bands" = one output row per band
 PATHS = {1: [None, "bands"], 2: [None, "bands"], 3: [None, "block", "bands"]}
 ON_PATHS = [(nd, name, path) for nd, name in ALL for path in PATHS[nd]]
-PATH_IDS = [f"{nd}d-{name}-{path}" for nd, name, path in ON_PATHS]
+on_paths = pytest.mark.parametrize("nd,name,path", ON_PATHS,
+                                   ids=[f"{nd}d-{name}-{path}" for nd, name, path in ON_PATHS])
 
 
 def _path(monkeypatch, path):
@@ -94,14 +95,14 @@ def _kernel(nd, kw, **more):
     return Kernel.of(*OPS[nd], names=("x", "w", "b"), **kw, **more)
 
 
-@pytest.mark.parametrize("nd,name,path", ON_PATHS, ids=PATH_IDS)
+@on_paths
 def test_forward_matches_loop(nd, name, path, rng, monkeypatch):
     inputs, kw = _make(rng, nd, name)
     _path(monkeypatch, path)
     _kernel(nd, kw).check_forward(inputs, lambda x, w, b: loops.conv_transpose(x, w, b, **kw))
 
 
-@pytest.mark.parametrize("nd,name,path", ON_PATHS, ids=PATH_IDS)
+@on_paths
 def test_backward_gradcheck(nd, name, path, rng, monkeypatch):
     inputs, kw = _make(rng, nd, name)
     _path(monkeypatch, path)
@@ -131,7 +132,7 @@ def test_backward_without_bias(nd, rng):
     _kernel(nd, kw).check_gradient([x, w, None], rng)
 
 
-@pytest.mark.parametrize("nd,name,path", ON_PATHS, ids=PATH_IDS)
+@on_paths
 def test_torch_parity_float64(nd, name, path, rng, torch, monkeypatch):
     inputs, kw = _make(rng, nd, name)
     _path(monkeypatch, path)

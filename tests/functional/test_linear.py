@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from helpers import hostile
+from contract import Kernel, raises
 
 from convprop.functional import linear_backward, linear_forward
-from convprop.gradcheck import check_kernel
+
+LINEAR = Kernel("linear", linear_forward, linear_backward, ("x", "w", "b"))
 
 
 def ref_linear(x, w, b):
@@ -22,15 +23,8 @@ def ref_linear(x, w, b):
 def test_forward_matches_loop_and_gradcheck(rng, bias, n, d_in, d_out):
     x, w = rng.standard_normal((n, d_in)), rng.standard_normal((d_out, d_in))
     b = rng.standard_normal(d_out) if bias else None
-    y, _ = linear_forward(x, w, b)
-    np.testing.assert_allclose(y, ref_linear(x, w, b), rtol=1e-12, atol=1e-12)
-    if bias:
-        rep = check_kernel(linear_forward, linear_backward, [x, w, b], names=["x", "w", "b"],
-                           rng=rng)
-    else:
-        rep = check_kernel(lambda a, c: linear_forward(a, c, None), linear_backward, [x, w],
-                           names=["x", "w"], rng=rng)
-    assert rep.passed, str(rep)
+    LINEAR.check_forward([x, w, b], ref_linear)
+    LINEAR.check_gradient([x, w, b], rng)
 
 
 def test_db_none_without_bias(rng):
@@ -40,43 +34,31 @@ def test_db_none_without_bias(rng):
     assert db is None and dx.shape == x.shape and dw.shape == w.shape
 
 
+@pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dtype_kept_and_hostile_input(rng, dtype):
-    x = rng.standard_normal((5, 6)).astype(dtype)
-    w = rng.standard_normal((3, 6)).astype(dtype)
-    b = rng.standard_normal(3).astype(dtype)
-    y, cache = linear_forward(x, w, b)
-    dy = rng.standard_normal(y.shape).astype(dtype)
-    grads = linear_backward(dy, cache)
-    assert y.dtype == dtype and all(g.dtype == dtype for g in grads)
-    xh, wh, bh = hostile(x), hostile(w), hostile(b)
-    y2, cache2 = linear_forward(xh, wh, bh)
-    grads2 = linear_backward(hostile(dy), cache2)
+def test_dtype_kept_and_hostile_input(rng, dtype, bias):
+    x, w = rng.standard_normal((5, 6)), rng.standard_normal((3, 6))
+    inputs = [x, w, rng.standard_normal(3) if bias else None]
+    LINEAR.check_dtypes(inputs, rng, dtypes=(dtype,), rtol=1e-5, atol=1e-5)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(y2, y, rtol=tol, atol=tol)
-    for g2, g in zip(grads2, grads):
-        np.testing.assert_allclose(g2, g, rtol=tol, atol=tol)
-    np.testing.assert_array_equal(xh, x)
+    LINEAR.check_hostile([a if a is None else a.astype(dtype) for a in inputs], rng,
+                         rtol=tol, atol=tol)
 
 
 def test_errors(rng):
     x, w, b = np.zeros((2, 3)), np.zeros((4, 3)), np.zeros(4)
-    with pytest.raises(ValueError, match=r"^linear: x has 5 features but w expects 3"):
-        linear_forward(np.zeros((2, 5)), w, b)
-    with pytest.raises(ValueError, match=r"^linear: x must be 2-D"):
-        linear_forward(np.zeros((2, 3, 1)), w, b)
-    with pytest.raises(ValueError, match=r"^linear: w must be 2-D"):
-        linear_forward(x, np.zeros(3), b)
-    with pytest.raises(ValueError, match=r"^linear: b must have shape \(4,\)"):
-        linear_forward(x, w, np.zeros(3))
-    with pytest.raises(TypeError, match=r"^linear: all arrays must share one dtype"):
-        linear_forward(x.astype(np.float32), w, b)
-    with pytest.raises(TypeError, match=r"^linear: w must be float32 or float64"):
-        linear_forward(x, w.astype(np.int64), b)
-    with pytest.raises(TypeError, match=r"^linear: x must be a numpy.ndarray"):
-        linear_forward([[0.0, 0.0, 0.0]], w, b)
+    for match, args in [
+        ("x has 5 features but w expects 3", (np.zeros((2, 5)), w, b)),
+        ("x must be 2-D", (np.zeros((2, 3, 1)), w, b)),
+        ("w must be 2-D", (x, np.zeros(3), b)),
+        (r"b must have shape \(4,\)", (x, w, np.zeros(3))),
+    ]:
+        with raises("linear", match):
+            linear_forward(*args)
+    LINEAR.check_type_errors([rng.standard_normal(s) for s in ((2, 3), (4, 3), (4,))])
+    LINEAR.check_dy_errors([x, w, b])
     _, cache = linear_forward(x, w, b)
-    with pytest.raises(ValueError, match=r"^linear_backward: dy must have shape \(2, 4\)"):
+    with raises("linear_backward", r"dy must have shape \(2, 4\)"):
         linear_backward(np.zeros((2, 3)), cache)
 
 

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from contract import Kernel, raises
 from helpers import hostile
 
 from convprop.functional import flatten_backward, flatten_forward
-from convprop.gradcheck import check_kernel
+
+FLATTEN = Kernel("flatten", flatten_forward, flatten_backward)
 
 
 def ref_flatten(x):
@@ -18,15 +20,16 @@ def ref_flatten(x):
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 1, 1, 1), (3, 7), (2, 3, 2)])
 def test_forward_matches_loop_and_gradcheck(rng, shape):
     x = rng.standard_normal(shape)
-    y, _ = flatten_forward(x)
-    np.testing.assert_array_equal(y, ref_flatten(x))
-    rep = check_kernel(flatten_forward, flatten_backward, [x], names=["x"], rng=rng)
-    assert rep.passed, str(rep)
+    FLATTEN.check_forward([x], ref_flatten, rtol=0, atol=0)
+    FLATTEN.check_gradient([x], rng)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_non_contiguous_and_readonly(rng, dtype):
-    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    x = rng.standard_normal((2, 3, 4, 5))
+    FLATTEN.check_dtypes([x], rng, dtypes=(dtype,), rtol=1e-6, atol=1e-6)
+    x = x.astype(dtype)
+    FLATTEN.check_hostile([x], rng)
     views = [hostile(x), np.moveaxis(np.moveaxis(x, 1, 3).copy(), 3, 1)]  # strided, NHWC memory
     for v in views:
         y, cache = flatten_forward(v)
@@ -40,10 +43,10 @@ def test_non_contiguous_and_readonly(rng, dtype):
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"^flatten: x must have at least 2 axes"):
+    with raises("flatten", "x must have at least 2 axes"):
         flatten_forward(np.zeros(4))
-    with pytest.raises(TypeError, match=r"^flatten: x must be float32 or float64"):
-        flatten_forward(np.zeros((2, 2), dtype=np.int8))
+    FLATTEN.check_type_errors([np.zeros((2, 2))])
+    FLATTEN.check_dy_errors([np.zeros((2, 3, 4))])
     _, cache = flatten_forward(np.zeros((2, 3, 4)))
     with pytest.raises(ValueError, match=r"^flatten_backward: dy must have shape \(2, 12\)"):
         flatten_backward(np.zeros((2, 11)), cache)

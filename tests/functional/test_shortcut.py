@@ -3,10 +3,10 @@ dtype, errors, PyTorch parity."""
 
 import numpy as np
 import pytest
+from contract import Kernel, raises
 from helpers import hostile
 
 from convprop.functional import pad_shortcut_backward, pad_shortcut_forward
-from convprop.gradcheck import check_kernel
 
 CASES = [  # N, C, H, W, out_channels, stride
     (2, 3, 5, 4, 8, 2),    # odd padding (5 extra: 2 before, 3 after), odd H
@@ -33,17 +33,16 @@ def loop_reference(x, out_channels, stride):
 
 @pytest.mark.parametrize("n,c,h,w,oc,s", CASES)
 def test_forward_matches_loop(rng, n, c, h, w, oc, s):
-    x = rng.standard_normal((n, c, h, w))
-    y, _ = pad_shortcut_forward(hostile(x), out_channels=oc, stride=s)
-    np.testing.assert_array_equal(y, loop_reference(x, oc, s))
+    kernel = Kernel.of(pad_shortcut_forward, pad_shortcut_backward, out_channels=oc, stride=s)
+    kernel.check_forward([rng.standard_normal((n, c, h, w))],
+                         lambda x: loop_reference(x, oc, s), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("n,c,h,w,oc,s", CASES)
 def test_backward_gradcheck_and_adjoint(rng, n, c, h, w, oc, s):
     x = rng.standard_normal((n, c, h, w))
-    rep = check_kernel(lambda a: pad_shortcut_forward(a, out_channels=oc, stride=s),
-                       pad_shortcut_backward, [x], names=["x"], rng=rng)
-    assert rep.passed, str(rep)
+    Kernel.of(pad_shortcut_forward, pad_shortcut_backward, out_channels=oc,
+              stride=s).check_gradient([x], rng)
     y, cache = pad_shortcut_forward(x, out_channels=oc, stride=s)
     dy = rng.standard_normal(y.shape)
     dx = pad_shortcut_backward(hostile(dy), cache)
@@ -55,38 +54,35 @@ def test_backward_gradcheck_and_adjoint(rng, n, c, h, w, oc, s):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_kept_and_no_writes(rng, dtype):
-    x = rng.standard_normal((2, 3, 5, 5)).astype(dtype)
-    xh = hostile(x)
-    y, cache = pad_shortcut_forward(xh, out_channels=6, stride=2)
-    assert y.dtype == dtype and y.flags.writeable
-    dy = hostile(rng.standard_normal(y.shape).astype(dtype))
-    dx = pad_shortcut_backward(dy, cache)
-    assert dx.dtype == dtype and dx.shape == x.shape
-    np.testing.assert_array_equal(xh, x)
+    kernel = Kernel.of(pad_shortcut_forward, pad_shortcut_backward, out_channels=6, stride=2)
+    x = rng.standard_normal((2, 3, 5, 5))
+    kernel.check_dtypes([x], rng, dtypes=(dtype,), rtol=1e-6, atol=1e-6)
+    kernel.check_hostile([x.astype(dtype)], rng)
+    xh = hostile(x.astype(dtype))
+    y, _ = pad_shortcut_forward(xh, out_channels=6, stride=2)
+    assert y.flags.writeable
     y[:] = 1.0  # the output owns its memory
-    np.testing.assert_array_equal(xh, x)
+    np.testing.assert_array_equal(xh, x.astype(dtype))
 
 
 def test_errors(rng):
     x = rng.standard_normal((2, 4, 4, 4))
-    with pytest.raises(ValueError, match=r"pad_shortcut: x must be 4-D.*got shape \(4, 4, 4\)"):
+    with raises("pad_shortcut", r"x must be 4-D.*got shape \(4, 4, 4\)"):
         pad_shortcut_forward(x[0], out_channels=8)
-    with pytest.raises(TypeError, match="pad_shortcut: x must be float32 or float64"):
-        pad_shortcut_forward(x.astype(np.int64), out_channels=8)
-    with pytest.raises(TypeError, match="pad_shortcut: x must be a numpy.ndarray"):
-        pad_shortcut_forward(x.tolist(), out_channels=8)
-    with pytest.raises(ValueError, match="pad_shortcut: out_channels must be >= the input's 4 "
-                                         "channels, got 3"):
+    kernel = Kernel.of(pad_shortcut_forward, pad_shortcut_backward, out_channels=8)
+    kernel.check_type_errors([x])
+    kernel.check_dy_errors([x])
+    with raises("pad_shortcut", "out_channels must be >= the input's 4 channels, got 3"):
         pad_shortcut_forward(x, out_channels=3)
-    with pytest.raises(ValueError, match="pad_shortcut: stride must be >= 1, got 0"):
+    with raises("pad_shortcut", "stride must be >= 1, got 0"):
         pad_shortcut_forward(x, out_channels=8, stride=0)
-    with pytest.raises(TypeError, match="pad_shortcut: stride must be an int"):
+    with raises("pad_shortcut", "stride must be an int", TypeError):
         pad_shortcut_forward(x, out_channels=8, stride=1.5)
     y, cache = pad_shortcut_forward(x, out_channels=8)
     with pytest.raises(ValueError, match=r"^pad_shortcut_backward: dy must have shape "
                                          r"\(2, 8, 2, 2\).*got \(2, 4, 2, 2\)"):
         pad_shortcut_backward(np.zeros((2, 4, 2, 2)), cache)
-    with pytest.raises(TypeError, match="pad_shortcut_backward: dy must be float32 or float64"):
+    with raises("pad_shortcut_backward", "dy must be float32 or float64", TypeError):
         pad_shortcut_backward(np.zeros(y.shape, np.int32), cache)
 
 
