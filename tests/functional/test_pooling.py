@@ -139,6 +139,24 @@ def test_max_pool_nan_is_the_maximum(rng, nd, k, s, p, d, ceil, torch):
     np.testing.assert_array_equal(cache.indices, ti.numpy())
 
 
+@pytest.mark.parametrize("shape,k,s", [((1, 2, 9, 8, 7), (7, 7, 6), 1),
+                                     ((2, 1, 19, 18), 17, 1)])
+def test_max_pool_more_than_256_kernel_offsets(rng, shape, k, s, torch):
+    """Switches of a window of more than 256 offsets no longer fit the compact uint8 form."""
+    nd = len(shape) - 2
+    x = rng.integers(0, 50, shape).astype(float)  # ties too
+    y, cache = MAX[nd][0](x, kernel_size=k, stride=s)
+    ry, ridx = loops.max_pool(x, kernel_size=k, stride=s)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(cache.indices, ridx)
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(MAX[nd][1](dy, cache), loops.scatter_at_indices(dy, ridx, shape),
+                               rtol=0, atol=1e-12)
+    ti = getattr(torch.nn.functional, f"max_pool{nd}d")(torch.tensor(x), k, s,
+                                                       return_indices=True)[1]
+    np.testing.assert_array_equal(cache.indices, ti.numpy())
+
+
 def test_max_pool_overlap_accumulates():
     # one large value under 4 overlapping 2x2 windows receives all four upstream gradients
     x = np.zeros((1, 1, 3, 3))
