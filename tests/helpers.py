@@ -44,12 +44,3 @@ def rel_error(a, b) -> float:
     den = max(np.linalg.norm(a) + np.linalg.norm(b), 1e-300)
     return float(np.linalg.norm(a - b) / den)
 
-
-def pooled_length(size, k, s, p, d, ceil):
-    """PyTorch's pooled output length (its documented formula, with the ceil-mode rule that
-    the last window must start inside the input or its left padding)."""
-    span = size + 2 * p - d * (k - 1) - 1
-    n = (-(-span // s) if ceil else span // s) + 1
-    if ceil and (n - 1) * s >= size + p:
-        n -= 1
-    return n

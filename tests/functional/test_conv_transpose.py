@@ -184,6 +184,7 @@ def test_errors(nd):
         (dict(padding=-1), "padding must be >= 0"),
         (dict(stride=0), "stride must be >= 1"),
         (dict(w=(3, 0, *(3,) * nd)), "all sizes must be positive"),
+        (dict(mode="true"), r"mode must be one of \['cross-correlation', 'convolution'\]"),
     ]:
         with raises(op, match):
             _call(nd, **kw)

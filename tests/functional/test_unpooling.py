@@ -126,6 +126,8 @@ def test_errors(nd):
          dict(output_size=(6,) * (nd + 1))),
         (TypeError, "output_size must be a tuple of ints", (x, idx), dict(output_size=6)),
         (ValueError, "padding must be at most half", (x, idx), dict(padding=2)),
+        (ValueError, "output size must be positive", (x[..., :1], idx[..., :1]),
+         dict(padding=1)),
     ]:
         with raises(op, match, exc):
             fwd(*args, **{"kernel_size": 2, **kw})
