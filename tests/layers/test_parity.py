@@ -6,7 +6,7 @@ import pytest
 
 import convprop.layers as L
 
-from torch_parity import ATOL, assert_parity, to_torch
+from torch_parity import ATOL, assert_parity, parity_step, to_torch
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -101,15 +101,7 @@ def test_batchnorm_three_training_steps_then_eval(torch, rng, cls, shape, kw):
 
 
 def assert_parity_step(torch, m, t, x, training, rng):
-    t.train(training)
-    y, cache = m.forward(x, training=training)
-    xt = torch.from_numpy(x.copy()).requires_grad_(True)
-    yt = t(xt)
-    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=0, atol=ATOL)
-    dy = rng.standard_normal(y.shape)
-    dx = m.backward(dy, cache)
-    yt.backward(torch.from_numpy(dy))
-    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=ATOL)
+    parity_step(torch, m, t, x, training, rng)
     for name, p in t.named_parameters():
         np.testing.assert_allclose(getattr(m, name).grad, p.grad.numpy(), rtol=0, atol=ATOL)
 

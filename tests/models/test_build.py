@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from convprop.layers import (BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout, Flatten, Linear,
-                             LocalResponseNorm, MaxPool2d, PadShortcut)
+from convprop.layers import (BatchNorm2d, Conv1d, Conv2d, Conv3d, CrossEntropyLoss, Dropout,
+                             Flatten, Linear, LocalResponseNorm, MaxPool2d, PadShortcut)
 from convprop.models import MODELS, build
 from convprop.optim import SGD
 
@@ -17,14 +17,19 @@ SMALL = {  # fast configurations of every model (non-default values where possib
     "vgg_cifar": {"input_size": 12, "stages": ((4, 4), (8,)), "hidden": 16, "in_channels": 1},
     "resnet20": {"input_size": 7, "widths": (3, 8, 16), "blocks_per_stage": 2},
     "googlenet_mini": {"input_size": 7, "in_channels": 2, "num_classes": 5},
+    "c3d_mini": {"input_size": [4, 8, 12], "widths": [3, 4, 5], "in_channels": 2,
+                 "num_classes": 3},
+    "cnn1d": {"input_size": 24, "widths": [3, 5], "pools": [2, 3], "kernel_size": 3},
 }
 NAMES = sorted(MODELS)
 
 
 def small_input(name, rng, n=2, dtype=np.float64):
     cfg = SMALL[name]
-    s, c = cfg["input_size"], cfg.get("in_channels", 3)
-    return rng.standard_normal((n, c, s, s)).astype(dtype)
+    s = cfg["input_size"]
+    spatial = tuple(s) if isinstance(s, list) else (s,) if name == "cnn1d" else (s, s)
+    c = cfg.get("in_channels", 1 if name == "cnn1d" else 3)
+    return rng.standard_normal((n, c, *spatial)).astype(dtype)
 
 
 def shapes(model):
@@ -130,8 +135,8 @@ def test_size_arguments_are_respected(name, rng):
     model = build(name, rng=rng, dtype=np.float64, **cfg)
     x = small_input(name, rng)
     assert model.predict(x).shape == (2, cfg.get("num_classes", 10))
-    first = next(m for m in model.modules() if isinstance(m, Conv2d))
-    assert first.in_channels == cfg.get("in_channels", 3)
+    first = next(m for m in model.modules() if isinstance(m, (Conv1d, Conv2d, Conv3d)))
+    assert first.in_channels == x.shape[1]
     last = [m for m in model.modules() if isinstance(m, Linear)][-1]
     assert last.out_features == cfg.get("num_classes", 10)
     wrong = np.zeros((1, x.shape[1] + 1) + x.shape[2:])

@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def spatial_shape(name: str, input_size, nd: int) -> tuple:
+def spatial_shape(name: str, input_size, nd: int, minimum: int = 1) -> tuple:
     """``input_size`` (an int for every axis, or one size per spatial axis) as an nd-tuple."""
     from .._checks import ntuple
-    return ntuple(name, "input_size", input_size, nd)
+    return ntuple(name, "input_size", input_size, nd, minimum=minimum)
 
 
 def feature_size(features, in_channels: int, input_size, dtype, nd: int = 2) -> int:
     """Number of features ``features`` produces per example: one forward pass on zeros, so
     the classifier width follows any input size without hand arithmetic. ``input_size`` is
     an int (every one of the ``nd`` spatial axes) or a tuple."""
-    shape = spatial_shape("models", input_size, nd)
+    shape = spatial_shape("models", input_size, nd, minimum=0)  # 0: "too small" below
     try:
         y = features.predict(np.zeros((1, in_channels, *shape), dtype=dtype))
     except ValueError as e:
