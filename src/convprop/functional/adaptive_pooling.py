@@ -212,45 +212,141 @@ def _global_max_backward(op, dy, cache: GlobalPoolCache):
     return scatter_add_planes(dy, cache.indices, cache.x_shape, cache.order)
 
 
-# ----------------------------------------------------------------------------- public names
+# ----------------------------------------------------------------------------- public kernels
 
-def _doc(kind: str, nd: int, direction: str) -> str:
-    shape = LAYOUTS[nd]
-    if kind.startswith("adaptive"):
-        if direction == "forward":
-            return (f"{kind.replace('_', ' ').title()} pooling over x {shape} to a fixed "
-                    f"output size (an int or {nd}-tuple; None keeps that axis), PyTorch's "
-                    f"bins; returns y (N, C, *output_size) and a cache"
-                    + (" whose ``indices`` are PyTorch's return_indices." if "max" in kind
-                       else "."))
-        return f"Gradient of :func:`{kind}_pool{nd}d_forward`: dy (N, C, *O) -> dx {shape}."
-    if direction == "forward":
-        what = "mean" if "avg" in kind else "maximum (the first, which gets the gradient)"
-        return f"Global {what} over the spatial axes: x {shape} -> y (N, C), and a cache."
-    return f"Gradient of :func:`{kind}_pool{nd}d_forward`: dy (N, C) -> dx {shape}."
+def adaptive_avg_pool1d_forward(x, *, output_size):
+    """Adaptive average pooling (``torch.nn.functional.adaptive_avg_pool1d``): x (N, C, L) ->
+    y (N, C, *output_size), each output the mean of its bin (``output_size``: an int or
+    1-tuple, None keeping that axis). Returns y and an :class:`AdaptiveAvgPoolCache`."""
+    return _adaptive_avg_forward("adaptive_avg_pool1d", 1, x, output_size)
 
 
-def _make(kind: str, nd: int, fwd, bwd):
-    name = f"{kind}_pool{nd}d"
-    if kind.startswith("adaptive"):
-        def forward(x, *, output_size):
-            return fwd(name, nd, x, output_size)
-    else:
-        def forward(x):
-            return fwd(name, nd, x)
-
-    def backward(dy, cache):
-        return bwd(f"{name}_backward", dy, cache)
-
-    for f, direction in ((forward, "forward"), (backward, "backward")):
-        f.__name__ = f.__qualname__ = f"{name}_{direction}"
-        f.__doc__ = _doc(kind, nd, direction)
-        globals()[f.__name__] = f
+def adaptive_avg_pool1d_backward(dy, cache):
+    """Gradient of :func:`adaptive_avg_pool1d_forward`: dy (N, C, *O) -> dx (N, C, L)."""
+    return _adaptive_avg_backward("adaptive_avg_pool1d_backward", dy, cache)
 
 
-for _nd in (1, 2, 3):
-    _make("adaptive_avg", _nd, _adaptive_avg_forward, _adaptive_avg_backward)
-    _make("adaptive_max", _nd, _adaptive_max_forward, _adaptive_max_backward)
-    _make("global_avg", _nd, _global_avg_forward, _global_avg_backward)
-    _make("global_max", _nd, _global_max_forward, _global_max_backward)
-del _nd
+def adaptive_avg_pool2d_forward(x, *, output_size):
+    """Adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``): x (N, C, H, W) ->
+    y (N, C, *output_size), each output the mean of its bin (``output_size``: an int or
+    2-tuple, None keeping that axis). Returns y and an :class:`AdaptiveAvgPoolCache`."""
+    return _adaptive_avg_forward("adaptive_avg_pool2d", 2, x, output_size)
+
+
+def adaptive_avg_pool2d_backward(dy, cache):
+    """Gradient of :func:`adaptive_avg_pool2d_forward`: dy (N, C, *O) -> dx (N, C, H, W)."""
+    return _adaptive_avg_backward("adaptive_avg_pool2d_backward", dy, cache)
+
+
+def adaptive_avg_pool3d_forward(x, *, output_size):
+    """Adaptive average pooling (``torch.nn.functional.adaptive_avg_pool3d``): x (N, C, D, H, W) ->
+    y (N, C, *output_size), each output the mean of its bin (``output_size``: an int or
+    3-tuple, None keeping that axis). Returns y and an :class:`AdaptiveAvgPoolCache`."""
+    return _adaptive_avg_forward("adaptive_avg_pool3d", 3, x, output_size)
+
+
+def adaptive_avg_pool3d_backward(dy, cache):
+    """Gradient of :func:`adaptive_avg_pool3d_forward`: dy (N, C, *O) -> dx (N, C, D, H, W)."""
+    return _adaptive_avg_backward("adaptive_avg_pool3d_backward", dy, cache)
+
+
+def adaptive_max_pool1d_forward(x, *, output_size):
+    """Adaptive max pooling (``torch.nn.functional.adaptive_max_pool1d``): x (N, C, L) ->
+    y (N, C, *output_size), each output its bin's first maximum (a NaN counts as the
+    maximum, the last NaN winning, as PyTorch). Returns y and an
+    :class:`AdaptiveMaxPoolCache` whose ``indices`` are PyTorch's return_indices."""
+    return _adaptive_max_forward("adaptive_max_pool1d", 1, x, output_size)
+
+
+def adaptive_max_pool1d_backward(dy, cache):
+    """Gradient of :func:`adaptive_max_pool1d_forward`: dy (N, C, *O) -> dx (N, C, L)."""
+    return _adaptive_max_backward("adaptive_max_pool1d_backward", dy, cache)
+
+
+def adaptive_max_pool2d_forward(x, *, output_size):
+    """Adaptive max pooling (``torch.nn.functional.adaptive_max_pool2d``): x (N, C, H, W) ->
+    y (N, C, *output_size), each output its bin's first maximum (a NaN counts as the
+    maximum, the last NaN winning, as PyTorch). Returns y and an
+    :class:`AdaptiveMaxPoolCache` whose ``indices`` are PyTorch's return_indices."""
+    return _adaptive_max_forward("adaptive_max_pool2d", 2, x, output_size)
+
+
+def adaptive_max_pool2d_backward(dy, cache):
+    """Gradient of :func:`adaptive_max_pool2d_forward`: dy (N, C, *O) -> dx (N, C, H, W)."""
+    return _adaptive_max_backward("adaptive_max_pool2d_backward", dy, cache)
+
+
+def adaptive_max_pool3d_forward(x, *, output_size):
+    """Adaptive max pooling (``torch.nn.functional.adaptive_max_pool3d``): x (N, C, D, H, W) ->
+    y (N, C, *output_size), each output its bin's first maximum (a NaN counts as the
+    maximum, the last NaN winning, as PyTorch). Returns y and an
+    :class:`AdaptiveMaxPoolCache` whose ``indices`` are PyTorch's return_indices."""
+    return _adaptive_max_forward("adaptive_max_pool3d", 3, x, output_size)
+
+
+def adaptive_max_pool3d_backward(dy, cache):
+    """Gradient of :func:`adaptive_max_pool3d_forward`: dy (N, C, *O) -> dx (N, C, D, H, W)."""
+    return _adaptive_max_backward("adaptive_max_pool3d_backward", dy, cache)
+
+
+def global_avg_pool1d_forward(x):
+    """Global average pooling: x (N, C, L) -> y (N, C), the mean over the spatial axes."""
+    return _global_avg_forward("global_avg_pool1d", 1, x)
+
+
+def global_avg_pool1d_backward(dy, cache):
+    """Gradient of :func:`global_avg_pool1d_forward`: dy (N, C) -> dx (N, C, L)."""
+    return _global_avg_backward("global_avg_pool1d_backward", dy, cache)
+
+
+def global_avg_pool2d_forward(x):
+    """Global average pooling: x (N, C, H, W) -> y (N, C), the mean over the spatial axes."""
+    return _global_avg_forward("global_avg_pool2d", 2, x)
+
+
+def global_avg_pool2d_backward(dy, cache):
+    """Gradient of :func:`global_avg_pool2d_forward`: dy (N, C) -> dx (N, C, H, W)."""
+    return _global_avg_backward("global_avg_pool2d_backward", dy, cache)
+
+
+def global_avg_pool3d_forward(x):
+    """Global average pooling: x (N, C, D, H, W) -> y (N, C), the mean over the spatial axes."""
+    return _global_avg_forward("global_avg_pool3d", 3, x)
+
+
+def global_avg_pool3d_backward(dy, cache):
+    """Gradient of :func:`global_avg_pool3d_forward`: dy (N, C) -> dx (N, C, D, H, W)."""
+    return _global_avg_backward("global_avg_pool3d_backward", dy, cache)
+
+
+def global_max_pool1d_forward(x):
+    """Global max pooling: x (N, C, L) -> y (N, C), the maximum over the spatial axes;
+    the first maximum (or the last NaN) gets the gradient."""
+    return _global_max_forward("global_max_pool1d", 1, x)
+
+
+def global_max_pool1d_backward(dy, cache):
+    """Gradient of :func:`global_max_pool1d_forward`: dy (N, C) -> dx (N, C, L)."""
+    return _global_max_backward("global_max_pool1d_backward", dy, cache)
+
+
+def global_max_pool2d_forward(x):
+    """Global max pooling: x (N, C, H, W) -> y (N, C), the maximum over the spatial axes;
+    the first maximum (or the last NaN) gets the gradient."""
+    return _global_max_forward("global_max_pool2d", 2, x)
+
+
+def global_max_pool2d_backward(dy, cache):
+    """Gradient of :func:`global_max_pool2d_forward`: dy (N, C) -> dx (N, C, H, W)."""
+    return _global_max_backward("global_max_pool2d_backward", dy, cache)
+
+
+def global_max_pool3d_forward(x):
+    """Global max pooling: x (N, C, D, H, W) -> y (N, C), the maximum over the spatial axes;
+    the first maximum (or the last NaN) gets the gradient."""
+    return _global_max_forward("global_max_pool3d", 3, x)
+
+
+def global_max_pool3d_backward(dy, cache):
+    """Gradient of :func:`global_max_pool3d_forward`: dy (N, C) -> dx (N, C, D, H, W)."""
+    return _global_max_backward("global_max_pool3d_backward", dy, cache)

@@ -16,12 +16,24 @@ from .linear import Linear
 from .loss import CrossEntropyLoss, Loss, MSELoss
 from .module import Module, Parameter, StateDictError
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LocalResponseNorm
-from .pooling import *  # noqa: F401,F403
-from .pooling import __all__ as _pooling
+from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
+                      AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
+                      GlobalAvgPool1d, GlobalAvgPool2d, GlobalAvgPool3d, GlobalMaxPool1d,
+                      GlobalMaxPool2d, GlobalMaxPool3d, MaxPool1d, MaxPool2d, MaxPool3d,
+                      MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from .reshape import Flatten, Identity
 from .shortcut import PadShortcut
 
-__all__ = sorted([
+__all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
@@ -35,12 +47,24 @@ __all__ = sorted([
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "GlobalAvgPool1d",
+    "GlobalAvgPool2d",
+    "GlobalAvgPool3d",
+    "GlobalMaxPool1d",
+    "GlobalMaxPool2d",
+    "GlobalMaxPool3d",
     "Identity",
     "LeakyReLU",
     "Linear",
     "LocalResponseNorm",
     "Loss",
     "MSELoss",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
     "Module",
     "PadShortcut",
     "Parameter",
@@ -53,5 +77,4 @@ __all__ = sorted([
     "init",
     "layer_table",
     "summary",
-    *_pooling,
-])
+]

@@ -22,7 +22,8 @@ MODELS = {"lenet5": lenet5, "alexnet_cifar": alexnet_cifar, "vgg_cifar": vgg_cif
 #: How many spatial axes each zoo model's input has: (N, C, L), (N, C, H, W), (N, C, D, H, W).
 SPATIAL_DIMS = {name: 2 for name in MODELS} | {"c3d_mini": 3, "cnn1d": 1}
 
-__all__ = ["MODELS", "SPATIAL_DIMS", "build", "c3d_mini", "cnn1d", "lenet5", "alexnet_cifar", "vgg_cifar", "resnet20",
+__all__ = ["MODELS", "SPATIAL_DIMS", "build", "c3d_mini", "cnn1d", "lenet5", "alexnet_cifar",
+           "vgg_cifar", "resnet20",
            "googlenet_mini", "inception", "basic_block", "PadShortcut"]
 
 
