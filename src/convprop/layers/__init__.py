@@ -1,8 +1,9 @@
 """Modules: objects that own parameters and delegate to one kernel pair each.
 
-``forward(x, *, training) -> (y, cache)``; ``backward(dy, cache) -> dx`` adds the parameter
-gradients into ``Parameter.grad``. Containers (``Sequential``, ``Residual``, ``Concat``) are
-modules too; losses take ``forward(pred, target)``. Initializers live in
+``forward(x, *, training) -> (y, cache)``; ``backward(dy, cache, *, need_dx=True) -> dx`` adds
+the parameter gradients into ``Parameter.grad`` (``need_dx=False``: the caller discards dx, a
+module may skip it). Containers (``Sequential``, ``Residual``, ``Concat``) are modules too;
+losses take ``forward(pred, target)`` and ``backward(dy, cache)``. Initializers live in
 :mod:`convprop.layers.init`.
 """
 
