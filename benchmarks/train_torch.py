@@ -43,7 +43,6 @@ __all__ = ["build_model", "build_optimizer", "build_schedule", "load_data", "mai
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "warmup_cosine", "plateau")
-DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.train_torch", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="lenet5", choices=sorted(MODELS))
+    from convprop.data import DATASETS
     p.add_argument("--dataset", default="mnist-sample", choices=DATASETS)
     p.add_argument("--data-dir", help="directory holding the dataset's original files")
     p.add_argument("--download", action="store_true", help="download a missing dataset")
@@ -76,15 +76,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_data(dataset: str, data_dir=None, *, download=False, limit=None):
     """(x_train, y_train, x_test, y_test, mean, std, classes) as ``convprop train`` prepares
-    them: float32 (N, C, H, W) standardised with the training images' per-channel statistics."""
-    from convprop.data import load_dataset, normalize
+    them: float32 (N, C, *spatial) standardised with the training images' per-channel
+    statistics."""
+    from convprop.data import channel_stats, load_dataset, normalize
     train = load_dataset(dataset, "train", root=data_dir, download=download)
     test = load_dataset(dataset, "test", root=data_dir, download=download)
     if limit is not None:
         train, test = (replace(d, images=d.images[:limit], labels=d.labels[:limit])
                        for d in (train, test))
-    mean = (train.images.mean(axis=(0, 2, 3)) / 255.0).tolist()
-    std = (train.images.std(axis=(0, 2, 3)) / 255.0).tolist()
+    mean, std = channel_stats(train.images)
     return (normalize(train.images, mean, std), train.labels.astype(np.int64),
             normalize(test.images, mean, std), test.labels.astype(np.int64), mean, std,
             list(train.classes))
@@ -184,7 +184,8 @@ def train(args, *, file=sys.stdout) -> dict:
     t_start = time.perf_counter()
     x_tr, y_tr, x_te, y_te, mean, std, classes = load_data(
         args.dataset, args.data_dir, download=args.download, limit=args.limit)
-    channels, size = x_tr.shape[1], x_tr.shape[2]
+    from convprop.train.recipe import input_size_of
+    channels, size = x_tr.shape[1], input_size_of(x_tr.shape[2:])
     model_args = {"in_channels": channels, "num_classes": len(classes), "input_size": size}
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)  # convprop train: init, then shuffles/augmentation
@@ -192,7 +193,7 @@ def train(args, *, file=sys.stdout) -> dict:
     opt = build_optimizer(args.optimizer, model.parameters(), lr=args.lr,
                           momentum=args.momentum, weight_decay=args.weight_decay)
     schedule = build_schedule(args.schedule, opt, args.epochs)
-    augment = _augmenter(channels) if args.augment else None
+    augment = _augmenter(channels) if args.augment and x_tr.ndim == 4 else None  # 2-D only
     n_params = sum(p.numel() for p in model.parameters())
     say = (lambda s: None) if args.quiet else (lambda s: print(s, file=file, flush=True))
     say(f"torch {torch.__version__}, {threads} threads: {args.model} ({n_params:,} parameters, "

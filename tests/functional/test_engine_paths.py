@@ -83,3 +83,30 @@ def test_float32_planes_keep_the_dtype(rng):
     assert cache.work.sliding and cache.work.cols.dtype == np.float32
     dx, dw, _ = conv3d_backward(np.ones_like(y), cache)
     assert y.dtype == dx.dtype == dw.dtype == np.float32
+
+
+def test_sliding_split_over_threads_is_bit_identical(rng, monkeypatch):
+    """The planes and the input gradient's scatter split over threads by depth slice."""
+    from convprop.functional._engine import threads
+    x = rng.standard_normal((3, 4, 6, 5, 7)).astype(np.float32)
+    w = rng.standard_normal((5, 4, 3, 3, 3)).astype(np.float32)
+
+    def run():
+        y, cache = conv3d_forward(x, w, None, padding=1)
+        assert cache.work.sliding
+        dy = np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape)
+        return (y, *conv3d_backward(dy, cache)[:2])
+
+    monkeypatch.setattr(threads, "_num_threads", 1)
+    serial = [np.array(a) for a in run()]
+    monkeypatch.setattr(threads, "_num_threads", 2)
+    monkeypatch.setattr(slide, "MIN_SLICE_WORK", 0)
+    calls = []
+    real = slide.parallel_chunks
+    monkeypatch.setattr(slide, "parallel_chunks",
+                        lambda n, f, *, work, min_work: calls.append(n) or real(n, f, work=work,
+                                                                                min_work=0))
+    threaded = run()
+    assert calls and max(calls) >= 2
+    for a, b in zip(serial, threaded):
+        assert a.tobytes() == np.ascontiguousarray(b).tobytes()

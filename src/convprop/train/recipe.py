@@ -19,7 +19,7 @@ import numpy as np
 from ..io import atomic_write
 from .history import History
 
-__all__ = ["TrainConfig", "run", "prepare_images", "DEFAULTS"]
+__all__ = ["TrainConfig", "run", "input_size_of", "prepare_images", "DEFAULTS"]
 
 # Defaults for the main job; anything given explicitly overrides them.
 # 8 epochs of Adam at 2e-3 with cosine decay: 98.2-98.7% on the embedded test split over
@@ -48,6 +48,13 @@ class TrainConfig:
     verbose: int = 1
     limit: int | None = None
     model_args: dict = field(default_factory=dict)
+
+
+def input_size_of(spatial) -> int | tuple:
+    """The zoo's ``input_size`` for examples of spatial shape ``spatial``: an int when every
+    size is equal (the 2-D zoo's square images, a 1-D length), else the tuple (a 16x32x32
+    clip)."""
+    return spatial[0] if len(set(spatial)) == 1 else tuple(spatial)
 
 
 def prepare_images(images: np.ndarray, mean, std) -> np.ndarray:
@@ -115,9 +122,7 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
         raise ValueError(f"model {cfg.model} takes inputs with {want} spatial axes, but "
                          f"{cfg.dataset} holds {len(spatial)}-D examples of shape "
                          f"{tuple(train.images.shape[1:])}; models for it: {', '.join(fits)}")
-    # models take input_size as an int when every spatial size is equal (the 2-D zoo's
-    # square images, a 1-D length), else as the tuple of sizes (a 16x32x32 clip)
-    size = spatial[0] if len(set(spatial)) == 1 else tuple(spatial)
+    size = input_size_of(spatial)
     mean, std = channel_stats(train.images)
     x_train, x_test = (prepare_images(d.images, mean, std) for d in (train, test))
     say(f"data: {cfg.dataset}: {len(x_train)} training and {len(x_test)} test examples of "

@@ -16,8 +16,9 @@ import math
 
 import numpy as np
 
+from .threads import parallel_chunks
 from .windows import col2im, identity_window, im2col
-from .workspace import workspace
+from .workspace import WORKSPACE_BYTES, workspace
 
 __all__ = ["SLIDE_MAX_BYTES", "slides", "slide_planes", "slide_forward", "slide_weight_grad",
            "slide_input_grad"]
@@ -25,6 +26,9 @@ __all__ = ["SLIDE_MAX_BYTES", "slides", "slide_planes", "slide_forward", "slide_
 #: The planes are cached for the weight gradient; a layer whose planes would exceed this
 #: many bytes takes the general (banded) path instead.
 SLIDE_MAX_BYTES = 256 << 20
+#: Column elements above which the planes (and the input gradient's scatter) are split over
+#: threads by depth slice, as im2col splits channels (its own threshold, 4M, is per slice).
+MIN_SLICE_WORK = 1 << 21
 
 
 def slides(geo, itemsize: int) -> bool:
@@ -58,10 +62,15 @@ def slide_planes(x: np.ndarray, geo) -> np.ndarray:
     planes[:before] = 0
     planes[before + d:] = 0
     one = identity_window(x.shape[3:], k, s, p, out)
-    for i in range(d):
-        cols = im2col(x[:, :, i], k, s, p, r, out, out=None if one else planes[before + i])
-        if one:
-            planes[before + i] = cols
+
+    def build(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            cols = im2col(x[:, :, i], k, s, p, r, out, out=None if one else planes[before + i])
+            if one:
+                planes[before + i] = cols
+
+    # each slice's copy is below im2col's own threading threshold: split the slices instead
+    parallel_chunks(d, build, work=planes.size, min_work=MIN_SLICE_WORK)
     return planes
 
 
@@ -111,9 +120,20 @@ def slide_input_grad(dy2: np.ndarray, w: np.ndarray, geo) -> np.ndarray:
     w_rev = np.ascontiguousarray(wt.transpose(1, 2, 3, 0, 4)).reshape(-1, kd * c_out)
     k, s, p, r, out = _plane_args(geo)
     dx = np.zeros((c, d, h, wd, n), dtype=dy2.dtype).transpose(4, 0, 1, 2, 3)
-    dcols = workspace("dcols", (w_rev.shape[0], m), dy2.dtype)
-    for i in range(d):
-        j = i + before  # this slice's index among the padded planes
-        np.matmul(w_rev, dyp[j:j + kd].reshape(-1, m), out=dcols)
-        col2im(dcols, (n, c, h, wd), k, s, p, r, out, add_to=dx[:, :, i])
+    # the KD-slice windows of dy, one per input slice j (read-only, overlapping views)
+    st = dyp.strides
+    windows = np.lib.stride_tricks.as_strided(
+        dyp, (dyp.shape[0] - kd + 1, kd * c_out, m), (st[0], st[1], st[2]), writeable=False)
+    rows = w_rev.shape[0]
+    per = max(1, WORKSPACE_BYTES // (rows * m * dy2.itemsize))  # slices per block of dP
+    for i0 in range(0, d, per):
+        i1 = min(d, i0 + per)
+        dcols = workspace("dcols", (i1 - i0, rows, m), dy2.dtype)
+        np.matmul(w_rev, windows[before + i0:before + i1], out=dcols)
+
+        def scatter(lo: int, hi: int) -> None:
+            for i in range(lo, hi):  # each slice scatters into its own dx slice
+                col2im(dcols[i], (n, c, h, wd), k, s, p, r, out, add_to=dx[:, :, i0 + i])
+
+        parallel_chunks(i1 - i0, scatter, work=dcols.size, min_work=MIN_SLICE_WORK)
     return dx
