@@ -360,3 +360,146 @@ def test_avg_pool_divisor_override_torch_parity(torch, rng, divisor):
         np.testing.assert_allclose(y, ty.detach().numpy(), rtol=0, atol=1e-10)
         np.testing.assert_allclose(avg_pool2d_backward(dy, cache), tx.grad.numpy(), rtol=0,
                                    atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- tie policies
+
+def _tied_loop(x, dy, *, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               ties):
+    """Max pooling's backward under a tie policy, one window at a time: the real (unpadded)
+    elements equal to the window's maximum share dy ("split": dy / count each) or each get
+    all of it ("all"); a window whose maximum is NaN sends dy to its last NaN alone."""
+    nd = x.ndim - 2
+    sp = x.shape[2:]
+    k = ntuple(kernel_size, nd)
+    s = k if stride is None else ntuple(stride, nd)
+    p, d = ntuple(padding, nd), ntuple(dilation, nd)
+    out = dy.shape[2:]
+    dx = np.zeros(x.shape)
+    for n, c in np.ndindex(*x.shape[:2]):
+        for o in np.ndindex(*out):
+            cells = []
+            for kk in np.ndindex(*k):
+                at = tuple(oa * sa - pa + ka * da for oa, sa, pa, ka, da in zip(o, s, p, kk, d))
+                if all(0 <= a < m for a, m in zip(at, sp)):
+                    cells.append(at)
+            vals = [x[(n, c, *at)] for at in cells]
+            if any(math.isnan(v) for v in vals):
+                winners = [[at for at, v in zip(cells, vals) if math.isnan(v)][-1]]
+            else:
+                winners = [at for at, v in zip(cells, vals) if v == max(vals)]
+            g = dy[(n, c, *o)] / (len(winners) if ties == "split" else 1)
+            for at in winners:
+                dx[(n, c, *at)] += g
+    return dx
+
+
+@pytest.mark.parametrize("ties", ["split", "all"])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("maker", ["equal", "integers", "distinct"])
+def test_max_pool_tie_policies_match_loop(rng, nd, ties, maker):
+    shape = TIE_SHAPES[nd]
+    x = {"equal": lambda: np.full(shape, 1.5),
+         "integers": lambda: rng.integers(0, 3, shape).astype(float),
+         "distinct": lambda: _distinct(rng, shape)}[maker]()
+    fwd, bwd = MAX[nd]
+    for k, s, p, d, ceil in TIE_CONFIGS[nd] + [(1, 1, 0, 1, False)]:
+        kw = _kw(k, s, p, d, ceil)
+        y, cache = fwd(x, **kw, ties=ties)
+        y0, c0 = fwd(x, **kw)
+        np.testing.assert_array_equal(y, y0)  # the values never depend on the policy
+        np.testing.assert_array_equal(cache.indices, c0.indices)  # PyTorch's switches
+        assert cache.ties == ties and cache.tied.shape == (math.prod(ntuple(k, nd)),) + y.shape
+        dy = rng.standard_normal(y.shape)
+        dx = bwd(dy, cache)
+        np.testing.assert_allclose(dx, _tied_loop(x, dy, **kw, ties=ties), rtol=1e-12,
+                                   atol=1e-12, err_msg=str(kw))
+        if maker == "distinct":  # no ties: every policy is "first"
+            np.testing.assert_allclose(dx, bwd(dy, c0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_split_preserves_the_sum_and_all_overcounts(rng, nd):
+    shape = TIE_SHAPES[nd]
+    x = rng.integers(0, 2, shape).astype(float)  # ties almost everywhere
+    for k, s, p, d, ceil in TIE_CONFIGS[nd]:
+        kw = _kw(k, s, p, d, ceil)
+        dy = rng.standard_normal(MAX[nd][0](x, **kw)[0].shape)
+        sums = {}
+        for ties in ("first", "split", "all"):
+            dx = MAX[nd][1](dy, MAX[nd][0](x, **kw, ties=ties)[1])
+            sums[ties] = dx.sum()
+        np.testing.assert_allclose(sums["split"], dy.sum(), rtol=1e-12)
+        np.testing.assert_allclose(sums["first"], dy.sum(), rtol=1e-12)
+        # "all" sends each dy once per tied maximum: with dy = 1 the sum counts them
+        ones = np.ones_like(dy)
+        _, cache = MAX[nd][0](x, **kw, ties="all")
+        assert MAX[nd][1](ones, cache).sum() == cache.tied.sum() > ones.sum()
+
+
+def test_max_pool_ties_on_one_window():
+    x = np.array([[[[2.0, 0.0, 2.0], [1.0, 2.0, -1.0]]]])  # three maxima of 2 in one window
+    dy = np.array([[[[6.0]]]])
+    want = {"first": [[6, 0, 0], [0, 0, 0]], "split": [[2, 0, 2], [0, 2, 0]],
+            "all": [[6, 0, 6], [0, 6, 0]]}
+    for ties, w in want.items():
+        y, cache = max_pool2d_forward(x, kernel_size=(2, 3), ties=ties)
+        assert y[0, 0, 0, 0] == 2.0
+        np.testing.assert_array_equal(max_pool2d_backward(dy, cache)[0, 0], w)
+
+
+@pytest.mark.parametrize("ties", ["split", "all"])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_tie_policies_nan_and_minus_inf(rng, nd, ties):
+    """A NaN window routes as "first" does (its last NaN); an input of -inf ties with the
+    -inf padding, which never takes a share."""
+    shape = TIE_SHAPES[nd]
+    x = rng.integers(0, 3, shape).astype(float)
+    x[rng.random(shape) < 0.15] = np.nan
+    x[rng.random(shape) < 0.3] = -np.inf
+    x[0, 0] = -np.inf  # whole windows of -inf, padded ones included
+    for k, s, p, d, ceil in NAN_CONFIGS:
+        kw = _kw(k, s, p, d, ceil)
+        y, cache = MAX[nd][0](x, **kw, ties=ties)
+        dy = rng.standard_normal(y.shape)
+        dx = MAX[nd][1](dy, cache)
+        np.testing.assert_allclose(dx, _tied_loop(x, dy, **kw, ties=ties), rtol=1e-12,
+                                   atol=1e-12, err_msg=str(kw))
+        if ties == "split":
+            np.testing.assert_allclose(dx.sum(), dy.sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("ties", ["split", "all"])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_tie_policies_dtype_and_hostile(rng, nd, ties, dtype):
+    kernel = max_kernel(nd, kernel_size=3, stride=2, padding=1, ceil_mode=True, ties=ties)
+    x = rng.integers(0, 3, HOSTILE_SHAPES[nd]).astype(float)
+    kernel.check_dtypes([x], rng, dtypes=(dtype,), rtol=1e-6, atol=1e-6)
+    kernel.check_hostile([x.astype(dtype)], rng)
+    kernel.check_dy_errors([x.astype(dtype)])
+
+
+@pytest.mark.parametrize("ties", ["split", "all"])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_tie_policies_gradcheck_without_ties(rng, nd, ties):
+    """Away from ties max is differentiable and every policy is its gradient."""
+    x = _distinct(rng, HOSTILE_SHAPES[nd])
+    max_kernel(nd, kernel_size=3, stride=2, padding=1, ties=ties).check_gradient([x], rng)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_tie_policy_errors(nd):
+    x = np.zeros((1, 1, *(4,) * nd))
+    for bad in ("last", "First", None, 1):
+        with raises(f"max_pool{nd}d", "ties must be one of 'first', 'split', 'all', got"):
+            MAX[nd][0](x, kernel_size=2, ties=bad)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_split_cache_does_not_alias_input(rng, nd):
+    x = rng.integers(0, 2, (1, 2, *(4,) * nd)).astype(float)
+    y, cache = MAX[nd][0](x, kernel_size=2, ties="split")
+    dx = MAX[nd][1](np.ones_like(y), cache)
+    x[...] = 0.0
+    np.testing.assert_array_equal(MAX[nd][1](np.ones_like(y), cache), dx)

@@ -18,7 +18,7 @@ from ._engine.threads import num_threads, parallel_chunks
 from ._engine.windows import axis_names, kernel_offsets, out_size, pad_spatial, window, \
     window_add
 
-__all__ = ["PoolGeometry", "pool_args",
+__all__ = ["PoolGeometry", "pool_args", "TIES",
            "MaxPoolCache", "MaxPool1dCache", "MaxPool2dCache", "MaxPool3dCache",
            "max_pool1d_forward", "max_pool1d_backward", "max_pool2d_forward",
            "max_pool2d_backward", "max_pool3d_forward", "max_pool3d_backward",
@@ -27,6 +27,17 @@ __all__ = ["PoolGeometry", "pool_args",
            "avg_pool2d_backward", "avg_pool3d_forward", "avg_pool3d_backward"]
 
 LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+
+#: Max pooling's tie policies: which of a window's equal maxima receive its gradient.
+TIES = ("first", "split", "all")
+
+
+def tie_policy(op: str, ties) -> str:
+    """The one check of max pooling's ``ties`` argument (kernels and modules)."""
+    if not isinstance(ties, str) or ties not in TIES:
+        raise ValueError(f"{op}: ties must be one of {', '.join(map(repr, TIES))}, "
+                         f"got {ties!r}")
+    return ties
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,11 @@ class MaxPoolCache:
 
     geometry: PoolGeometry
     argmax: np.ndarray  # (N, C, *O), small unsigned ints
+    ties: str = "first"
+    #: ``ties="split"`` / ``"all"`` only: ``tied[k]`` marks the outputs whose window holds
+    #: its maximum at kernel offset k (K, N, C, *O) bool; padding never counts, and a window
+    #: with a NaN marks only its switch (the NaN rule of "first")
+    tied: np.ndarray | None = None
 
     @property
     def x_shape(self) -> tuple:
@@ -151,7 +167,8 @@ class MaxPoolCache:
 MaxPool1dCache = MaxPool2dCache = MaxPool3dCache = MaxPoolCache
 
 
-def _max_forward(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
+def _max_forward(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, ties="first"):
+    ties = tie_policy(op, ties)
     g = _geometry(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
     offs = g.offsets
     itype = np.uint8 if len(offs) <= 256 else np.int32
@@ -182,10 +199,64 @@ def _max_forward(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
                 am[nan & np.isnan(window(xp, offs[k], g.out, g.stride, g.dilation))] = k
 
     _in_chunks(g, run)
-    return y, MaxPoolCache(g, argmax)
+    if ties == "first":
+        return y, MaxPoolCache(g, argmax)
+    return y, MaxPoolCache(g, argmax, ties, _tie_mask(x, g, y, argmax))
+
+
+def _tie_mask(x, g: PoolGeometry, y, argmax) -> np.ndarray:
+    """``tied[k] = (window k == y)`` over real (unpadded) elements, (K, N, C, *O) bool; a
+    window whose maximum is NaN keeps only its switch (NaN == NaN is False everywhere)."""
+    offs = g.offsets
+    tied = np.empty((len(offs),) + y.shape, dtype=bool)
+    padded = any(b or a for b, a in g.pads)
+    # padding is -inf: an input of -inf would tie with it, so mask the padding out
+    real = pad_spatial(np.ones((1, 1) + g.x_shape[2:], bool), g.pads) if padded else None
+
+    def run(sl):
+        xp, ys = pad_spatial(x[sl], g.pads, value=-np.inf), y[sl]
+        for k, off in enumerate(offs):
+            t = tied[(k, *sl)]
+            np.equal(window(xp, off, g.out, g.stride, g.dilation), ys, out=t)
+            if padded:
+                t &= window(real, off, g.out, g.stride, g.dilation)
+        nan = np.isnan(ys)
+        if nan.any():
+            am = argmax[sl]
+            for k in range(len(offs)):
+                tied[(k, *sl)][nan] = am[nan] == k
+
+    _in_chunks(g, run)
+    return tied
+
+
+def _max_backward_tied(op, dy, cache: MaxPoolCache):
+    """dx for ties="split" (dy / count to each tied maximum) or "all" (dy to each)."""
+    g = cache.geometry
+    dy = _check_dy(op, dy, g)
+    dx = g.empty(g.x_shape, dy.dtype)
+    if cache.ties == "split":
+        # every window holds at least one maximum, so count >= 1
+        scale = np.reciprocal(cache.tied.sum(axis=0, dtype=dy.dtype))
+
+    def run(sl):
+        dys = dy[sl] if cache.ties == "all" else dy[sl] * scale[sl]
+        part = g.empty(dys.shape, dys.dtype)
+
+        def add(b):
+            for k, off in enumerate(g.offsets):
+                np.multiply(dys, cache.tied[(k, *sl)], out=part)
+                window_add(b, off, part, g.out, g.stride, g.dilation)
+
+        _scatter_into(dx, sl, g, add)
+
+    _in_chunks(g, run)
+    return dx
 
 
 def _max_backward(op, dy, cache: MaxPoolCache):
+    if cache.ties != "first":
+        return _max_backward_tied(op, dy, cache)
     g = cache.geometry
     dy = _check_dy(op, dy, g)
     offs, one = g.offsets, (1,) * len(g.out)
@@ -226,36 +297,53 @@ def _max_backward(op, dy, cache: MaxPoolCache):
 
 
 def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, dilation=1,
-                       ceil_mode=False):
+                       ceil_mode=False, ties="first"):
     """2-D max pooling: ``y[n,c,i,j] = max over (a,b) of xp[n,c, i*sh + a*dh, j*sw + b*dw]``.
 
-    ``xp`` is ``x`` padded with -inf (padding <= kernel_size // 2, as in PyTorch).
-    On a tie the FIRST maximum in row-major window order wins and alone receives the
-    gradient (PyTorch's rule; a NaN is the maximum, the last NaN in window order taking the
-    gradient, as PyTorch); overlapping windows (stride < kernel) accumulate gradients.
+    ``xp`` is ``x`` padded with -inf (padding <= kernel_size // 2, as in PyTorch); overlapping
+    windows (stride < kernel) accumulate gradients. ``ties`` says which of a window's equal
+    maxima receive its gradient (max is not differentiable there; each choice is one answer):
+
+    - ``"first"`` (default): the first maximum in row-major window order alone, PyTorch's and
+      cuDNN's rule. A subgradient (a valid element of the Clarke subdifferential), one index
+      per output, cheapest to store and to route.
+    - ``"split"``: dy / m to each of the m tied maxima. Also a subgradient (the average of
+      the "first"-like choices), symmetric under permutations of the window, and the sum
+      of dx equals the sum of dy as with every other choice.
+    - ``"all"``: the full dy to every tied maximum, what a naive from-scratch ``x == max``
+      mask does. NOT a gradient of max: it overcounts, sum(dx) grows with the ties (a
+      window of m equal values sends m * dy). Here to reproduce and compare such code.
+
+    Without ties the three agree. A NaN is the maximum of its window under every policy,
+    and the last NaN in window order alone takes the gradient, as PyTorch.
+    ``cache.indices`` (PyTorch's ``return_indices``) is always the "first" switch.
 
     Args:
         x: (N, C, H, W) float32/float64.
         kernel_size, stride (None: kernel_size), padding, dilation: int or (h, w) pair.
         ceil_mode: round the output size up (PyTorch's rule).
+        ties: "first", "split" or "all".
     Returns:
         y (N, C, Ho, Wo) in x's dtype and memory layout, and a :class:`MaxPoolCache`
-        (``cache.indices`` is PyTorch's ``return_indices`` output).
+        (``argmax``, and for "split" / "all" the ``tied`` mask the backward routes through).
     """
-    return _max_forward("max_pool2d", 2, x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _max_forward("max_pool2d", 2, x, kernel_size, stride, padding, dilation, ceil_mode,
+                        ties)
 
 
 def max_pool2d_backward(dy, cache: MaxPoolCache):
-    """Gradient of max pooling: each dy goes to its window's (first) maximum; overlapping
-    windows add. dy (N, C, Ho, Wo) in the forward's dtype -> dx (N, C, H, W)."""
+    """Gradient of max pooling: each dy goes to its window's maximum (the first, or the tied
+    ones as the forward's ``ties`` says); overlapping windows add.
+    dy (N, C, Ho, Wo) in the forward's dtype -> dx (N, C, H, W)."""
     return _max_backward("max_pool2d_backward", dy, cache)
 
 
 def max_pool1d_forward(x, *, kernel_size, stride=None, padding=0, dilation=1,
-                       ceil_mode=False):
-    """1-D max pooling over x (N, C, L) -> y (N, C, Lo) (see :func:`max_pool2d_forward`;
-    ``cache.indices`` index into L)."""
-    return _max_forward("max_pool1d", 1, x, kernel_size, stride, padding, dilation, ceil_mode)
+                       ceil_mode=False, ties="first"):
+    """1-D max pooling over x (N, C, L) -> y (N, C, Lo) (see :func:`max_pool2d_forward`,
+    ``ties`` included; ``cache.indices`` index into L)."""
+    return _max_forward("max_pool1d", 1, x, kernel_size, stride, padding, dilation, ceil_mode,
+                        ties)
 
 
 def max_pool1d_backward(dy, cache: MaxPoolCache):
@@ -264,11 +352,12 @@ def max_pool1d_backward(dy, cache: MaxPoolCache):
 
 
 def max_pool3d_forward(x, *, kernel_size, stride=None, padding=0, dilation=1,
-                       ceil_mode=False):
+                       ceil_mode=False, ties="first"):
     """3-D max pooling over x (N, C, D, H, W) -> y (N, C, Do, Ho, Wo) (see
-    :func:`max_pool2d_forward`; ties go to the first maximum in (d, h, w) row-major window
-    order; ``cache.indices`` index into D*H*W)."""
-    return _max_forward("max_pool3d", 3, x, kernel_size, stride, padding, dilation, ceil_mode)
+    :func:`max_pool2d_forward`, ``ties`` included; "first" means first in (d, h, w)
+    row-major window order; ``cache.indices`` index into D*H*W)."""
+    return _max_forward("max_pool3d", 3, x, kernel_size, stride, padding, dilation, ceil_mode,
+                        ties)
 
 
 def max_pool3d_backward(dy, cache: MaxPoolCache):
