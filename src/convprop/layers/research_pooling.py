@@ -1,0 +1,226 @@
+"""Pooling modules from the research literature that PyTorch lacks: stochastic pooling (Zeiler
+and Fergus 2013), Yu et al.'s random mixed pooling (2014), and Lee et al.'s learned mixed
+max-average and gated pooling (2016). The kernels, their equations, the papers and the
+choices made where a paper is silent are in :mod:`convprop.functional.stochastic_pooling`
+and :mod:`convprop.functional.mixed_pooling`.
+
+The random modules own their Generator in the attribute ``rng`` (as ``Dropout``: None makes a
+fresh unseeded one), so a training loop can checkpoint and restore it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import positive_int
+from ..functional.mixed_pooling import GRANULARITIES, gated_pool2d_backward, \
+    gated_pool2d_forward, mixed_maxavg_pool2d_backward, mixed_maxavg_pool2d_forward, \
+    mixed_pool2d_backward, mixed_pool2d_forward
+from ..functional.pooling import pool_args
+from ..functional.stochastic_pooling import stochastic_pool2d_backward, \
+    stochastic_pool2d_forward
+from ._util import accumulate, check_input, float_dtype
+from .module import Module, Parameter
+
+__all__ = ["StochasticPool2d", "MixedPool2d", "MixedMaxAvgPool2d", "GatedPool2d"]
+
+
+def _generator(op: str, rng) -> np.random.Generator:
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{op}: rng must be a numpy.random.Generator or None, "
+                        f"got {type(rng).__name__}")
+    return np.random.default_rng() if rng is None else rng
+
+
+def _channels(op: str, per_channel: bool, channels) -> int | None:
+    if not isinstance(per_channel, (bool, np.bool_)):
+        raise TypeError(f"{op}: per_channel must be a bool, got {per_channel!r}")
+    if per_channel and channels is None:
+        raise ValueError(f"{op}: per_channel=True needs channels (the number of input "
+                         f"channels), got None")
+    return None if channels is None else positive_int(op, "channels", channels)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+class StochasticPool2d(Module):
+    """Stochastic pooling (Zeiler and Fergus 2013): in training one position per window
+    sampled with probability proportional to its (non-negative) activation; in evaluation
+    the probability-weighted average ``sum a^2 / sum a``. x (N, C, H, W), non-negative (put
+    it after a ReLU) -> y (N, C, Ho, Wo). No padding; ``stride`` defaults to the kernel."""
+
+    def __init__(self, kernel_size, stride=None, *, rng: np.random.Generator | None = None):
+        super().__init__()
+        op = "StochasticPool2d"
+        self.kernel_size, self.stride, _, _ = pool_args(op, 2, kernel_size, stride, 0)
+        self.rng = _generator(op, rng)
+
+    def forward(self, x, *, training: bool = False):
+        return stochastic_pool2d_forward(x, kernel_size=self.kernel_size, stride=self.stride,
+                                         rng=self.rng, training=training)
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        return stochastic_pool2d_backward(dy, cache)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MixedPool2d(Module):
+    """Yu et al.'s mixed pooling (2014): each training forward pass draws lambda in {0, 1}
+    (1 = max pooling, 0 = average pooling) at ``granularity`` "layer", "channel" or "window"
+    from the module's ``rng``; the backward follows the recorded choice.
+
+    Evaluation follows the paper's rule: the pooling chosen more often in training. The
+    module counts the training draws in the buffers ``max_count`` (how many were max) and
+    ``draw_count``: one count per layer for "layer", per channel for "channel" and "window"
+    (every window of a channel counts once per pass). The majority is applied, a tie (and a
+    module never trained) going to max pooling. For "channel" / "window" the per-channel
+    buffers get their size from ``channels`` or, when it is None, from the first training
+    batch (pass ``channels`` to load a state_dict into a fresh module).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, granularity: str = "layer", *,
+                 rng: np.random.Generator | None = None, channels: int | None = None):
+        super().__init__()
+        op = "MixedPool2d"
+        self.kernel_size, self.stride, self.padding, _ = pool_args(op, 2, kernel_size, stride,
+                                                                   padding)
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"{op}: granularity must be one of {GRANULARITIES}, "
+                             f"got {granularity!r}")
+        self.granularity = granularity
+        self.rng = _generator(op, rng)
+        channels = _channels(op, False, channels)
+        shape = () if granularity == "layer" else ((channels,) if channels else (0,))
+        self.register_buffer("max_count", np.zeros(shape, dtype=np.int64))
+        self.register_buffer("draw_count", np.zeros(shape, dtype=np.int64))
+
+    @property
+    def eval_lambda(self) -> np.ndarray:
+        """The evaluation-time choice: 1 (max) where at least half the draws were max."""
+        if self.max_count.shape == (0,):
+            return np.array(1)
+        return (2 * self.max_count >= self.draw_count).astype(np.int64)
+
+    def _count(self, x, lam: np.ndarray) -> None:
+        c = x.shape[1]
+        if self.granularity == "layer":
+            self.set_buffer("max_count", self.max_count + int(lam))
+            self.set_buffer("draw_count", self.draw_count + 1)
+            return
+        if self.max_count.shape == (0,):
+            self.set_buffer("max_count", np.zeros(c, dtype=np.int64))
+            self.set_buffer("draw_count", np.zeros(c, dtype=np.int64))
+        if self.granularity == "channel":
+            hits, draws = lam.astype(np.int64), 1
+        else:
+            hits, draws = lam.sum(axis=(0, 2, 3)), lam.size // c
+        self.set_buffer("max_count", self.max_count + hits)
+        self.set_buffer("draw_count", self.draw_count + draws)
+
+    def forward(self, x, *, training: bool = False):
+        op = "MixedPool2d"
+        if (self.granularity != "layer" and self.max_count.shape != (0,)
+                and getattr(x, "ndim", 0) == 4 and x.shape[1] != self.max_count.shape[0]):
+            raise ValueError(f"{op}: x has {x.shape[1]} channels but the module counts "
+                             f"{self.max_count.shape[0]}, got shape {x.shape}")
+        y, cache = mixed_pool2d_forward(
+            x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+            rng=self.rng if training else None, training=training,
+            granularity=self.granularity, eval_lambda=None if training else self.eval_lambda)
+        if training:
+            self._count(x, cache.lam)
+        return y, cache
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        return mixed_pool2d_backward(dy, cache)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, granularity={self.granularity!r}")
+
+
+class _LogitCache(NamedTuple):
+    kernel: object      # the kernel's cache
+    a: np.ndarray       # sigmoid(logit) used in the forward
+
+
+class MixedMaxAvgPool2d(Module):
+    """Lee et al.'s mixed max-average pooling (2016): ``y = a max + (1 - a) avg`` with a
+    learned ``a`` in [0, 1], one per layer (the default) or one per channel
+    (``per_channel=True``, needs ``channels``).
+
+    The trained Parameter is ``logit`` and ``a = sigmoid(logit)`` (the property ``a``): the
+    paper requires a in [0, 1] but names no mechanism; a logit keeps it there under any
+    optimizer step, where clipping would stall its gradient at the ends. ``logit`` starts at
+    0 (a = 1/2). No padding.
+    """
+
+    def __init__(self, kernel_size, stride=None, per_channel: bool = False,
+                 channels: int | None = None, *, dtype=np.float32):
+        super().__init__()
+        op = "MixedMaxAvgPool2d"
+        self.kernel_size, self.stride, _, _ = pool_args(op, 2, kernel_size, stride, 0)
+        self.channels = _channels(op, per_channel, channels)
+        self.per_channel = bool(per_channel)
+        dt = float_dtype(op, dtype)
+        self.logit = Parameter(np.zeros((self.channels,) if per_channel else (1,), dtype=dt))
+
+    @property
+    def a(self) -> np.ndarray:
+        return _sigmoid(self.logit.value)
+
+    def forward(self, x, *, training: bool = False):
+        check_input("MixedMaxAvgPool2d", x, (self.logit,))
+        a = self.a
+        y, cache = mixed_maxavg_pool2d_forward(x, a, kernel_size=self.kernel_size,
+                                               stride=self.stride)
+        return y, _LogitCache(cache, a)
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        dx, da = mixed_maxavg_pool2d_backward(dy, cache.kernel)
+        accumulate(self.logit, da * (cache.a * (1 - cache.a)))
+        return dx
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"per_channel={self.per_channel}")
+
+
+class GatedPool2d(Module):
+    """Lee et al.'s gated max-average pooling (2016): ``y = s max + (1 - s) avg`` with
+    ``s = sigmoid(w . window)`` per window. The Parameter ``weight`` is the gating mask, of
+    the window's size (KH, KW) per layer (the paper's setting) or (C, KH, KW) per channel
+    (``per_channel=True``, needs ``channels``). It starts at zero (every gate 1/2, an even
+    mix): the paper gives no initialisation. No padding.
+    """
+
+    def __init__(self, kernel_size, stride=None, per_channel: bool = False,
+                 channels: int | None = None, *, dtype=np.float32):
+        super().__init__()
+        op = "GatedPool2d"
+        self.kernel_size, self.stride, _, _ = pool_args(op, 2, kernel_size, stride, 0)
+        self.channels = _channels(op, per_channel, channels)
+        self.per_channel = bool(per_channel)
+        dt = float_dtype(op, dtype)
+        shape = ((self.channels,) if per_channel else ()) + tuple(self.kernel_size)
+        self.weight = Parameter(np.zeros(shape, dtype=dt))
+
+    def forward(self, x, *, training: bool = False):
+        check_input("GatedPool2d", x, (self.weight,))
+        return gated_pool2d_forward(x, self.weight.value, kernel_size=self.kernel_size,
+                                    stride=self.stride)
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        dx, dw = gated_pool2d_backward(dy, cache)
+        accumulate(self.weight, dw)
+        return dx
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"per_channel={self.per_channel}")
