@@ -91,6 +91,11 @@ def _unpool(nd):
     return make
 
 
+def _alpha(dt, rng):
+    return F.alpha_pool2d_forward(rng.uniform(0.5, 2.0, (2, 3, 5, 4)).astype(dt),
+                                  np.array([0.5], dt), kernel_size=2, stride=1)
+
+
 def _by_dim(name, make, dims=(1, 2, 3)):
     """``name{nd}d`` -> (forward maker, backward) for each dimension."""
     return {f"{name}{nd}d": (make(nd), getattr(F, f"{name}{nd}d_backward")) for nd in dims}
@@ -128,6 +133,12 @@ KERNELS = {
     **_by_dim("global_avg_pool", lambda nd: _xn(nd, getattr(F, f"global_avg_pool{nd}d_forward"))),
     **_by_dim("global_max_pool", lambda nd: _xn(nd, getattr(F, f"global_max_pool{nd}d_forward"))),
     **_by_dim("max_unpool", _unpool),
+    "wavelet_pool2d": (lambda dt, rng: F.wavelet_pool2d_forward(
+        _arr(rng, (2, 3, 8, 4), dt), wavelet="db2"), F.wavelet_pool2d_backward),
+    "wavelet_pool2d_paper": (lambda dt, rng: F.wavelet_pool2d_forward(
+        _arr(rng, (2, 3, 8, 4), dt), backward_rule="paper"), F.wavelet_pool2d_backward),
+    "dft_pool2d": (_x4(F.dft_pool2d_forward, output_size=(3, 2)), F.dft_pool2d_backward),
+    "alpha_pool2d": (_alpha, F.alpha_pool2d_backward),
     "flatten": (_x4(F.flatten_forward), F.flatten_backward),
     "pad_shortcut": (_x4(F.pad_shortcut_forward, out_channels=6), F.pad_shortcut_backward),
     "ce_mean": (_ce("mean"), F.softmax_cross_entropy_backward),

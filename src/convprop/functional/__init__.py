@@ -9,10 +9,14 @@ from .activation import *  # noqa: F401,F403
 from .activation import __all__ as _activation
 from .adaptive_pooling import *  # noqa: F401,F403
 from .adaptive_pooling import __all__ as _adaptive_pooling
+from .alpha_pooling import *  # noqa: F401,F403
+from .alpha_pooling import __all__ as _alpha_pooling
 from .conv import *  # noqa: F401,F403
 from .conv import __all__ as _conv
 from .conv_transpose import *  # noqa: F401,F403
 from .conv_transpose import __all__ as _conv_transpose
+from .dft_pooling import *  # noqa: F401,F403
+from .dft_pooling import __all__ as _dft_pooling
 from .dropout import *  # noqa: F401,F403
 from .dropout import __all__ as _dropout
 from .linear import *  # noqa: F401,F403
@@ -29,6 +33,9 @@ from .shortcut import *  # noqa: F401,F403
 from .shortcut import __all__ as _shortcut
 from .unpooling import *  # noqa: F401,F403
 from .unpooling import __all__ as _unpooling
+from .wavelet_pooling import *  # noqa: F401,F403
+from .wavelet_pooling import __all__ as _wavelet_pooling
 
-__all__ = [*_activation, *_adaptive_pooling, *_conv, *_conv_transpose, *_dropout, *_linear,
-           *_loss, *_normalization, *_pooling, *_reshape, *_shortcut, *_unpooling]
+__all__ = [*_activation, *_adaptive_pooling, *_alpha_pooling, *_conv, *_conv_transpose,
+           *_dft_pooling, *_dropout, *_linear, *_loss, *_normalization, *_pooling, *_reshape,
+           *_shortcut, *_unpooling, *_wavelet_pooling]

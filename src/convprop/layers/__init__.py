@@ -24,6 +24,7 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, A
                       MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from .reshape import Flatten, Identity
 from .shortcut import PadShortcut
+from .transform_pooling import AlphaPool2d, DFTPool2d, WaveletPool2d
 
 __all__ = [
     "AdaptiveAvgPool1d",
@@ -32,6 +33,7 @@ __all__ = [
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AdaptiveMaxPool3d",
+    "AlphaPool2d",
     "AvgPool1d",
     "AvgPool2d",
     "AvgPool3d",
@@ -46,6 +48,7 @@ __all__ = [
     "ConvTranspose2d",
     "ConvTranspose3d",
     "CrossEntropyLoss",
+    "DFTPool2d",
     "Dropout",
     "Flatten",
     "GlobalAvgPool1d",
@@ -75,6 +78,7 @@ __all__ = [
     "Sigmoid",
     "StateDictError",
     "Tanh",
+    "WaveletPool2d",
     "init",
     "layer_table",
     "summary",
