@@ -370,3 +370,66 @@ def test_gated_hostile_dtypes_errors(rng):
         gated_pool2d_forward(x, np.zeros((2, 2, 2)), kernel_size=2)
     with raises(op, "kernel_size must be >= 1"):
         gated_pool2d_forward(x, np.zeros((2, 2)), kernel_size=0)
+
+
+# ------------------------------------------------------------------ PyTorch parity (float64)
+
+def _torch_grads(torch, fn, *arrays, dy):
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y = fn(*ts)
+    y.backward(torch.tensor(dy))
+    return y.detach().numpy(), [t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("granularity", GRAN)
+@pytest.mark.parametrize("shape,k,s,p", CASES, ids=IDS)
+def test_yu_parity_with_torch(rng, torch, shape, k, s, p, granularity):
+    """Yu's op with the recorded choice is torch.where(lambda, max_pool2d, avg_pool2d)."""
+    tf = torch.nn.functional
+    x = rng.integers(0, 4, shape).astype(float)  # ties: PyTorch's first-max rule too
+    y, cache = mixed_pool2d_forward(x, kernel_size=k, stride=s, padding=p,
+                                    rng=np.random.default_rng(1), training=True,
+                                    granularity=granularity)
+    dy = rng.standard_normal(y.shape)
+    lam = torch.tensor(np.broadcast_to(cache.lam_full, y.shape).copy())
+    ty, (tdx,) = _torch_grads(torch, lambda t: torch.where(
+        lam, tf.max_pool2d(t, k, s, p), tf.avg_pool2d(t, k, s, p)), x, dy=dy)
+    np.testing.assert_allclose(y, ty, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mixed_pool2d_backward(dy, cache), tdx, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("shape,k,s", LEE_CASES, ids=LEE_IDS)
+def test_lee_parity_with_torch_autograd(rng, torch, shape, k, s, per_channel):
+    tf = torch.nn.functional
+    x = rng.integers(0, 4, shape).astype(float)
+    a = _a(rng, shape, per_channel)
+    w = _w(rng, shape, k, per_channel)
+
+    def mixed(t, ta):
+        ta = ta.reshape(1, -1, 1, 1) if ta.ndim == 1 else ta
+        return ta * tf.max_pool2d(t, k, s) + (1 - ta) * tf.avg_pool2d(t, k, s)
+
+    y, cache = mixed_maxavg_pool2d_forward(x, a, kernel_size=k, stride=s)
+    dy = rng.standard_normal(y.shape)
+    ty, (tdx, tda) = _torch_grads(torch, mixed, x, a, dy=dy)
+    dx, da = mixed_maxavg_pool2d_backward(dy, cache)
+    for got, want in ((y, ty), (dx, tdx), (da, tda)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+    def gate(t, tw):
+        n, c = t.shape[:2]
+        cols = tf.unfold(t.reshape(n * c, 1, *t.shape[2:]), k,
+                         stride=k if s is None else s)  # (NC, KK, L)
+        cols = cols.reshape(n, c, cols.shape[1], -1)
+        mask = tw.reshape(1, 1, -1, 1) if tw.ndim == 2 else tw.reshape(1, c, -1, 1)
+        z = (cols * mask).sum(2)
+        ym, ya = tf.max_pool2d(t, k, s), tf.avg_pool2d(t, k, s)
+        g = torch.sigmoid(z).reshape(ym.shape)
+        return g * ym + (1 - g) * ya
+
+    y, cache = gated_pool2d_forward(x, w, kernel_size=k, stride=s)
+    ty, (tdx, tdw) = _torch_grads(torch, gate, x, w, dy=dy)
+    dx, dw = gated_pool2d_backward(dy, cache)
+    for got, want in ((y, ty), (dx, tdx), (dw, tdw)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)

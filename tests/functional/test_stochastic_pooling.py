@@ -315,3 +315,20 @@ def test_errors(rng):
         stochastic_pool2d_forward(x, kernel_size=2, stride=(1, 0), training=False, rng=None)
     with raises(OP, "the 5-wide window"):
         stochastic_pool2d_forward(x, kernel_size=5, training=False, rng=None)
+
+
+@pytest.mark.parametrize("shape,k,s", CASES, ids=IDS)
+def test_eval_parity_with_torch_autograd(rng, torch, shape, k, s):
+    """The test-time rule is avg_pool(x^2) / avg_pool(x): PyTorch's autograd of that
+    expression gives the same output and input gradient (float64)."""
+    tf = torch.nn.functional
+    x = _positive(rng, shape)
+    y, cache = stochastic_pool2d_forward(x, kernel_size=k, stride=s, training=False, rng=None)
+    dy = rng.standard_normal(y.shape)
+    t = torch.tensor(x, requires_grad=True)
+    ss = k if s is None else s
+    ty = tf.avg_pool2d(t * t, k, ss) / tf.avg_pool2d(t, k, ss)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(stochastic_pool2d_backward(dy, cache), t.grad.numpy(),
+                               rtol=1e-11, atol=1e-12)
