@@ -332,3 +332,17 @@ def test_eval_parity_with_torch_autograd(rng, torch, shape, k, s):
     np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(stochastic_pool2d_backward(dy, cache), t.grad.numpy(),
                                rtol=1e-11, atol=1e-12)
+
+
+def test_subnormal_activations_never_pick_a_zero():
+    """With subnormal activations u * sum rounds up to sum itself (the inverse CDF finds no
+    position): the kernel falls back to the last position with mass, never a zero."""
+    tiny = 5e-324
+    x = np.zeros((4000, 1, 2, 2))
+    x[:, 0, 0, 1] = tiny
+    x[::2, 0, 1, 0] = 3 * tiny
+    _, cache = stochastic_pool2d_forward(x, kernel_size=2, training=True,
+                                         rng=np.random.default_rng(0))
+    picked = x.reshape(4000, 4)[np.arange(4000), cache.offset.ravel()]
+    assert (picked > 0).all()
+    assert set(np.unique(cache.offset)) <= {1, 2}

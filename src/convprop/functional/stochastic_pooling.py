@@ -100,16 +100,17 @@ def _sample_offsets(g: PoolGeometry, x: np.ndarray, rng: np.random.Generator) ->
     # offset = the first k with cum_k > t = how many cum_k <= t (cum never decreases)
     count = np.zeros(g.y_shape, dtype=np.int32)
     cum = np.zeros(g.y_shape, dtype=np.float64)
-    last_positive = np.zeros(g.y_shape, dtype=np.int32)
-    for i, w in enumerate(wins):
+    for w in wins:
         cum += w
         count += cum <= t
-        last_positive[w > 0] = i
     zero = total == 0
     count[zero] = np.minimum((u[zero] * k).astype(np.int32), k - 1)
-    # u * total may round up to total itself: take the last position with mass
     over = count >= k
-    count[over] = last_positive[over]
+    if over.any():  # u * total rounded up to total itself: the last position with mass
+        last = np.zeros(int(over.sum()), dtype=np.int32)
+        for i, w in enumerate(wins):
+            last[w[over] > 0] = i
+        count[over] = last
     return count.astype(itype)
 
 
