@@ -41,7 +41,8 @@ class LPPoolCache:
 LPPool1dCache = LPPool2dCache = LPPool3dCache = LPPoolCache
 
 
-def _norm_type(op: str, p) -> float:
+def norm_type_arg(op: str, p) -> float:
+    """The one check of Lp pooling's p (kernels and modules): a real number > 0, or inf."""
     p = real_number(op, "norm_type", p)
     if not p > 0:
         raise ValueError(f"{op}: norm_type must be > 0 (or inf), got {p}")
@@ -51,7 +52,7 @@ def _norm_type(op: str, p) -> float:
 def _lp_forward(op, nd, x, norm_type, kernel_size, stride, ceil_mode):
     x = as_float_array(op, "x", x)
     check_ndim(op, "x", x, nd + 2, LAYOUTS[nd])
-    p = _norm_type(op, norm_type)
+    p = norm_type_arg(op, norm_type)
     if p == math.inf:
         y, pool = _max_forward(op, nd, np.abs(x), kernel_size, stride, 0, 1, ceil_mode)
         return y, LPPoolCache(p, pool, None, np.sign(x))

@@ -1,5 +1,6 @@
-"""Pooling modules in 1, 2 and 3 spatial dimensions (no parameters): max and average (sum
-pooling through ``divisor_override=1``), adaptive, global, and max unpooling.
+"""Pooling modules in 1, 2 and 3 spatial dimensions (no parameters): max (with a tie
+policy), average, sum (``SumPool``: average with ``divisor_override=1``), Lp (``LPPool``),
+adaptive, global, and max unpooling.
 
 Hyperparameters are checked once, by the kernels' :func:`~convprop.functional.pooling.
 pool_args`. A max pooling built with ``return_indices=True`` returns ``(y, indices)`` as its
@@ -12,14 +13,17 @@ from __future__ import annotations
 
 from .. import functional as F
 from .._checks import boolean, ntuple, positive_int
-from ..functional.pooling import pool_args
+from ..functional import lp_pooling
+from ..functional.lp_pooling import norm_type_arg
+from ..functional.pooling import pool_args, tie_policy
 from .module import Module
 
 __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
            "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
            "GlobalAvgPool1d", "GlobalAvgPool2d", "GlobalAvgPool3d", "GlobalMaxPool1d",
-           "GlobalMaxPool2d", "GlobalMaxPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
-           "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"]
+           "GlobalMaxPool2d", "GlobalMaxPool3d", "LPPool1d", "LPPool2d", "LPPool3d",
+           "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
+           "SumPool1d", "SumPool2d", "SumPool3d"]
 
 
 def _kernel(nd: int, kind: str, direction: str):
@@ -30,18 +34,20 @@ class _MaxPoolNd(Module):
     _nd = 2
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 return_indices: bool = False, ceil_mode: bool = False):
+                 return_indices: bool = False, ceil_mode: bool = False, *,
+                 ties: str = "first"):
         super().__init__()
         op = type(self).__name__
         self.kernel_size, self.stride, self.padding, self.dilation = pool_args(
             op, self._nd, kernel_size, stride, padding, dilation)
         self.return_indices = boolean(op, "return_indices", return_indices)
         self.ceil_mode = boolean(op, "ceil_mode", ceil_mode)
+        self.ties = tie_policy(op, ties)
 
     def forward(self, x, *, training: bool = False):
         y, cache = _kernel(self._nd, "max_pool", "forward")(
             x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-            dilation=self.dilation, ceil_mode=self.ceil_mode)
+            dilation=self.dilation, ceil_mode=self.ceil_mode, ties=self.ties)
         return ((y, cache.indices) if self.return_indices else y), cache
 
     def backward(self, dy, cache, *, need_dx: bool = True):
@@ -50,7 +56,8 @@ class _MaxPoolNd(Module):
     def extra_repr(self) -> str:
         s = (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
              f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
-        return s + (", return_indices=True" if self.return_indices else "")
+        s += ", return_indices=True" if self.return_indices else ""
+        return s + (f", ties={self.ties!r}" if self.ties != "first" else "")
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -63,7 +70,9 @@ class MaxPool2d(_MaxPoolNd):
     """Max pooling over (KH, KW) windows, as ``torch.nn.MaxPool2d`` (padding counts as -inf).
 
     x (N, C, H, W) -> y (N, C, Ho, Wo); ``stride`` defaults to ``kernel_size``. On a tie the
-    first maximum in row-major window order alone gets the gradient (PyTorch's rule).
+    first maximum in row-major window order alone gets the gradient (PyTorch's rule), unless
+    ``ties="split"`` (shared equally) or ``"all"`` (each gets all of it, as a naive mask; not
+    a gradient) says otherwise: see :func:`~convprop.functional.max_pool2d_forward`.
     ``return_indices=True``: the output is ``(y, indices)``, indices flat into each H*W plane.
     """
 
@@ -126,6 +135,84 @@ class AvgPool2d(_AvgPoolNd):
 
 class AvgPool3d(_AvgPoolNd):
     """Average pooling over (KD, KH, KW) windows, as ``torch.nn.AvgPool3d``: x (N, C, D, H, W)."""
+
+    _nd = 3
+
+
+class _SumPoolNd(_AvgPoolNd):
+    _nd = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding, ceil_mode, divisor_override=1)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, ceil_mode={self.ceil_mode}")
+
+
+class SumPool1d(_SumPoolNd):
+    """Sum over KL windows: x (N, C, L) -> y (N, C, Lo); ``AvgPool1d`` with
+    ``divisor_override=1`` (PyTorch has no sum-pooling module)."""
+
+    _nd = 1
+
+
+class SumPool2d(_SumPoolNd):
+    """Sum over (KH, KW) windows (zero padding adds nothing): x (N, C, H, W) -> y (N, C, Ho,
+    Wo). PyTorch has no module for it: this is ``AvgPool2d(..., divisor_override=1)``, the
+    subsampling of LeNet-5 before its trainable coefficient. Backward: dy to every element
+    of the window (overlaps add)."""
+
+    _nd = 2
+
+
+class SumPool3d(_SumPoolNd):
+    """Sum over (KD, KH, KW) windows: x (N, C, D, H, W); ``AvgPool3d`` with
+    ``divisor_override=1``."""
+
+    _nd = 3
+
+
+class _LPPoolNd(Module):
+    _nd = 2
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        op = type(self).__name__
+        self.norm_type = norm_type_arg(op, norm_type)
+        self.kernel_size, self.stride, _, _ = pool_args(op, self._nd, kernel_size, stride, 0)
+        self.ceil_mode = boolean(op, "ceil_mode", ceil_mode)
+
+    def forward(self, x, *, training: bool = False):
+        return getattr(lp_pooling, f"lp_pool{self._nd}d_forward")(
+            x, norm_type=self.norm_type, kernel_size=self.kernel_size, stride=self.stride,
+            ceil_mode=self.ceil_mode)
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        return getattr(lp_pooling, f"lp_pool{self._nd}d_backward")(dy, cache)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling, as ``torch.nn.LPPool1d``: x (N, C, L) -> y (N, C, Lo)."""
+
+    _nd = 1
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling, as ``torch.nn.LPPool2d``: ``y = (sum over the window of x**p)
+    ** (1/p)``, p = ``norm_type`` (1: sum pooling; inf: max pooling of |x|); the gradient
+    is 0 where a window's sum is 0 (see :func:`~convprop.functional.lp_pooling.
+    lp_pool2d_forward`). x (N, C, H, W) -> y (N, C, Ho, Wo), no padding."""
+
+    _nd = 2
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling, as ``torch.nn.LPPool3d``: x (N, C, D, H, W)."""
 
     _nd = 3
 
