@@ -7,8 +7,9 @@ hostile inputs, dtypes, errors, and the forward against onnxruntime's MaxRoiPool
 Conventions checked against onnxruntime: its MaxRoiPool rounds the box corners and cuts the
 bins exactly as torchvision's roi_pool (round half away from zero, +1 pixel extent, floor /
 ceil bin edges, empty bins 0), so the float32 outputs agree bit for bit on every case here
-(onnxruntime has MaxRoiPool in float32 only; NaN inputs are not compared: its std::max keeps a
-NaN that torchvision's strict ``>`` skips). RoiAlign's coordinate_transformation_mode
+(onnxruntime has MaxRoiPool in float32 only; negative maxima and boxes wholly outside the
+image included; NaN inputs are not compared: a std::max-based search keeps a NaN that
+torchvision's strict ``>`` skips). RoiAlign's coordinate_transformation_mode
 "half_pixel" is ``aligned=True`` and "output_half_pixel" ``aligned=False`` (with the 1-pixel
 minimum box), its sampling_ratio 0 is torchvision's adaptive ``<= 0``.
 """
@@ -458,6 +459,22 @@ def test_roi_pool_matches_onnxruntime_max_roi_pool(ort, shape, rows, out, scale,
     x = rng.standard_normal(shape).astype(np.float32)
     b = _boxes(rows, np.float32)
     y, _ = roi_pool_forward(x, b, output_size=out, spatial_scale=scale)
+    np.testing.assert_array_equal(y, sess.run(None, {"X": x, "R": b})[0])
+
+
+def test_roi_pool_onnxruntime_keeps_negative_maxima(ort, rng):
+    """Some onnxruntime sources start MaxRoiPool's search at numeric_limits<float>::min() (the
+    smallest *positive* float), which would turn a negative maximum into ~1e-38; the runtime
+    in use must agree with torchvision's -FLT_MAX start on all-negative inputs."""
+    onnx, _ = ort
+    tp = onnx.TensorProto
+    node = onnx.helper.make_node("MaxRoiPool", ["X", "R"], ["Y"], pooled_shape=[3, 2],
+                                 spatial_scale=1.0)
+    sess = _session(ort, node, [("X", tp.FLOAT), ("R", tp.FLOAT)], tp.FLOAT)
+    x = -rng.uniform(0.5, 2.0, (2, 3, 7, 8)).astype(np.float32)
+    b = _boxes([[0, 0, 0, 7, 6], [1, 2, 1, 5, 6], [1, 20, 20, 30, 30]], np.float32)
+    y, cache = roi_pool_forward(x, b, output_size=(3, 2))
+    assert (y[:2] < 0).all() and (y[2] == 0).all() and (cache.argmax[2] == -1).all()
     np.testing.assert_array_equal(y, sess.run(None, {"X": x, "R": b})[0])
 
 
