@@ -503,3 +503,26 @@ def test_max_pool_split_cache_does_not_alias_input(rng, nd):
     dx = MAX[nd][1](np.ones_like(y), cache)
     x[...] = 0.0
     np.testing.assert_array_equal(MAX[nd][1](np.ones_like(y), cache), dx)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("k,s,p,ceil", [(3, 2, 1, True), (3, 1, 1, False), (2, 1, 1, False)])
+def test_max_pool_minus_inf_input_beside_padding(rng, nd, k, s, p, ceil, torch):
+    """An input of -inf ties with the -inf padding: as PyTorch, the switch is the window's
+    first element inside the input (never a padding cell, index -1, losing the gradient)."""
+    shape = (2, 2) + (5,) * nd
+    x = rng.integers(0, 3, shape).astype(float)
+    x[rng.random(shape) < 0.6] = -np.inf
+    x[0, 0] = -np.inf
+    x[1, 1][rng.random(shape[2:]) < 0.1] = np.nan  # with a NaN elsewhere in the call
+    kw = _kw(k, s, p, 1, ceil)
+    y, cache = MAX[nd][0](x, **kw)
+    tx = torch.tensor(x, requires_grad=True)
+    ty, ti = getattr(torch.nn.functional, f"max_pool{nd}d")(tx, k, s, p, ceil_mode=ceil,
+                                                           return_indices=True)
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_array_equal(cache.indices, ti.numpy())
+    assert cache.indices.min() >= 0
+    np.testing.assert_allclose(MAX[nd][1](dy, cache), tx.grad.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(MAX[nd][1](dy, cache).sum(), dy.sum(), rtol=1e-12)

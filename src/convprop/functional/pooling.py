@@ -176,6 +176,8 @@ def _max_forward(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, t
     argmax = g.empty(y.shape, itype)
     argmax.fill(0)
 
+    padded = any(b or a for b, a in g.pads)
+
     def run(sl):
         xp = pad_spatial(x[sl], g.pads, value=-np.inf)
         ys, am = y[sl], argmax[sl]
@@ -193,15 +195,33 @@ def _max_forward(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, t
         # np.maximum propagates a NaN into ys but "greater" never picks it: as PyTorch, a NaN
         # is the maximum and the last NaN in window order holds the switch (without a NaN
         # this costs one reduction: min propagates NaN)
-        if ys.size and np.isnan(ys.min()):
+        lo = ys.min() if ys.size else 0.0
+        if np.isnan(lo):
             nan = np.isnan(ys)
             for k in range(len(offs)):
                 am[nan & np.isnan(window(xp, offs[k], g.out, g.stride, g.dilation))] = k
+        # the same reduction finds a window whose maximum is -inf (when none is NaN): its
+        # inputs tie with the -inf padding, and PyTorch's switch is its first real element
+        if padded and (lo == -np.inf or np.isnan(lo) and (ys == -np.inf).any()):
+            _first_real_switch(g, ys, am)
 
     _in_chunks(g, run)
     if ties == "first":
         return y, MaxPoolCache(g, argmax)
     return y, MaxPoolCache(g, argmax, ties, _tie_mask(x, g, y, argmax))
+
+
+def _real(g: PoolGeometry) -> np.ndarray:
+    """(1, 1, *padded spatial) bool: True on the input, False on the padding."""
+    return pad_spatial(np.ones((1, 1) + g.x_shape[2:], bool), g.pads)
+
+
+def _first_real_switch(g: PoolGeometry, ys, am) -> None:
+    """Point the switch of every window whose maximum is -inf at its first element inside
+    the input (the -inf padding would otherwise win a tie with an input of -inf)."""
+    neg, real = ys == -np.inf, _real(g)
+    for k in reversed(range(len(g.offsets))):  # the first real offset written last
+        am[neg & window(real, g.offsets[k], g.out, g.stride, g.dilation)] = k
 
 
 def _tie_mask(x, g: PoolGeometry, y, argmax) -> np.ndarray:
@@ -211,7 +231,7 @@ def _tie_mask(x, g: PoolGeometry, y, argmax) -> np.ndarray:
     tied = np.empty((len(offs),) + y.shape, dtype=bool)
     padded = any(b or a for b, a in g.pads)
     # padding is -inf: an input of -inf would tie with it, so mask the padding out
-    real = pad_spatial(np.ones((1, 1) + g.x_shape[2:], bool), g.pads) if padded else None
+    real = _real(g) if padded else None
 
     def run(sl):
         xp, ys = pad_spatial(x[sl], g.pads, value=-np.inf), y[sl]
