@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 from contract import Kernel, raises
 
-from convprop.functional.mixed_pooling import gated_pool2d_backward, gated_pool2d_forward, \
-    mixed_maxavg_pool2d_backward, mixed_maxavg_pool2d_forward, mixed_pool2d_backward, \
-    mixed_pool2d_forward
+from convprop.functional.mixed_pooling import gated_pool1d_backward, gated_pool1d_forward, \
+    gated_pool2d_backward, gated_pool2d_forward, gated_pool3d_backward, gated_pool3d_forward, \
+    mixed_maxavg_pool1d_backward, mixed_maxavg_pool1d_forward, mixed_maxavg_pool2d_backward, \
+    mixed_maxavg_pool2d_forward, mixed_maxavg_pool3d_backward, mixed_maxavg_pool3d_forward, \
+    mixed_pool1d_backward, mixed_pool1d_forward, mixed_pool2d_backward, mixed_pool2d_forward, \
+    mixed_pool3d_backward, mixed_pool3d_forward
 
 
 def _pair(v):
@@ -433,3 +436,98 @@ def test_lee_parity_with_torch_autograd(rng, torch, shape, k, s, per_channel):
     dx, dw = gated_pool2d_backward(dy, cache)
     for got, want in ((y, ty), (dx, tdx), (dw, tdw)):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+# ------------------------------------------------------------------ 1-D and 3-D
+
+ND = {1: (mixed_pool1d_forward, mixed_pool1d_backward, mixed_maxavg_pool1d_forward,
+          mixed_maxavg_pool1d_backward, gated_pool1d_forward, gated_pool1d_backward),
+      3: (mixed_pool3d_forward, mixed_pool3d_backward, mixed_maxavg_pool3d_forward,
+          mixed_maxavg_pool3d_backward, gated_pool3d_forward, gated_pool3d_backward)}
+# (x shape, kernel, stride, padding): overlapping, non-tiling, non-cubic, batch 1
+ND_CASES = [((2, 3, 9), 3, 2, 1), ((1, 2, 7), 2, 2, 0),
+            ((2, 2, 4, 5, 6), 3, 2, 1), ((1, 2, 3, 4, 5), (1, 2, 3), (1, 1, 2), 0)]
+ND_IDS = [f"{c[0]}-k{c[1]}-s{c[2]}-p{c[3]}" for c in ND_CASES]
+
+
+def _nd_windows(x, k, s):
+    """Every window of an unpadded N-d input, flattened in row-major window order, as an
+    array (N, C, *O, prod(K))."""
+    nd = x.ndim - 2
+    k = (k,) * nd if isinstance(k, int) else tuple(k)
+    s = k if s is None else ((s,) * nd if isinstance(s, int) else tuple(s))
+    out = tuple((n - kk) // ss + 1 for n, kk, ss in zip(x.shape[2:], k, s))
+    w = np.zeros(x.shape[:2] + out + (int(np.prod(k)),))
+    for o in np.ndindex(*out):
+        for q, off in enumerate(np.ndindex(*k)):
+            idx = tuple(oo * ss + kk for oo, ss, kk in zip(o, s, off))
+            w[(slice(None), slice(None), *o, q)] = x[(slice(None), slice(None), *idx)]
+    return w
+
+
+@pytest.mark.parametrize("granularity", GRAN)
+@pytest.mark.parametrize("shape,k,s,p", ND_CASES, ids=ND_IDS)
+def test_yu_nd_parity_with_torch_and_gradient(rng, torch, shape, k, s, p, granularity):
+    nd = len(shape) - 2
+    fwd, bwd = ND[nd][:2]
+    tf = torch.nn.functional
+    x = rng.integers(0, 4, shape).astype(float)
+    y, cache = fwd(x, kernel_size=k, stride=s, padding=p, rng=np.random.default_rng(2),
+                   training=True, granularity=granularity)
+    dy = rng.standard_normal(y.shape)
+    lam = torch.tensor(np.broadcast_to(cache.lam_full, y.shape).copy())
+    mp, ap = getattr(tf, f"max_pool{nd}d"), getattr(tf, f"avg_pool{nd}d")
+    ty, (tdx,) = _torch_grads(torch, lambda t: torch.where(lam, mp(t, k, s, p), ap(t, k, s, p)),
+                              x, dy=dy)
+    np.testing.assert_allclose(y, ty, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(bwd(dy, cache), tdx, rtol=1e-12, atol=1e-12)
+    kern = Kernel(f"mixed_pool{nd}d", lambda x: fwd(
+        x, kernel_size=k, stride=s, padding=p, rng=np.random.default_rng(2), training=True,
+        granularity=granularity), bwd)
+    xd = _distinct(rng, shape)
+    kern.check_gradient([xd], rng)
+    kern.check_hostile([xd], rng)
+    kern.check_dtypes([xd], rng)
+    kern.check_dy_errors([xd])
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("shape,k,s", [c[:3] for c in ND_CASES], ids=ND_IDS)
+def test_lee_nd(rng, torch, shape, k, s, per_channel):
+    nd = len(shape) - 2
+    _, _, mfwd, mbwd, gfwd, gbwd = ND[nd]
+    tf = torch.nn.functional
+    kk = (k,) * nd if isinstance(k, int) else tuple(k)
+    x = rng.integers(0, 4, shape).astype(float)
+    a = _a(rng, shape, per_channel)
+    w = 0.5 * rng.standard_normal(((shape[1],) if per_channel else ()) + kk)
+    mp, ap = getattr(tf, f"max_pool{nd}d"), getattr(tf, f"avg_pool{nd}d")
+    bshape = (1, -1) + (1,) * nd
+
+    def mixed(t, ta):
+        ta = ta.reshape(bshape) if ta.ndim == 1 else ta
+        return ta * mp(t, k, s) + (1 - ta) * ap(t, k, s)
+
+    y, cache = mfwd(x, a, kernel_size=k, stride=s)
+    dy = rng.standard_normal(y.shape)
+    ty, (tdx, tda) = _torch_grads(torch, mixed, x, a, dy=dy)
+    for got, want in zip((y, *mbwd(dy, cache)), (ty, tdx, tda)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # gated: forward against the window loop, gradients numerically
+    wins = _nd_windows(x, k, s)
+    mask = w.reshape(1, 1, *(1,) * nd, -1) if w.ndim == nd else \
+        w.reshape(1, shape[1], *(1,) * nd, -1)
+    gate = 1 / (1 + np.exp(-(wins * mask).sum(-1)))
+    want = gate * wins.max(-1) + (1 - gate) * wins.mean(-1)
+    np.testing.assert_allclose(gfwd(x, w, kernel_size=k, stride=s)[0], want, rtol=1e-12,
+                               atol=1e-12)
+    xd = _distinct(rng, shape)
+    for kern, p in ((Kernel(f"mixed_maxavg_pool{nd}d", lambda x, a: mfwd(
+            x, a, kernel_size=k, stride=s), mbwd, ("x", "a")), a),
+                    (Kernel(f"gated_pool{nd}d", lambda x, w: gfwd(
+                        x, w, kernel_size=k, stride=s), gbwd, ("x", "w")), w)):
+        kern.check_gradient([xd, p], rng)
+        kern.check_hostile([xd, p], rng)
+        kern.check_dtypes([xd, p], rng)
+        kern.check_type_errors([xd, p])
+        kern.check_dy_errors([xd, p])

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from contract import Kernel, raises
 
-from convprop.functional.stochastic_pooling import stochastic_pool2d_backward, \
-    stochastic_pool2d_forward
+from convprop.functional.stochastic_pooling import stochastic_pool1d_backward, \
+    stochastic_pool1d_forward, stochastic_pool2d_backward, stochastic_pool2d_forward, \
+    stochastic_pool3d_backward, stochastic_pool3d_forward
 
 OP = "stochastic_pool2d"
 
@@ -346,3 +347,97 @@ def test_subnormal_activations_never_pick_a_zero():
     picked = x.reshape(4000, 4)[np.arange(4000), cache.offset.ravel()]
     assert (picked > 0).all()
     assert set(np.unique(cache.offset)) <= {1, 2}
+
+
+# ------------------------------------------------------------------ 1-D and 3-D
+
+ND = {1: (stochastic_pool1d_forward, stochastic_pool1d_backward),
+      3: (stochastic_pool3d_forward, stochastic_pool3d_backward)}
+ND_CASES = [((2, 3, 9), 3, 2), ((1, 2, 7), 2, None),
+            ((2, 2, 4, 5, 6), 3, 2), ((1, 2, 3, 4, 5), (1, 2, 3), (1, 1, 2))]
+ND_IDS = [f"{c[0]}-k{c[1]}-s{c[2]}" for c in ND_CASES]
+
+
+def _nd_windows(x, k, s):
+    """(N, C, *O, prod(K)): every window of the unpadded input in row-major window order."""
+    nd = x.ndim - 2
+    k = (k,) * nd if isinstance(k, int) else tuple(k)
+    s = k if s is None else ((s,) * nd if isinstance(s, int) else tuple(s))
+    out = tuple((n - kk) // ss + 1 for n, kk, ss in zip(x.shape[2:], k, s))
+    w = np.zeros(x.shape[:2] + out + (int(np.prod(k)),))
+    for o in np.ndindex(*out):
+        for q, off in enumerate(np.ndindex(*k)):
+            idx = tuple(oo * ss + kk for oo, ss, kk in zip(o, s, off))
+            w[(slice(None), slice(None), *o, q)] = x[(slice(None), slice(None), *idx)]
+    return w
+
+
+def loop_sample_nd(x, k, s, seed):
+    wins = _nd_windows(x, k, s)
+    u = np.random.default_rng(seed).random(wins.shape[:-1])
+    off = np.zeros(wins.shape[:-1], dtype=np.int64)
+    for idx in np.ndindex(*wins.shape[:-1]):
+        vals = wins[idx]
+        total = float(sum(vals))
+        if total == 0:
+            off[idx] = min(int(u[idx] * len(vals)), len(vals) - 1)
+            continue
+        cum = 0.0
+        for q, v in enumerate(vals):
+            cum += v
+            if cum > u[idx] * total:
+                off[idx] = q
+                break
+    return np.take_along_axis(wins, off[..., None], -1)[..., 0], off
+
+
+@pytest.mark.parametrize("shape,k,s", ND_CASES, ids=ND_IDS)
+def test_nd(rng, torch, shape, k, s):
+    nd = len(shape) - 2
+    fwd, bwd = ND[nd]
+    x = rng.random(shape) * (rng.random(shape) < 0.7)
+    train = Kernel(f"stochastic_pool{nd}d", lambda x: fwd(
+        x, kernel_size=k, stride=s, rng=np.random.default_rng(4), training=True), bwd,
+        extras=lambda c: c.offset)
+    train.check_forward([x], lambda x: loop_sample_nd(x, k, s, 4), rtol=0, atol=0)
+    # evaluation against PyTorch's autograd of avg_pool(x^2) / avg_pool(x)
+    xp = _positive(rng, shape)
+    y, cache = fwd(xp, kernel_size=k, stride=s, training=False, rng=None)
+    dy = rng.standard_normal(y.shape)
+    t = torch.tensor(xp, requires_grad=True)
+    ap = getattr(torch.nn.functional, f"avg_pool{nd}d")
+    ss = k if s is None else s
+    ty = ap(t * t, k, ss) / ap(t, k, ss)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(bwd(dy, cache), t.grad.numpy(), rtol=1e-11, atol=1e-12)
+    evalk = Kernel(f"stochastic_pool{nd}d", lambda x: fwd(
+        x, kernel_size=k, stride=s, rng=None, training=False), bwd)
+    for kern in (train, evalk):
+        kern.check_gradient([xp], rng)
+        kern.check_hostile([xp], rng)
+        kern.check_dtypes([xp], rng)
+        kern.check_dy_errors([xp])
+    train.check_type_errors([xp])
+    gen = np.random.default_rng(1)
+    y, cache = fwd(xp, kernel_size=k, stride=s, training=True, rng=gen)
+    before = _state(gen)
+    bwd(dy, cache)
+    assert _state(gen) == before
+    with raises(f"stochastic_pool{nd}d", "x must be finite and non-negative"):
+        fwd(-xp, kernel_size=k, stride=s, training=True, rng=gen)
+    with raises(f"stochastic_pool{nd}d", "an evaluation-mode cache has no sampled indices"):
+        fwd(xp, kernel_size=k, stride=s, training=False, rng=None)[1].indices
+
+
+def test_1d_sampling_distribution():
+    window = np.array([0.5, 0.0, 2.0, 1.5, 1.0])
+    n = 50000
+    x = np.tile(window, (n, 1, 1))
+    _, cache = stochastic_pool1d_forward(x, kernel_size=5, training=True,
+                                         rng=np.random.default_rng(1301))
+    counts = np.bincount(cache.offset.ravel(), minlength=5).astype(float)
+    p = window / window.sum()
+    assert counts[1] == 0
+    assert _chi2(counts, p) < _chi2_critical(3)
+    assert _chi2(counts, np.where(p > 0, 0.25, 0.0)) > _chi2_critical(3)

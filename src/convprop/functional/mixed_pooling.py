@@ -15,7 +15,9 @@
 Both families take their max and average branches from :mod:`.pooling` (max pooling's first
 maximum in row-major window order wins a tie and alone receives the gradient, PyTorch's rule;
 average pooling divides by the full window, PyTorch's ``count_include_pad=True`` default) and
-route the backward through those branches' own backward passes.
+route the backward through those branches' own backward passes. 1-D (N, C, L) and 3-D
+(N, C, D, H, W) versions are the same code with another count of spatial axes (the 2-D
+docstrings state the equations).
 """
 
 from __future__ import annotations
@@ -29,22 +31,29 @@ from ._engine.windows import window, window_add
 from .pooling import AvgPoolCache, MaxPoolCache, PoolGeometry, _avg_backward, _avg_forward, \
     _geometry, _max_backward, _max_forward, _scatter_into
 
-__all__ = ["GRANULARITIES", "MixedPool2dCache", "mixed_pool2d_forward", "mixed_pool2d_backward",
-           "MixedMaxAvgPool2dCache", "mixed_maxavg_pool2d_forward",
-           "mixed_maxavg_pool2d_backward", "GatedPool2dCache", "gated_pool2d_forward",
-           "gated_pool2d_backward"]
+__all__ = ["GRANULARITIES",
+           "MixedPool1dCache", "MixedPool2dCache", "MixedPool3dCache",
+           "mixed_pool1d_forward", "mixed_pool1d_backward", "mixed_pool2d_forward",
+           "mixed_pool2d_backward", "mixed_pool3d_forward", "mixed_pool3d_backward",
+           "MixedMaxAvgPool1dCache", "MixedMaxAvgPool2dCache", "MixedMaxAvgPool3dCache",
+           "mixed_maxavg_pool1d_forward", "mixed_maxavg_pool1d_backward",
+           "mixed_maxavg_pool2d_forward", "mixed_maxavg_pool2d_backward",
+           "mixed_maxavg_pool3d_forward", "mixed_maxavg_pool3d_backward",
+           "GatedPool1dCache", "GatedPool2dCache", "GatedPool3dCache",
+           "gated_pool1d_forward", "gated_pool1d_backward", "gated_pool2d_forward",
+           "gated_pool2d_backward", "gated_pool3d_forward", "gated_pool3d_backward"]
 
 #: Yu's mixed pooling: where one lambda is shared (see :func:`mixed_pool2d_forward`).
 GRANULARITIES = ("layer", "channel", "window")
 
 
-def _branches(op, x, kernel_size, stride, padding, want_max=True, want_avg=True):
+def _branches(op, nd, x, kernel_size, stride, padding, want_max=True, want_avg=True):
     """(y_max, max cache, y_avg, avg cache), a branch None when not wanted."""
     ym = mc = ya = ac = None
     if want_max:
-        ym, mc = _max_forward(op, 2, x, kernel_size, stride, padding, 1, False)
+        ym, mc = _max_forward(op, nd, x, kernel_size, stride, padding, 1, False)
     if want_avg:
-        ya, ac = _avg_forward(op, 2, x, kernel_size, stride, padding, False, True, None)
+        ya, ac = _avg_forward(op, nd, x, kernel_size, stride, padding, False, True, None)
     return ym, mc, ya, ac
 
 
@@ -86,7 +95,7 @@ class MixedPool2dCache:
     def lam_full(self) -> np.ndarray:
         """``lam`` broadcastable against y."""
         if self.lam.ndim == 1:
-            return self.lam.reshape(1, -1, 1, 1)
+            return self.lam.reshape((1, -1) + (1,) * (len(self.y_shape) - 2))
         return self.lam
 
 
@@ -142,8 +151,13 @@ def mixed_pool2d_forward(x, *, kernel_size, stride=None, padding=0, rng, trainin
     Returns:
         y (N, C, Ho, Wo) in x's dtype and a :class:`MixedPool2dCache` (``cache.lam``).
     """
-    op = "mixed_pool2d"
-    g = _geometry(op, 2, x, kernel_size, stride, padding, 1, False)
+    return _mixed_forward("mixed_pool2d", 2, x, kernel_size, stride, padding, rng, training,
+                          granularity, eval_lambda)
+
+
+def _mixed_forward(op, nd, x, kernel_size, stride, padding, rng, training, granularity,
+                   eval_lambda):
+    g = _geometry(op, nd, x, kernel_size, stride, padding, 1, False)
     training = boolean(op, "training", training)
     if granularity not in GRANULARITIES:
         raise ValueError(f"{op}: granularity must be one of {GRANULARITIES}, "
@@ -159,7 +173,7 @@ def mixed_pool2d_forward(x, *, kernel_size, stride=None, padding=0, rng, trainin
                             f"got {type(rng).__name__}")
         lam = _eval_lambda(op, eval_lambda, g.x_shape[1])
     any_max, all_max = bool(lam.any()), bool(lam.all())
-    ym, mc, ya, ac = _branches(op, x, kernel_size, stride, padding, any_max, not all_max)
+    ym, mc, ya, ac = _branches(op, nd, x, kernel_size, stride, padding, any_max, not all_max)
     cache = MixedPool2dCache(granularity, training, lam, g.y_shape, g.dtype, mc, ac)
     if ya is None:
         return ym, cache
@@ -172,7 +186,10 @@ def mixed_pool2d_backward(dy, cache: MixedPool2dCache):
     """Gradient of :func:`mixed_pool2d_forward` with the recorded lambda (never draws):
     ``dx = max_backward(lambda * dy) + avg_backward((1 - lambda) * dy)``.
     dy (N, C, Ho, Wo) in the forward's dtype -> dx (N, C, H, W)."""
-    op = "mixed_pool2d_backward"
+    return _mixed_backward("mixed_pool2d_backward", dy, cache)
+
+
+def _mixed_backward(op, dy, cache: MixedPool2dCache):
     dy = check_dy(op, dy, cache.y_shape, cache.dtype)
     lam = cache.lam_full
     dmax = dy if cache.avg_cache is None else dy * lam
@@ -191,9 +208,9 @@ def _check_param(op: str, name: str, p, x: np.ndarray, shapes: tuple, what: str)
     return p
 
 
-def _per_channel(p: np.ndarray, extra: int = 0) -> np.ndarray:
-    """A per-channel parameter (C, ...) broadcastable against (N, C, Ho, Wo); else as is."""
-    return p.reshape((1, p.shape[0], 1, 1)) if p.ndim == 1 + extra and p.size > 1 else p
+def _per_channel(p: np.ndarray, nd: int) -> np.ndarray:
+    """A per-channel parameter (C,) broadcastable against (N, C, *O); else as is."""
+    return p.reshape((1, p.shape[0]) + (1,) * nd) if p.ndim == 1 and p.size > 1 else p
 
 
 @dataclass(frozen=True)
@@ -229,16 +246,19 @@ def mixed_maxavg_pool2d_forward(x, a, *, kernel_size, stride=None):
     Returns:
         y (N, C, Ho, Wo) and a :class:`MixedMaxAvgPool2dCache`.
     """
-    op = "mixed_maxavg_pool2d"
-    g = _geometry(op, 2, x, kernel_size, stride, 0, 1, False)
+    return _maxavg_forward("mixed_maxavg_pool2d", 2, x, a, kernel_size, stride)
+
+
+def _maxavg_forward(op, nd, x, a, kernel_size, stride):
+    g = _geometry(op, nd, x, kernel_size, stride, 0, 1, False)
     a = _check_param(op, "a", a, x, ((), (1,), (g.x_shape[1],)),
                      "one per layer or one per channel")
     if not ((a >= 0) & (a <= 1)).all():
         raise ValueError(f"{op}: a must lie in [0, 1] (the mixing proportion of max "
                          f"pooling), got {a}")
-    ym, mc, ya, ac = _branches(op, x, kernel_size, stride, 0)
+    ym, mc, ya, ac = _branches(op, nd, x, kernel_size, stride, 0)
     diff = ym - ya
-    y = ya + _per_channel(a) * diff
+    y = ya + _per_channel(a, nd) * diff
     return y, MixedMaxAvgPool2dCache(a, diff, mc, ac)
 
 
@@ -246,14 +266,18 @@ def mixed_maxavg_pool2d_backward(dy, cache: MixedMaxAvgPool2dCache):
     """Gradient of :func:`mixed_maxavg_pool2d_forward`: ``dx = max_backward(a dy) +
     avg_backward((1 - a) dy)``, ``da = sum dy * (max - avg)`` (over all but the channel axis
     for a per-channel ``a``). Returns ``(dx, da)``, da of a's shape."""
-    op = "mixed_maxavg_pool2d_backward"
+    return _maxavg_backward("mixed_maxavg_pool2d_backward", dy, cache)
+
+
+def _maxavg_backward(op, dy, cache: MixedMaxAvgPool2dCache):
     g = cache.max_cache.geometry
+    nd = len(g.out)
     dy = check_dy(op, dy, g.y_shape, g.dtype)
-    a = _per_channel(cache.a)
+    a = _per_channel(cache.a, nd)
     dx = _branch_backward(op, dy * a, cache.max_cache, dy * (1 - a), cache.avg_cache)
     prod = dy * cache.diff
     if cache.a.shape == (g.x_shape[1],):  # per channel (for C == 1 the same as per layer)
-        da = prod.sum(axis=(0, 2, 3)).reshape(cache.a.shape)
+        da = prod.sum(axis=(0, *range(2, 2 + nd))).reshape(cache.a.shape)
     else:
         da = prod.sum().reshape(cache.a.shape)
     return dx, da.astype(g.dtype, copy=False)
@@ -281,8 +305,10 @@ class GatedPool2dCache:
 
 
 def _mask_at(w: np.ndarray, k: tuple) -> np.ndarray:
-    """The gating mask's weight at kernel offset ``k``: a scalar, or (1, C, 1, 1)."""
-    return w[k] if w.ndim == 2 else w[(slice(None), *k)].reshape(1, -1, 1, 1)
+    """The gating mask's weight at kernel offset ``k``: a scalar (one mask per layer), or
+    (1, C, 1, ...) (one per channel)."""
+    nd = len(k)
+    return w[k] if w.ndim == nd else w[(slice(None), *k)].reshape((1, -1) + (1,) * nd)
 
 
 def gated_pool2d_forward(x, w, *, kernel_size, stride=None):
@@ -303,8 +329,11 @@ def gated_pool2d_forward(x, w, *, kernel_size, stride=None):
     Returns:
         y (N, C, Ho, Wo) and a :class:`GatedPool2dCache`.
     """
-    op = "gated_pool2d"
-    g = _geometry(op, 2, x, kernel_size, stride, 0, 1, False)
+    return _gated_forward("gated_pool2d", 2, x, w, kernel_size, stride)
+
+
+def _gated_forward(op, nd, x, w, kernel_size, stride):
+    g = _geometry(op, nd, x, kernel_size, stride, 0, 1, False)
     w = _check_param(op, "w", w, x, (g.kernel, (g.x_shape[1],) + g.kernel),
                      "the gating mask: one per layer or one per channel")
     z = g.empty(g.y_shape)
@@ -312,7 +341,7 @@ def gated_pool2d_forward(x, w, *, kernel_size, stride=None):
     for k in g.offsets:
         z += _mask_at(w, k) * window(x, k, g.out, g.stride, g.dilation)
     gate = 0.5 * (1 + np.tanh(0.5 * z))  # sigmoid without overflow
-    ym, mc, ya, ac = _branches(op, x, kernel_size, stride, 0)
+    ym, mc, ya, ac = _branches(op, nd, x, kernel_size, stride, 0)
     diff = ym - ya
     y = ya + gate * diff
     return y, GatedPool2dCache(x, w, gate, diff, mc, ac)
@@ -323,8 +352,12 @@ def gated_pool2d_backward(dy, cache: GatedPool2dCache):
     ``dx = max_backward(s dy) + avg_backward((1 - s) dy) + scatter(dz * w)`` and
     ``dw_k = sum dz * x_k`` over each window's offset k (per channel for a per-channel mask).
     Returns ``(dx, dw)``."""
-    op = "gated_pool2d_backward"
+    return _gated_backward("gated_pool2d_backward", dy, cache)
+
+
+def _gated_backward(op, dy, cache: GatedPool2dCache):
     g = cache.geometry
+    nd = len(g.out)
     dy = check_dy(op, dy, g.y_shape, g.dtype)
     s = cache.gate
     dx = _branch_backward(op, dy * s, cache.max_cache, dy * (1 - s), cache.avg_cache)
@@ -340,9 +373,84 @@ def gated_pool2d_backward(dy, cache: GatedPool2dCache):
     _scatter_into(dgate, (slice(None),), g, add)
     for k in g.offsets:
         prod = dz * window(cache.x, k, g.out, g.stride, g.dilation)
-        if cache.w.ndim == 2:
+        if cache.w.ndim == nd:
             dw[k] = prod.sum()
         else:
-            dw[(slice(None), *k)] = prod.sum(axis=(0, 2, 3))
+            dw[(slice(None), *k)] = prod.sum(axis=(0, *range(2, 2 + nd)))
     dx += dgate
     return dx, dw
+
+
+# ------------------------------------------------------------------ 1-D and 3-D: the same code
+
+MixedPool1dCache = MixedPool3dCache = MixedPool2dCache
+MixedMaxAvgPool1dCache = MixedMaxAvgPool3dCache = MixedMaxAvgPool2dCache
+GatedPool1dCache = GatedPool3dCache = GatedPool2dCache
+
+
+def mixed_pool1d_forward(x, *, kernel_size, stride=None, padding=0, rng, training,
+                         granularity="layer", eval_lambda=None):
+    """Yu et al.'s mixed pooling over x (N, C, L) (see :func:`mixed_pool2d_forward`)."""
+    return _mixed_forward("mixed_pool1d", 1, x, kernel_size, stride, padding, rng, training,
+                          granularity, eval_lambda)
+
+
+def mixed_pool1d_backward(dy, cache: MixedPool2dCache):
+    """Gradient of :func:`mixed_pool1d_forward` with the recorded lambda."""
+    return _mixed_backward("mixed_pool1d_backward", dy, cache)
+
+
+def mixed_pool3d_forward(x, *, kernel_size, stride=None, padding=0, rng, training,
+                         granularity="layer", eval_lambda=None):
+    """Yu et al.'s mixed pooling over x (N, C, D, H, W) (see :func:`mixed_pool2d_forward`)."""
+    return _mixed_forward("mixed_pool3d", 3, x, kernel_size, stride, padding, rng, training,
+                          granularity, eval_lambda)
+
+
+def mixed_pool3d_backward(dy, cache: MixedPool2dCache):
+    """Gradient of :func:`mixed_pool3d_forward` with the recorded lambda."""
+    return _mixed_backward("mixed_pool3d_backward", dy, cache)
+
+
+def mixed_maxavg_pool1d_forward(x, a, *, kernel_size, stride=None):
+    """Lee et al.'s mixed max-average pooling over x (N, C, L) (see
+    :func:`mixed_maxavg_pool2d_forward`)."""
+    return _maxavg_forward("mixed_maxavg_pool1d", 1, x, a, kernel_size, stride)
+
+
+def mixed_maxavg_pool1d_backward(dy, cache: MixedMaxAvgPool2dCache):
+    """Gradient of :func:`mixed_maxavg_pool1d_forward`: ``(dx, da)``."""
+    return _maxavg_backward("mixed_maxavg_pool1d_backward", dy, cache)
+
+
+def mixed_maxavg_pool3d_forward(x, a, *, kernel_size, stride=None):
+    """Lee et al.'s mixed max-average pooling over x (N, C, D, H, W) (see
+    :func:`mixed_maxavg_pool2d_forward`)."""
+    return _maxavg_forward("mixed_maxavg_pool3d", 3, x, a, kernel_size, stride)
+
+
+def mixed_maxavg_pool3d_backward(dy, cache: MixedMaxAvgPool2dCache):
+    """Gradient of :func:`mixed_maxavg_pool3d_forward`: ``(dx, da)``."""
+    return _maxavg_backward("mixed_maxavg_pool3d_backward", dy, cache)
+
+
+def gated_pool1d_forward(x, w, *, kernel_size, stride=None):
+    """Lee et al.'s gated pooling over x (N, C, L), w (KL,) or (C, KL) (see
+    :func:`gated_pool2d_forward`)."""
+    return _gated_forward("gated_pool1d", 1, x, w, kernel_size, stride)
+
+
+def gated_pool1d_backward(dy, cache: GatedPool2dCache):
+    """Gradient of :func:`gated_pool1d_forward`: ``(dx, dw)``."""
+    return _gated_backward("gated_pool1d_backward", dy, cache)
+
+
+def gated_pool3d_forward(x, w, *, kernel_size, stride=None):
+    """Lee et al.'s gated pooling over x (N, C, D, H, W), w (KD, KH, KW) or (C, KD, KH, KW)
+    (see :func:`gated_pool2d_forward`)."""
+    return _gated_forward("gated_pool3d", 3, x, w, kernel_size, stride)
+
+
+def gated_pool3d_backward(dy, cache: GatedPool2dCache):
+    """Gradient of :func:`gated_pool3d_forward`: ``(dx, dw)``."""
+    return _gated_backward("gated_pool3d_backward", dy, cache)

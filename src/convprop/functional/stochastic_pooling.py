@@ -21,7 +21,8 @@ Where the paper is silent, convprop chooses (and the docstrings repeat):
   so one seed gives one sample and a zero activation is never picked.
 
 The windows come from the engine's N-d primitive and the pooling geometry helpers of
-:mod:`.pooling`; the training backward is max pooling's switch scatter.
+:mod:`.pooling`; the training backward is max pooling's switch scatter. 1-D (N, C, L) and
+3-D (N, C, D, H, W) are the same code with another count of spatial axes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from .._checks import boolean, check_dy
 from ._engine.windows import window, window_add
 from .pooling import MaxPoolCache, PoolGeometry, _geometry, _max_backward, _scatter_into
 
-__all__ = ["StochasticPool2dCache", "stochastic_pool2d_forward", "stochastic_pool2d_backward"]
+__all__ = ["StochasticPool1dCache", "StochasticPool2dCache", "StochasticPool3dCache",
+           "stochastic_pool1d_forward", "stochastic_pool1d_backward",
+           "stochastic_pool2d_forward", "stochastic_pool2d_backward",
+           "stochastic_pool3d_forward", "stochastic_pool3d_backward"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,8 @@ class StochasticPool2dCache:
     def indices(self) -> np.ndarray:
         """Flat index of each sampled position into its input plane (training only)."""
         if self.offset is None:
-            raise ValueError("stochastic_pool2d: an evaluation-mode cache has no sampled "
-                             "indices")
+            raise ValueError(f"stochastic_pool{len(self.geometry.out)}d: an evaluation-mode "
+                             f"cache has no sampled indices")
         return MaxPoolCache(self.geometry, self.offset).indices
 
 
@@ -153,8 +157,11 @@ def stochastic_pool2d_forward(x, *, kernel_size, stride=None, rng, training):
     Returns:
         y (N, C, Ho, Wo) in x's dtype and a :class:`StochasticPool2dCache`.
     """
-    op = "stochastic_pool2d"
-    g, training = _check_args(op, x, kernel_size, stride, rng, training)
+    return _forward("stochastic_pool2d", 2, x, kernel_size, stride, rng, training)
+
+
+def _forward(op, nd, x, kernel_size, stride, rng, training):
+    g, training = _check_args(op, x, kernel_size, stride, rng, training, nd)
     if training:
         offset = _sample_offsets(g, x, rng)
         return _gather(g, x, offset), StochasticPool2dCache(g, True, offset, None)
@@ -169,7 +176,10 @@ def stochastic_pool2d_backward(dy, cache: StochasticPool2dCache):
     exact gradient of ``y = sum a^2 / sum a``, ``dy/da_k = (2 a_k - y) / sum a`` for every
     window containing a_k (none from an all-zero window).
     dy (N, C, Ho, Wo) in the forward's dtype -> dx (N, C, H, W)."""
-    op = "stochastic_pool2d_backward"
+    return _backward("stochastic_pool2d_backward", dy, cache)
+
+
+def _backward(op, dy, cache: StochasticPool2dCache):
     g = cache.geometry
     if cache.training:
         return _max_backward(op, dy, MaxPoolCache(g, cache.offset))
@@ -188,3 +198,27 @@ def stochastic_pool2d_backward(dy, cache: StochasticPool2dCache):
 
     _scatter_into(dx, (slice(None),), g, add)
     return dx
+
+
+StochasticPool1dCache = StochasticPool3dCache = StochasticPool2dCache
+
+
+def stochastic_pool1d_forward(x, *, kernel_size, stride=None, rng, training):
+    """Stochastic pooling over x (N, C, L) (see :func:`stochastic_pool2d_forward`)."""
+    return _forward("stochastic_pool1d", 1, x, kernel_size, stride, rng, training)
+
+
+def stochastic_pool1d_backward(dy, cache: StochasticPool2dCache):
+    """Gradient of :func:`stochastic_pool1d_forward`; never draws."""
+    return _backward("stochastic_pool1d_backward", dy, cache)
+
+
+def stochastic_pool3d_forward(x, *, kernel_size, stride=None, rng, training):
+    """Stochastic pooling over x (N, C, D, H, W) (see :func:`stochastic_pool2d_forward`;
+    positions in (d, h, w) row-major window order)."""
+    return _forward("stochastic_pool3d", 3, x, kernel_size, stride, rng, training)
+
+
+def stochastic_pool3d_backward(dy, cache: StochasticPool2dCache):
+    """Gradient of :func:`stochastic_pool3d_forward`; never draws."""
+    return _backward("stochastic_pool3d_backward", dy, cache)
