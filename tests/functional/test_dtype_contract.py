@@ -139,6 +139,12 @@ KERNELS = {
         _arr(rng, (2, 3, 8, 4), dt), backward_rule="paper"), F.wavelet_pool2d_backward),
     "dft_pool2d": (_x4(F.dft_pool2d_forward, output_size=(3, 2)), F.dft_pool2d_backward),
     "alpha_pool2d": (_alpha, F.alpha_pool2d_backward),
+    "roi_pool": (lambda dt, rng: F.roi_pool_forward(
+        _arr(rng, (2, 3, 6, 7), dt), np.array([[0, 0, 0, 4, 3], [1, 1, 1, 6, 5]], dt),
+        output_size=2), F.roi_pool_backward),
+    "roi_align": (lambda dt, rng: F.roi_align_forward(
+        _arr(rng, (2, 3, 6, 7), dt), np.array([[0, 0.5, 0, 4, 3.5], [1, 1, 1, 6, 5]], dt),
+        output_size=2, sampling_ratio=2, aligned=True), F.roi_align_backward),
     "flatten": (_x4(F.flatten_forward), F.flatten_backward),
     "pad_shortcut": (_x4(F.pad_shortcut_forward, out_channels=6), F.pad_shortcut_backward),
     "ce_mean": (_ce("mean"), F.softmax_cross_entropy_backward),

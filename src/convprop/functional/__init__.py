@@ -29,6 +29,8 @@ from .pooling import *  # noqa: F401,F403
 from .pooling import __all__ as _pooling
 from .reshape import *  # noqa: F401,F403
 from .reshape import __all__ as _reshape
+from .roi_pooling import *  # noqa: F401,F403
+from .roi_pooling import __all__ as _roi_pooling
 from .shortcut import *  # noqa: F401,F403
 from .shortcut import __all__ as _shortcut
 from .unpooling import *  # noqa: F401,F403
@@ -38,4 +40,4 @@ from .wavelet_pooling import __all__ as _wavelet_pooling
 
 __all__ = [*_activation, *_adaptive_pooling, *_alpha_pooling, *_conv, *_conv_transpose,
            *_dft_pooling, *_dropout, *_linear, *_loss, *_normalization, *_pooling, *_reshape,
-           *_shortcut, *_unpooling, *_wavelet_pooling]
+           *_roi_pooling, *_shortcut, *_unpooling, *_wavelet_pooling]

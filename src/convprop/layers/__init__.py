@@ -23,6 +23,7 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, A
                       GlobalMaxPool2d, GlobalMaxPool3d, MaxPool1d, MaxPool2d, MaxPool3d,
                       MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from .reshape import Flatten, Identity
+from .roi import RoIAlign, RoIPool
 from .shortcut import PadShortcut
 from .transform_pooling import AlphaPool2d, DFTPool2d, WaveletPool2d
 
@@ -73,6 +74,8 @@ __all__ = [
     "PadShortcut",
     "Parameter",
     "ReLU",
+    "RoIAlign",
+    "RoIPool",
     "Residual",
     "Sequential",
     "Sigmoid",
