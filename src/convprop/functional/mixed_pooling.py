@@ -31,7 +31,7 @@ from ._engine.windows import window, window_add
 from .pooling import AvgPoolCache, MaxPoolCache, PoolGeometry, _avg_backward, _avg_forward, \
     _geometry, _max_backward, _max_forward, _scatter_into
 
-__all__ = ["GRANULARITIES",
+__all__ = ["MIXED_POOL_GRANULARITIES",
            "MixedPool1dCache", "MixedPool2dCache", "MixedPool3dCache",
            "mixed_pool1d_forward", "mixed_pool1d_backward", "mixed_pool2d_forward",
            "mixed_pool2d_backward", "mixed_pool3d_forward", "mixed_pool3d_backward",
@@ -44,7 +44,7 @@ __all__ = ["GRANULARITIES",
            "gated_pool2d_backward", "gated_pool3d_forward", "gated_pool3d_backward"]
 
 #: Yu's mixed pooling: where one lambda is shared (see :func:`mixed_pool2d_forward`).
-GRANULARITIES = ("layer", "channel", "window")
+MIXED_POOL_GRANULARITIES = ("layer", "channel", "window")
 
 
 def _branches(op, nd, x, kernel_size, stride, padding, want_max=True, want_avg=True):
@@ -159,8 +159,8 @@ def _mixed_forward(op, nd, x, kernel_size, stride, padding, rng, training, granu
                    eval_lambda):
     g = _geometry(op, nd, x, kernel_size, stride, padding, 1, False)
     training = boolean(op, "training", training)
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"{op}: granularity must be one of {GRANULARITIES}, "
+    if granularity not in MIXED_POOL_GRANULARITIES:
+        raise ValueError(f"{op}: granularity must be one of {MIXED_POOL_GRANULARITIES}, "
                          f"got {granularity!r}")
     if training:
         if not isinstance(rng, np.random.Generator):

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import positive_int
-from ..functional.mixed_pooling import GRANULARITIES, gated_pool2d_backward, \
+from ..functional.mixed_pooling import MIXED_POOL_GRANULARITIES, gated_pool2d_backward, \
     gated_pool2d_forward, mixed_maxavg_pool2d_backward, mixed_maxavg_pool2d_forward, \
     mixed_pool2d_backward, mixed_pool2d_forward
 from ..functional.pooling import pool_args
@@ -90,8 +90,8 @@ class MixedPool2d(Module):
         op = "MixedPool2d"
         self.kernel_size, self.stride, self.padding, _ = pool_args(op, 2, kernel_size, stride,
                                                                    padding)
-        if granularity not in GRANULARITIES:
-            raise ValueError(f"{op}: granularity must be one of {GRANULARITIES}, "
+        if granularity not in MIXED_POOL_GRANULARITIES:
+            raise ValueError(f"{op}: granularity must be one of {MIXED_POOL_GRANULARITIES}, "
                              f"got {granularity!r}")
         self.granularity = granularity
         self.rng = _generator(op, rng)
