@@ -131,12 +131,14 @@ def mixed_pool2d_forward(x, *, kernel_size, stride=None, padding=0, rng, trainin
     default; only the chosen branch is computed), ``"channel"`` (one per feature map, shared
     over the batch) or ``"window"`` (one per output element).
 
-    Evaluation: the paper's test-time rule uses no random choice: the pooling type that was
-    selected more often during training is applied (the paper counts the training-time
-    choices of lambda). A kernel keeps no state, so the caller passes that choice as
-    ``eval_lambda`` (1 = max, 0 = average; a scalar or one per channel); the
-    :class:`~convprop.layers.MixedPool2d` module keeps the counts (per layer for "layer", per
-    channel for "channel" and "window") and passes the majority, a tie going to max.
+    Evaluation: as we read the paper's test-time rule, no random choice is made: the
+    training-time values of lambda are counted and the pooling type selected more often is
+    applied. The paper does not fix at what level the count is kept, nor what a tie means;
+    convprop counts per layer for "layer" and per channel for "channel" and "window" (every
+    window of a channel counts), and a tie (or no training at all) gives max pooling. A
+    kernel keeps no state, so the caller passes the choice as ``eval_lambda`` (1 = max,
+    0 = average; a scalar or one per channel); the :class:`~convprop.layers.MixedPool2d`
+    module keeps the counts and passes the majority.
 
     Padding: the max branch pads with -inf, the average branch with zeros counted in the
     divisor (PyTorch's ``count_include_pad=True``); padding <= kernel_size // 2.
