@@ -96,6 +96,39 @@ def _alpha(dt, rng):
                                   np.array([0.5], dt), kernel_size=2, stride=1)
 
 
+def _stochastic(nd, training=True):
+    def make(dt, rng):
+        x = np.abs(_arr(rng, (2, 3, *SPATIAL[nd]), dt))
+        return getattr(F, f"stochastic_pool{nd}d_forward")(x, kernel_size=2, stride=1, rng=rng,
+                                                            training=training)
+    return make
+
+
+def _mixed(nd, granularity="window", training=True):
+    def make(dt, rng):
+        return getattr(F, f"mixed_pool{nd}d_forward")(
+            _arr(rng, (2, 3, *SPATIAL[nd]), dt), kernel_size=3, stride=2, padding=1, rng=rng,
+            training=training, granularity=granularity,
+            eval_lambda=None if training else [1, 0, 1])
+    return make
+
+
+def _mixed_maxavg(nd):
+    def make(dt, rng):
+        return getattr(F, f"mixed_maxavg_pool{nd}d_forward")(
+            _arr(rng, (2, 3, *SPATIAL[nd]), dt), np.array([0.2, 0.5, 0.9], dt), kernel_size=2,
+            stride=1)
+    return make
+
+
+def _gated(nd):
+    def make(dt, rng):
+        return getattr(F, f"gated_pool{nd}d_forward")(
+            _arr(rng, (2, 3, *SPATIAL[nd]), dt), _arr(rng, (3,) + (2,) * nd, dt), kernel_size=2,
+            stride=1)
+    return make
+
+
 def _by_dim(name, make, dims=(1, 2, 3)):
     """``name{nd}d`` -> (forward maker, backward) for each dimension."""
     return {f"{name}{nd}d": (make(nd), getattr(F, f"{name}{nd}d_backward")) for nd in dims}
@@ -139,6 +172,14 @@ KERNELS = {
         _arr(rng, (2, 3, 8, 4), dt), backward_rule="paper"), F.wavelet_pool2d_backward),
     "dft_pool2d": (_x4(F.dft_pool2d_forward, output_size=(3, 2)), F.dft_pool2d_backward),
     "alpha_pool2d": (_alpha, F.alpha_pool2d_backward),
+    **_by_dim("stochastic_pool", _stochastic),
+    "stochastic_pool2d_eval": (_stochastic(2, training=False), F.stochastic_pool2d_backward),
+    **_by_dim("mixed_pool", _mixed),
+    "mixed_pool2d_layer": (_mixed(2, "layer"), F.mixed_pool2d_backward),
+    "mixed_pool2d_channel": (_mixed(2, "channel"), F.mixed_pool2d_backward),
+    "mixed_pool2d_eval": (_mixed(2, "channel", training=False), F.mixed_pool2d_backward),
+    **_by_dim("mixed_maxavg_pool", _mixed_maxavg),
+    **_by_dim("gated_pool", _gated),
     "roi_pool": (lambda dt, rng: F.roi_pool_forward(
         _arr(rng, (2, 3, 6, 7), dt), np.array([[0, 0, 0, 4, 3], [1, 1, 1, 6, 5]], dt),
         output_size=2), F.roi_pool_backward),

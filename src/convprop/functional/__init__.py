@@ -23,6 +23,8 @@ from .linear import *  # noqa: F401,F403
 from .linear import __all__ as _linear
 from .loss import *  # noqa: F401,F403
 from .loss import __all__ as _loss
+from .mixed_pooling import *  # noqa: F401,F403
+from .mixed_pooling import __all__ as _mixed_pooling
 from .normalization import *  # noqa: F401,F403
 from .normalization import __all__ as _normalization
 from .pooling import *  # noqa: F401,F403
@@ -33,11 +35,14 @@ from .roi_pooling import *  # noqa: F401,F403
 from .roi_pooling import __all__ as _roi_pooling
 from .shortcut import *  # noqa: F401,F403
 from .shortcut import __all__ as _shortcut
+from .stochastic_pooling import *  # noqa: F401,F403
+from .stochastic_pooling import __all__ as _stochastic_pooling
 from .unpooling import *  # noqa: F401,F403
 from .unpooling import __all__ as _unpooling
 from .wavelet_pooling import *  # noqa: F401,F403
 from .wavelet_pooling import __all__ as _wavelet_pooling
 
 __all__ = [*_activation, *_adaptive_pooling, *_alpha_pooling, *_conv, *_conv_transpose,
-           *_dft_pooling, *_dropout, *_linear, *_loss, *_normalization, *_pooling, *_reshape,
-           *_roi_pooling, *_shortcut, *_unpooling, *_wavelet_pooling]
+           *_dft_pooling, *_dropout, *_linear, *_loss, *_mixed_pooling, *_normalization, *_pooling,
+           *_reshape, *_roi_pooling, *_shortcut, *_stochastic_pooling, *_unpooling,
+           *_wavelet_pooling]

@@ -22,6 +22,7 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, A
                       GlobalAvgPool1d, GlobalAvgPool2d, GlobalAvgPool3d, GlobalMaxPool1d,
                       GlobalMaxPool2d, GlobalMaxPool3d, MaxPool1d, MaxPool2d, MaxPool3d,
                       MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
+from .research_pooling import GatedPool2d, MixedMaxAvgPool2d, MixedPool2d, StochasticPool2d
 from .reshape import Flatten, Identity
 from .roi import RoIAlign, RoIPool
 from .shortcut import PadShortcut
@@ -52,6 +53,7 @@ __all__ = [
     "DFTPool2d",
     "Dropout",
     "Flatten",
+    "GatedPool2d",
     "GlobalAvgPool1d",
     "GlobalAvgPool2d",
     "GlobalAvgPool3d",
@@ -70,16 +72,19 @@ __all__ = [
     "MaxUnpool1d",
     "MaxUnpool2d",
     "MaxUnpool3d",
+    "MixedMaxAvgPool2d",
+    "MixedPool2d",
     "Module",
     "PadShortcut",
     "Parameter",
     "ReLU",
+    "Residual",
     "RoIAlign",
     "RoIPool",
-    "Residual",
     "Sequential",
     "Sigmoid",
     "StateDictError",
+    "StochasticPool2d",
     "Tanh",
     "WaveletPool2d",
     "init",
