@@ -166,6 +166,14 @@ KERNELS = {
     **_by_dim("global_avg_pool", lambda nd: _xn(nd, getattr(F, f"global_avg_pool{nd}d_forward"))),
     **_by_dim("global_max_pool", lambda nd: _xn(nd, getattr(F, f"global_max_pool{nd}d_forward"))),
     **_by_dim("max_unpool", _unpool),
+    **_by_dim("lp_pool", lambda nd: _xn(nd, getattr(F, f"lp_pool{nd}d_forward"),
+                                        norm_type=3, kernel_size=2, ceil_mode=True)),
+    "lp_pool2d_inf": (_xn(2, F.lp_pool2d_forward, norm_type=float("inf"), kernel_size=2),
+                      F.lp_pool2d_backward),
+    "max_pool2d_ties_split": (_xn(2, F.max_pool2d_forward, kernel_size=3, stride=2, padding=1,
+                                  ties="split"), F.max_pool2d_backward),
+    "max_pool3d_ties_all": (_xn(3, F.max_pool3d_forward, kernel_size=2, ties="all"),
+                            F.max_pool3d_backward),
     "wavelet_pool2d": (lambda dt, rng: F.wavelet_pool2d_forward(
         _arr(rng, (2, 3, 8, 4), dt), wavelet="db2"), F.wavelet_pool2d_backward),
     "wavelet_pool2d_paper": (lambda dt, rng: F.wavelet_pool2d_forward(

@@ -1,4 +1,5 @@
-"""Data: MNIST, Fashion-MNIST and CIFAR-10 readers, an embedded MNIST sample, batching, augmentation.
+"""Data: MNIST, Fashion-MNIST, CIFAR-10 readers, an embedded MNIST sample, moving-MNIST clips,
+sequential MNIST, batching, augmentation.
 
 ``load_dataset(name, split)`` returns an :class:`ArrayDataset` of uint8 arrays (N, C, *spatial)
 and int64 labels: images (N, C, H, W), and two sets built from MNIST digits, the 3-D

@@ -21,6 +21,8 @@ from .dropout import *  # noqa: F401,F403
 from .dropout import __all__ as _dropout
 from .linear import *  # noqa: F401,F403
 from .linear import __all__ as _linear
+from .lp_pooling import *  # noqa: F401,F403
+from .lp_pooling import __all__ as _lp_pooling
 from .loss import *  # noqa: F401,F403
 from .loss import __all__ as _loss
 from .mixed_pooling import *  # noqa: F401,F403
@@ -43,6 +45,6 @@ from .wavelet_pooling import *  # noqa: F401,F403
 from .wavelet_pooling import __all__ as _wavelet_pooling
 
 __all__ = [*_activation, *_adaptive_pooling, *_alpha_pooling, *_conv, *_conv_transpose,
-           *_dft_pooling, *_dropout, *_linear, *_loss, *_mixed_pooling, *_normalization, *_pooling,
-           *_reshape, *_roi_pooling, *_shortcut, *_stochastic_pooling, *_unpooling,
-           *_wavelet_pooling]
+           *_dft_pooling, *_dropout, *_linear, *_loss, *_lp_pooling, *_mixed_pooling,
+           *_normalization, *_pooling, *_reshape, *_roi_pooling, *_shortcut,
+           *_stochastic_pooling, *_unpooling, *_wavelet_pooling]

@@ -17,7 +17,8 @@ from .linear import Linear
 from .loss import CrossEntropyLoss, Loss, MSELoss
 from .module import Module, Parameter, StateDictError
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LocalResponseNorm
-from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
+from .pooling import (LPPool1d, LPPool2d, LPPool3d, SumPool1d, SumPool2d, SumPool3d,
+                      AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
                       AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
                       GlobalAvgPool1d, GlobalAvgPool2d, GlobalAvgPool3d, GlobalMaxPool1d,
                       GlobalMaxPool2d, GlobalMaxPool3d, MaxPool1d, MaxPool2d, MaxPool3d,
@@ -61,6 +62,9 @@ __all__ = [
     "GlobalMaxPool2d",
     "GlobalMaxPool3d",
     "Identity",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
     "LeakyReLU",
     "Linear",
     "LocalResponseNorm",
@@ -85,6 +89,9 @@ __all__ = [
     "Sigmoid",
     "StateDictError",
     "StochasticPool2d",
+    "SumPool1d",
+    "SumPool2d",
+    "SumPool3d",
     "Tanh",
     "WaveletPool2d",
     "init",
