@@ -327,6 +327,11 @@ def run_suite(args) -> tuple[list[Row], dict]:
                                         rounds=args.rounds, isolate=args.isolate,
                                         threads=threads)
     rows = [by_name[wl.name] for wl in selected]
+    for wl in selected:  # ops PyTorch lacks: their time as a multiple of a reference row's
+        ref = by_name.get(wl.relative_to) if wl.relative_to else None
+        row = by_name[wl.name]
+        if ref is not None and ref.convprop and row.convprop:
+            row.notes.append(f"{row.convprop / ref.convprop:.2f}x the time of {ref.name}")
     from convprop.malloc import tune_malloc
     malloc_tuned = tune_malloc() if any(w.tunes_malloc for w in selected) else False
     if not args.no_memory:

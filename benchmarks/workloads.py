@@ -31,6 +31,7 @@ class Workload:
     compare: bool = True        # both sides return the same gradients: check they agree
     tunes_malloc: bool = False  # a training step: convprop tunes glibc malloc (as its CLI does)
     notes: list = field(default_factory=list)
+    relative_to: str | None = None  # the row whose convprop time this one is reported against
 
 
 def _arrays(seed: int, *shapes):
@@ -112,6 +113,94 @@ def pool_workload(shape, k, s, *, target=1.0) -> Workload:
     return Workload(f"{op} {'x'.join(map(str, shape))} k{k} s{s}", cp, tc, target=target)
 
 
+# -- the pooling zoo (issue 8) -----------------------------------------------------------------
+ZOO_SHAPE = (64, 32, 32, 32)
+
+
+def _no_torch_op(name: str):
+    def build():
+        from .harness import Unavailable
+        raise Unavailable(f"PyTorch has no {name}")
+    return build
+
+
+def zoo_pool_workload(label: str, forward: str, backward: str, k: int | None, *, kwargs=None,
+                      params=(), torch_op=None, positive=False) -> Workload:
+    """``forward(x, *params, **kwargs)`` + its backward on ZOO_SHAPE (a k x k window, stride 2,
+    when ``k`` is given); against ``torch_op(x)`` when PyTorch has the op, else reported as a
+    multiple of max pooling's time on the same window."""
+    kw = dict(kwargs or {})
+    if k is not None:
+        kw.update(kernel_size=k, stride=2)
+    (x,) = _arrays(4, ZOO_SHAPE)
+    if positive:
+        x = np.abs(x) + np.float32(0.1)
+
+    def cp():
+        import convprop.functional as F
+        fwd, bwd = getattr(F, forward), getattr(F, backward)
+        extra = dict(kw)
+        if "rng" in extra:
+            extra["rng"] = np.random.default_rng(0)
+        y, _ = fwd(x, *params, **extra)
+        dy = np.random.default_rng(5).standard_normal(y.shape, dtype=np.float32)
+
+        def run():
+            _, cache = fwd(x, *params, **extra)
+            return bwd(dy, cache)
+        return run
+
+    def tc():
+        if torch_op is None:
+            return _no_torch_op(label)()
+        import convprop.functional as F
+        y, _ = getattr(F, forward)(x, *params, **kw)
+        dy = np.random.default_rng(5).standard_normal(y.shape, dtype=np.float32)
+        tf = models.require_torch().nn.functional
+        return _torch_grad_fn(lambda a: torch_op(tf, a), x, (), dy)
+
+    window = f" k{k} s2" if k is not None else ""
+    ref = f"max_pool2d {'x'.join(map(str, ZOO_SHAPE))} k{k or 2} s2"
+    return Workload(f"{label} {'x'.join(map(str, ZOO_SHAPE))}{window}", cp, tc,
+                    target=1.0 if torch_op is not None else None,
+                    compare=torch_op is not None, relative_to=ref)
+
+
+def zoo_workloads() -> list[Workload]:
+    a = np.array([0.3], np.float32)
+    wl = []
+    for k in (2, 3):
+        wl += [
+            zoo_pool_workload("avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward", k,
+                              torch_op=lambda tf, t, k=k: tf.avg_pool2d(t, k, 2)),
+            zoo_pool_workload("lp_pool2d p=2", "lp_pool2d_forward", "lp_pool2d_backward", k,
+                              kwargs=dict(norm_type=2),
+                              torch_op=lambda tf, t, k=k: tf.lp_pool2d(t, 2, k, 2)),
+            zoo_pool_workload("max_pool2d ties=split", "max_pool2d_forward",
+                              "max_pool2d_backward", k, kwargs=dict(ties="split")),
+            zoo_pool_workload("stochastic_pool2d (training)", "stochastic_pool2d_forward",
+                              "stochastic_pool2d_backward", k, positive=True,
+                              kwargs=dict(rng=True, training=True)),
+            zoo_pool_workload("mixed_pool2d (Yu, per window)", "mixed_pool2d_forward",
+                              "mixed_pool2d_backward", k,
+                              kwargs=dict(rng=True, training=True, granularity="window")),
+            zoo_pool_workload("mixed_maxavg_pool2d (Lee)", "mixed_maxavg_pool2d_forward",
+                              "mixed_maxavg_pool2d_backward", k, params=(a,)),
+            zoo_pool_workload("gated_pool2d (Lee)", "gated_pool2d_forward",
+                              "gated_pool2d_backward", k,
+                              params=(np.full((k, k), 0.1, np.float32),)),
+            zoo_pool_workload("alpha_pool2d", "alpha_pool2d_forward", "alpha_pool2d_backward",
+                              k, params=(a,), positive=True),
+        ]
+    for wavelet in ("haar", "db2"):
+        wl.append(zoo_pool_workload(f"wavelet_pool2d {wavelet}", "wavelet_pool2d_forward",
+                                    "wavelet_pool2d_backward", None,
+                                    kwargs=dict(wavelet=wavelet)))
+    wl.append(zoo_pool_workload("dft_pool2d 16x16", "dft_pool2d_forward", "dft_pool2d_backward",
+                                None, kwargs=dict(output_size=16)))
+    return wl
+
+
 # -- transposed convolution --------------------------------------------------------------------
 def conv_transpose_workload(n, c_in, h, w, c_out, k, stride, pad) -> Workload:
     ho, wo = (h - 1) * stride - 2 * pad + k, (w - 1) * stride - 2 * pad + k
@@ -183,4 +272,4 @@ def all_workloads() -> list[Workload]:
     wl.append(pool_workload((8, 16, 16, 32, 32), 2, 2, target=1.5))
     wl.append(convnd_workload(64, 64, (1024,), 64, 5, 1, 2, target=1.5))
     wl.append(step_workload("c3d_mini", "c3d_mini train step, batch 32", 1.5, warmup=2))
-    return wl
+    return wl + zoo_workloads()

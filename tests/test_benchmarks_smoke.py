@@ -130,8 +130,10 @@ def test_isolated_child_failures_become_notes(capsys):
 def test_list_names_every_workload(capsys):
     assert cli.main(["--list"]) == 0
     names = capsys.readouterr().out.splitlines()
-    assert len(names) == 16 and sum(n.startswith("conv2d ") for n in names) == 5
-    assert {n.split()[0] for n in names} >= {"conv1d", "conv3d", "max_pool3d", "c3d_mini"}
+    assert len(names) == 35 and sum(n.startswith("conv2d ") for n in names) == 5
+    assert {n.split()[0] for n in names} >= {"conv1d", "conv3d", "max_pool3d", "c3d_mini",
+                                             "lp_pool2d", "stochastic_pool2d", "alpha_pool2d",
+                                             "wavelet_pool2d", "dft_pool2d", "gated_pool2d"}
     assert any(n.startswith("memory ResNet-20") for n in names)
 
 
@@ -238,3 +240,17 @@ def test_train_torch_rejects_bad_flags(capsys):
     with pytest.raises(SystemExit):
         train_torch.main(["--epochs", "0"])
     assert "--epochs must be >= 1" in capsys.readouterr().err
+
+
+def test_pooling_zoo_rows_without_a_torch_op_report_a_multiple_of_max_pooling(tmp_path, capsys):
+    """A pooling PyTorch lacks: convprop's time, and a note with its multiple of max pooling's
+    time on the same window (the reference row runs in the same suite)."""
+    from benchmarks import cli as bcli
+    code = bcli.main(["--only", "max_pool2d 64x32x32x32 k2", "--only", "gated_pool2d (Lee) 64",
+                      "--reps", "2", "--warmup", "1", "--no-memory", "--no-isolate", "--no-torch",
+                      "--json", str(tmp_path / "r.json")])
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads((tmp_path / "r.json").read_text())["rows"]}
+    gated = rows["gated_pool2d (Lee) 64x32x32x32 k2 s2"]
+    assert gated["convprop"] > 0 and any("x the time of max_pool2d 64x32x32x32 k2 s2" in n
+                                        for n in gated["notes"])
