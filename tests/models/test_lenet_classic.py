@@ -163,3 +163,5 @@ def test_errors(rng):
     with pytest.raises(ValueError, match=r"lenet5_classic: expected input of shape "
                                          r"\(N, 1, 32, 32\)"):
         m.predict(np.zeros((1, 1, 28, 28), np.float32))
+    with pytest.raises(ValueError, match="in_channels=1"):
+        m.predict(np.zeros((1, 3, 32, 32), np.float32))

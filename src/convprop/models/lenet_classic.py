@@ -33,9 +33,9 @@ class LeNet5Classic(Sequential):
     def forward(self, x, *, training: bool = False):
         cin = self[0].in_channels
         if getattr(x, "ndim", None) != 4 or x.shape[1:] != (cin, 32, 32):
-            raise ValueError(f"lenet5_classic: expected input of shape (N, {cin}, 32, 32) (pad "
-                             f"28x28 digits with mnist_to_lenet_input), got "
-                             f"{getattr(x, 'shape', type(x).__name__)}")
+            raise ValueError(f"lenet5_classic: expected input of shape (N, {cin}, 32, 32): "
+                             f"in_channels={cin}, 32x32 (pad 28x28 digits with "
+                             f"mnist_to_lenet_input), got {getattr(x, 'shape', type(x).__name__)}")
         return super().forward(x, training=training)
 
     def classify(self, x) -> np.ndarray:
