@@ -78,6 +78,19 @@ def boolean(op: str, name: str, v) -> bool:
     return bool(v)
 
 
+def training_rng(op: str, training, rng) -> bool:
+    """The random ops' pair: ``training`` a bool, and ``rng`` a numpy Generator when training
+    (it draws) or a Generator or None otherwise. Returns ``training`` as a Python bool."""
+    training = boolean(op, "training", training)
+    if training and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{op}: rng must be a numpy.random.Generator when training, "
+                        f"got {type(rng).__name__}")
+    if not training and rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{op}: rng must be a numpy.random.Generator or None, "
+                        f"got {type(rng).__name__}")
+    return training
+
+
 def positive_int(op: str, name: str, v, *, minimum: int = 1) -> int:
     if type(v) is int and v >= minimum:
         return v

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, real_number
+from .._checks import as_float_array, check_dy, real_number, training_rng
 
 __all__ = ["dropout_p", "DropoutCache", "dropout_forward", "dropout_backward"]
 
@@ -42,14 +42,7 @@ def dropout_forward(x: np.ndarray, *, p: float, training: bool,
     """
     x = as_float_array("dropout", "x", x)
     p = dropout_p("dropout", p)
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"dropout: training must be a bool, got {training!r}")
-    if training and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"dropout: rng must be a numpy.random.Generator when training, "
-                        f"got {type(rng).__name__}")
-    if not training and rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"dropout: rng must be a numpy.random.Generator or None, "
-                        f"got {type(rng).__name__}")
+    training = training_rng("dropout", training, rng)
     if not training or p == 0:
         return x.copy(), DropoutCache(None, 1.0, x.shape, x.dtype)
     mask = rng.random(x.shape) >= p

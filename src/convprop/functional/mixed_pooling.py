@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, boolean, check_dy, check_same_dtype
+from .._checks import as_float_array, check_dy, check_same_dtype, training_rng
 from ._engine.windows import window, window_add
 from .pooling import AvgPoolCache, MaxPoolCache, PoolGeometry, _avg_backward, _avg_forward, \
     _geometry, _max_backward, _max_forward, _scatter_into
@@ -160,19 +160,13 @@ def mixed_pool2d_forward(x, *, kernel_size, stride=None, padding=0, rng, trainin
 def _mixed_forward(op, nd, x, kernel_size, stride, padding, rng, training, granularity,
                    eval_lambda):
     g = _geometry(op, nd, x, kernel_size, stride, padding, 1, False)
-    training = boolean(op, "training", training)
+    training = training_rng(op, training, rng)
     if granularity not in MIXED_POOL_GRANULARITIES:
         raise ValueError(f"{op}: granularity must be one of {MIXED_POOL_GRANULARITIES}, "
                          f"got {granularity!r}")
     if training:
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"{op}: rng must be a numpy.random.Generator when training, "
-                            f"got {type(rng).__name__}")
         lam = np.asarray(rng.random(_lambda_shape(granularity, g.y_shape)) < 0.5)
     else:
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            raise TypeError(f"{op}: rng must be a numpy.random.Generator or None, "
-                            f"got {type(rng).__name__}")
         lam = _eval_lambda(op, eval_lambda, g.x_shape[1])
     any_max, all_max = bool(lam.any()), bool(lam.all())
     ym, mc, ya, ac = _branches(op, nd, x, kernel_size, stride, padding, any_max, not all_max)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import boolean, check_dy
+from .._checks import check_dy, training_rng
 from ._engine.windows import window, window_add
 from .pooling import MaxPoolCache, PoolGeometry, _geometry, _max_backward, _scatter_into
 
@@ -71,13 +71,7 @@ class StochasticPool2dCache:
 
 def _check_args(op: str, x, kernel_size, stride, rng, training, nd: int = 2):
     g = _geometry(op, nd, x, kernel_size, stride, 0, 1, False)
-    training = boolean(op, "training", training)
-    if training and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{op}: rng must be a numpy.random.Generator when training, "
-                        f"got {type(rng).__name__}")
-    if not training and rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{op}: rng must be a numpy.random.Generator or None, "
-                        f"got {type(rng).__name__}")
+    training = training_rng(op, training, rng)
     if x.size and not (np.isfinite(x).all() and x.min() >= 0):
         bad = x[~(np.isfinite(x) & (x >= 0))].flat[0]
         raise ValueError(f"{op}: x must be finite and non-negative (the probabilities are "
