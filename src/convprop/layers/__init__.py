@@ -13,6 +13,7 @@ from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from .container import Concat, Residual, Sequential
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
+from .lenet_classic import EuclideanRBF, MaskedConv2d, RBFLoss, ScaledTanh, Subsampling2d
 from .linear import Linear
 from .loss import CrossEntropyLoss, Loss, MSELoss
 from .module import Module, Parameter, StateDictError
@@ -53,6 +54,7 @@ __all__ = [
     "CrossEntropyLoss",
     "DFTPool2d",
     "Dropout",
+    "EuclideanRBF",
     "Flatten",
     "GatedPool2d",
     "GlobalAvgPool1d",
@@ -70,6 +72,7 @@ __all__ = [
     "LocalResponseNorm",
     "Loss",
     "MSELoss",
+    "MaskedConv2d",
     "MaxPool1d",
     "MaxPool2d",
     "MaxPool3d",
@@ -81,14 +84,17 @@ __all__ = [
     "Module",
     "PadShortcut",
     "Parameter",
+    "RBFLoss",
     "ReLU",
     "Residual",
     "RoIAlign",
     "RoIPool",
+    "ScaledTanh",
     "Sequential",
     "Sigmoid",
     "StateDictError",
     "StochasticPool2d",
+    "Subsampling2d",
     "SumPool1d",
     "SumPool2d",
     "SumPool3d",
