@@ -272,3 +272,17 @@ def max_unpool_backward(dy, indices, won):
             if wonf[i, j, t]:
                 dx[i, j, t] = dyf[i, j, idx[i, j, t]]
     return dx.reshape(indices.shape)
+
+
+def windows(x, k, s):
+    """(N, C, *O, prod(K)): every window of the unpadded input in row-major window order."""
+    nd = x.ndim - 2
+    k = (k,) * nd if isinstance(k, int) else tuple(k)
+    s = k if s is None else ((s,) * nd if isinstance(s, int) else tuple(s))
+    out = tuple((n - kk) // ss + 1 for n, kk, ss in zip(x.shape[2:], k, s))
+    w = np.zeros(x.shape[:2] + out + (int(np.prod(k)),))
+    for o in np.ndindex(*out):
+        for q, off in enumerate(np.ndindex(*k)):
+            idx = tuple(oo * ss + kk for oo, ss, kk in zip(o, s, off))
+            w[(slice(None), slice(None), *o, q)] = x[(slice(None), slice(None), *idx)]
+    return w

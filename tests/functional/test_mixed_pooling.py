@@ -7,6 +7,7 @@ and errors."""
 
 import numpy as np
 import pytest
+import loops
 from contract import Kernel, raises
 
 from convprop.functional.mixed_pooling import gated_pool1d_backward, gated_pool1d_forward, \
@@ -450,21 +451,6 @@ ND_CASES = [((2, 3, 9), 3, 2, 1), ((1, 2, 7), 2, 2, 0),
 ND_IDS = [f"{c[0]}-k{c[1]}-s{c[2]}-p{c[3]}" for c in ND_CASES]
 
 
-def _nd_windows(x, k, s):
-    """Every window of an unpadded N-d input, flattened in row-major window order, as an
-    array (N, C, *O, prod(K))."""
-    nd = x.ndim - 2
-    k = (k,) * nd if isinstance(k, int) else tuple(k)
-    s = k if s is None else ((s,) * nd if isinstance(s, int) else tuple(s))
-    out = tuple((n - kk) // ss + 1 for n, kk, ss in zip(x.shape[2:], k, s))
-    w = np.zeros(x.shape[:2] + out + (int(np.prod(k)),))
-    for o in np.ndindex(*out):
-        for q, off in enumerate(np.ndindex(*k)):
-            idx = tuple(oo * ss + kk for oo, ss, kk in zip(o, s, off))
-            w[(slice(None), slice(None), *o, q)] = x[(slice(None), slice(None), *idx)]
-    return w
-
-
 @pytest.mark.parametrize("granularity", GRAN)
 @pytest.mark.parametrize("shape,k,s,p", ND_CASES, ids=ND_IDS)
 def test_yu_nd_parity_with_torch_and_gradient(rng, torch, shape, k, s, p, granularity):
@@ -514,7 +500,7 @@ def test_lee_nd(rng, torch, shape, k, s, per_channel):
     for got, want in zip((y, *mbwd(dy, cache)), (ty, tdx, tda)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     # gated: forward against the window loop, gradients numerically
-    wins = _nd_windows(x, k, s)
+    wins = loops.windows(x, k, s)
     mask = w.reshape(1, 1, *(1,) * nd, -1) if w.ndim == nd else \
         w.reshape(1, shape[1], *(1,) * nd, -1)
     gate = 1 / (1 + np.exp(-(wins * mask).sum(-1)))

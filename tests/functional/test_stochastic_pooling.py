@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import loops
 from contract import Kernel, raises
 
 from convprop.functional.stochastic_pooling import stochastic_pool1d_backward, \
@@ -358,22 +359,8 @@ ND_CASES = [((2, 3, 9), 3, 2), ((1, 2, 7), 2, None),
 ND_IDS = [f"{c[0]}-k{c[1]}-s{c[2]}" for c in ND_CASES]
 
 
-def _nd_windows(x, k, s):
-    """(N, C, *O, prod(K)): every window of the unpadded input in row-major window order."""
-    nd = x.ndim - 2
-    k = (k,) * nd if isinstance(k, int) else tuple(k)
-    s = k if s is None else ((s,) * nd if isinstance(s, int) else tuple(s))
-    out = tuple((n - kk) // ss + 1 for n, kk, ss in zip(x.shape[2:], k, s))
-    w = np.zeros(x.shape[:2] + out + (int(np.prod(k)),))
-    for o in np.ndindex(*out):
-        for q, off in enumerate(np.ndindex(*k)):
-            idx = tuple(oo * ss + kk for oo, ss, kk in zip(o, s, off))
-            w[(slice(None), slice(None), *o, q)] = x[(slice(None), slice(None), *idx)]
-    return w
-
-
 def loop_sample_nd(x, k, s, seed):
-    wins = _nd_windows(x, k, s)
+    wins = loops.windows(x, k, s)
     u = np.random.default_rng(seed).random(wins.shape[:-1])
     off = np.zeros(wins.shape[:-1], dtype=np.int64)
     for idx in np.ndindex(*wins.shape[:-1]):
