@@ -10,8 +10,8 @@ and appendix A).
 - :class:`RBFLoss`: the paper's criterion on the RBF outputs (eq. 9, or eq. 8 with ``j=None``),
   and :func:`rbf_predict`, the class of the smallest RBF output.
 
-The arithmetic of S2/S4 and of the RBF layer is short enough to live here as pure
-``*_forward -> (y, cache)`` / ``*_backward(dy, cache)`` pairs beside their modules.
+The kernels of S2/S4 and of the RBF layer are in :mod:`convprop.functional.lenet_classic`
+(re-exported here).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import functional as F
+from ..functional.lenet_classic import (euclidean_rbf_backward, euclidean_rbf_forward,
+                                        subsampling2d_backward, subsampling2d_forward)
 from .._checks import positive_int
 from ._util import accumulate, check_input, float_dtype
 from .loss import Loss
@@ -124,41 +126,6 @@ class ScaledTanh(Module):
 
 
 # -- S2 / S4: trainable subsampling -----------------------------------------------------------
-
-class Subsampling2dCache(NamedTuple):
-    x_shape: tuple
-    block_sum: np.ndarray   # (N, C, Ho, Wo): the sum of each 2x2 block
-    coef: np.ndarray        # (C,)
-
-
-def subsampling2d_forward(x, coef, bias):
-    """``y[n, c, i, j] = coef[c] * sum_{a, b in {0, 1}} x[n, c, 2i + a, 2j + b] + bias[c]``.
-
-    Args: x (N, C, H, W); coef, bias (C,). Returns y (N, C, H // 2, W // 2) and the cache.
-    An odd last row or column is not read (floor, as 2x2 average pooling), and gets a zero
-    gradient."""
-    n, c, h, w = x.shape
-    ho, wo = h // 2, w // 2
-    if ho == 0 or wo == 0:
-        raise ValueError(f"Subsampling2d: input must be at least 2x2, got x.shape={x.shape}")
-    s = x[:, :, :2 * ho, :2 * wo].reshape(n, c, ho, 2, wo, 2).sum(axis=(3, 5))
-    y = s * coef[None, :, None, None] + bias[None, :, None, None]
-    return y, Subsampling2dCache(x.shape, s, coef)
-
-
-def subsampling2d_backward(dy, cache: Subsampling2dCache):
-    """Returns (dx, dcoef, dbias): dx spreads ``coef[c] * dy`` over each 2x2 block,
-    ``dcoef[c] = sum dy * block_sum``, ``dbias[c] = sum dy``."""
-    n, c, h, w = cache.x_shape
-    ho, wo = dy.shape[2], dy.shape[3]
-    dcoef = np.einsum("nchw,nchw->c", dy, cache.block_sum)
-    dbias = dy.sum(axis=(0, 2, 3))
-    g = dy * cache.coef[None, :, None, None]
-    dx = np.zeros((n, c, h, w), dtype=dy.dtype)
-    dx[:, :, :2 * ho, :2 * wo] = np.broadcast_to(
-        g[:, :, :, None, :, None], (n, c, ho, 2, wo, 2)).reshape(n, c, 2 * ho, 2 * wo)
-    return dx, dcoef, dbias
-
 
 class Subsampling2d(Module):
     """LeNet-5's S2 / S4 layer: per map, the sum of each non-overlapping 2x2 block times a
@@ -283,21 +250,6 @@ class MaskedConv2d(Module):
 
 
 # -- output layer: Euclidean RBF units ---------------------------------------------------------
-
-class EuclideanRBFCache(NamedTuple):
-    diff: np.ndarray  # (N, K, D): x_j - w_ij
-
-
-def euclidean_rbf_forward(x, codes):
-    """``y[n, i] = sum_j (x[n, j] - codes[i, j])^2``. x (N, D), codes (K, D) -> y (N, K)."""
-    diff = x[:, None, :] - codes[None, :, :]
-    return np.einsum("nkd,nkd->nk", diff, diff), EuclideanRBFCache(diff)
-
-
-def euclidean_rbf_backward(dy, cache: EuclideanRBFCache):
-    """``dx[n, j] = 2 sum_i dy[n, i] (x[n, j] - codes[i, j])``; the codes are fixed."""
-    return 2 * np.einsum("nk,nkd->nd", dy, cache.diff)
-
 
 class EuclideanRBF(Module):
     """LeNet-5's output layer: one Euclidean RBF unit per class, ``y_i = sum_j (x_j - w_ij)^2``
