@@ -6,11 +6,12 @@ returns its GEMM output (C_out, *S, N) as an (N, C_out, *S) view without a trans
 ("batch innermost"), because the next window op then copies runs of ``W*N`` contiguous
 elements instead of rows of ``W`` (LeNet-5's second layer: im2col 0.68 -> 0.10 ms, col2im
 1.55 -> 0.34 ms). Every other kernel allocates its outputs and its input gradients *in its
-input's layout* (:func:`like`), so elementwise work between neighbouring arrays never strides
-across the batch (ResNet-20: ReLU backward 21 -> 7 ms per step once layouts stopped mixing).
+input's layout* (:func:`empty_in_order`), so elementwise work between neighbouring arrays
+never strides across the batch (ResNet-20: ReLU backward 21 -> 7 ms per step once layouts
+stopped mixing).
 
-Helpers: :func:`axes_order` reads a layout, :func:`empty_in_order` / :func:`like` allocate
-in one, :func:`is_batch_inner` / :func:`to_batch_inner` test and convert, and
+Helpers: :func:`axes_order` reads a layout, :func:`empty_in_order` allocates in one,
+:func:`is_batch_inner` / :func:`to_batch_inner` test and convert, and
 :func:`from_gemm` / :func:`channels_major` turn the engine's (G, C/G, prod(S)*N) matrices into
 shapes and back, for free on batch-innermost memory.
 """
@@ -23,7 +24,7 @@ import numpy as np
 
 from .workspace import workspace
 
-__all__ = ["axes_order", "empty_in_order", "like", "is_batch_inner", "to_batch_inner",
+__all__ = ["axes_order", "empty_in_order", "is_batch_inner", "to_batch_inner",
            "batch_inner_axes", "from_gemm", "channels_major"]
 
 
@@ -43,11 +44,6 @@ def empty_in_order(shape, dtype, order) -> np.ndarray:
     for k, a in enumerate(order):
         inverse[a] = k
     return buf.transpose(inverse)
-
-
-def like(shape, dtype, x: np.ndarray) -> np.ndarray:
-    """An uninitialised array of ``shape`` in the memory layout of ``x`` (same rank)."""
-    return empty_in_order(shape, dtype, axes_order(x))
 
 
 def batch_inner_axes(ndim: int) -> tuple:
