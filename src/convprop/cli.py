@@ -1,4 +1,5 @@
-"""The ``convprop`` command: ``train`` (the main job), ``evaluate`` and ``predict``."""
+"""The ``convprop`` command: ``train`` (the main job), ``evaluate`` and ``predict``; further
+subcommands are the modules of :mod:`convprop.commands`."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def _positive(kind):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .commands import discover
     from .data import DATASETS  # every data set convprop.data can load, no copy of the list
     from .models import MODELS
     from .train.recipe import DEFAULTS
@@ -88,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--invert", action="store_true",
                    help="invert pixel values (dark digits on light paper -> MNIST's convention)")
     r.add_argument("--top", type=_positive(int), default=1, help="show the top K classes")
+    for mod in discover().values():  # the subcommands of convprop.commands, one module each
+        mod.add_parser(sub)
     return p
 
 
@@ -193,6 +197,7 @@ def _cmd_predict(a) -> int:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    from .commands import discover
     from .io import CheckpointError
     from .malloc import tune_malloc
     from .train import NonFiniteLossError
@@ -201,8 +206,10 @@ def main(argv=None) -> int:
     # do): freed activation memory is then reused across steps instead of refaulted.
     tune_malloc()
     try:
-        return {"train": _cmd_train, "evaluate": _cmd_evaluate,
-                "predict": _cmd_predict}[args.command](args)
+        builtin = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
+        if args.command in builtin:
+            return builtin[args.command](args)
+        return discover()[args.command].run(args)
     except (OSError, ValueError, TypeError, KeyError, CheckpointError,
             NonFiniteLossError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e

@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-__all__ = ["Callback", "EarlyStopping", "KeepBest", "SaveCheckpoint"]
+__all__ = ["Batch", "Callback", "EarlyStopping", "KeepBest", "SaveCheckpoint"]
+
+
+@dataclass
+class Batch:
+    """One training step as the per-batch hooks see it. ``x`` is what the model's forward
+    gets and ``y`` what the loss gets as targets: a hook may replace either (noise-enhanced
+    training replaces ``y`` after the forward). ``labels`` stay the batch's class labels,
+    for the accuracy; ``out`` and ``loss`` are filled in as the step runs."""
+
+    x: object
+    y: object
+    labels: object
+    step: int
+    out: object = None
+    loss: float | None = None
 
 
 class Callback:
-    """Hooks called by :func:`convprop.train.fit` with its :class:`TrainState`."""
+    """Hooks called by :func:`convprop.train.fit` with its :class:`TrainState`.
+
+    Per step, in order: ``on_batch_begin`` (before the forward), ``on_loss_begin`` (after
+    the forward, before the loss: ``batch.out`` is set), ``on_backward_end`` (the
+    parameter gradients are complete, the optimizer has not stepped: the place to read,
+    reduce or clip gradients), ``on_batch_end``. Per epoch: ``on_epoch_end``."""
 
     def on_train_begin(self, state) -> None: ...
+
+    def on_batch_begin(self, state, batch: Batch) -> None: ...
+
+    def on_loss_begin(self, state, batch: Batch) -> None: ...
+
+    def on_backward_end(self, state, batch: Batch) -> None: ...
+
+    def on_batch_end(self, state, batch: Batch) -> None: ...
 
     def on_epoch_end(self, state, logs: dict) -> None: ...
 

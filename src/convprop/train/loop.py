@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .callbacks import Batch
 from .evaluate import evaluate
 from .history import History
 from ..progress import Progress
@@ -90,19 +91,29 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
         for step, (xb, yb) in enumerate(batches(x, y, batch_size, shuffle=True, rng=rng), 1):
             if augment is not None:
                 xb = augment(xb, rng)
-            out, cache = model.forward(xb, training=True)
-            value, loss_cache = loss.forward(out, yb)
-            value = float(value)
+            batch = Batch(xb, yb, yb, step)
+            for cb in callbacks:
+                cb.on_batch_begin(state, batch)
+            out, cache = model.forward(batch.x, training=True)
+            batch.out = out
+            for cb in callbacks:
+                cb.on_loss_begin(state, batch)
+            value, loss_cache = loss.forward(out, batch.y)
+            value = batch.loss = float(value)
             if not np.isfinite(value):
                 bar.close()
                 raise NonFiniteLossError(epoch, step, value)
             optimizer.zero_grad()
             # the input gradient is discarded, so the first layer may skip computing it
             model.backward(loss.backward(1.0, loss_cache), cache, need_dx=False)
+            for cb in callbacks:
+                cb.on_backward_end(state, batch)
             optimizer.step()
-            n = len(yb)
+            for cb in callbacks:
+                cb.on_batch_end(state, batch)
+            n = len(batch.labels)
             total_loss += value * n
-            correct += int(np.count_nonzero(out.argmax(axis=1) == yb))
+            correct += int(np.count_nonzero(out.argmax(axis=1) == batch.labels))
             seen += n
             bar.update(n, loss=total_loss / seen, acc=correct / seen)
         elapsed = time.perf_counter() - t0
