@@ -1,4 +1,4 @@
-"""Pictures of training: loss and accuracy curves as a PNG (matplotlib, the ``plot`` extra)."""
+"""Training curves: loss and accuracy per epoch as a PNG."""
 
 from __future__ import annotations
 
