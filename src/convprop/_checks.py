@@ -128,3 +128,35 @@ def check_dy(op: str, dy, shape: tuple, dtype) -> np.ndarray:
         raise TypeError(f"{op}: dy must have the forward dtype {np.dtype(dtype)}, "
                         f"got {dy.dtype}")
     return dy
+
+
+def check_cache(op: str, cache, expected: type):
+    """Every backward's first check: ``cache`` is the ``expected`` cache its own forward
+    returned, not another op's cache or None (a clear TypeError naming both, instead of an
+    AttributeError deep inside or a silently wrong gradient). Returns ``cache``."""
+    if type(cache) is expected or isinstance(cache, expected):
+        return cache
+    forward = op[: -len("_backward")] + "_forward" if op.endswith("_backward") else "its forward"
+    got = "None" if cache is None else f"a {type(cache).__name__}"
+    if cache is not None and type(cache).__name__.endswith("Cache"):
+        got += " (another op's cache)"
+    raise TypeError(f"{op}: cache must be the {expected.__name__} that {forward} returned, "
+                    f"got {got}")
+
+
+def finite_number(op: str, name: str, v, *, low: float | None = None,
+                  high: float | None = None, low_open: bool = False,
+                  high_open: bool = False) -> float:
+    """A finite real (non-bool) number as a Python float, inside ``[low, high]`` (either end
+    open when ``low_open`` / ``high_open``; None: unbounded). NaN and +-inf are ValueErrors
+    naming the argument."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
+    v = float(v)
+    if not np.isfinite(v):
+        raise ValueError(f"{op}: {name} must be finite, got {v}")
+    if low is not None and (v <= low if low_open else v < low):
+        raise ValueError(f"{op}: {name} must be {'>' if low_open else '>='} {low}, got {v}")
+    if high is not None and (v >= high if high_open else v > high):
+        raise ValueError(f"{op}: {name} must be {'<' if high_open else '<='} {high}, got {v}")
+    return v
