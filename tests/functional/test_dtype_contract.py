@@ -194,6 +194,11 @@ KERNELS = {
     "roi_align": (lambda dt, rng: F.roi_align_forward(
         _arr(rng, (2, 3, 6, 7), dt), np.array([[0, 0.5, 0, 4, 3.5], [1, 1, 1, 6, 5]], dt),
         output_size=2, sampling_ratio=2, aligned=True), F.roi_align_backward),
+    "subsampling2d": (lambda dt, rng: F.subsampling2d_forward(
+        _arr(rng, (2, 3, 5, 4), dt), _arr(rng, (3,), dt), _arr(rng, (3,), dt)),
+        F.subsampling2d_backward),
+    "euclidean_rbf": (lambda dt, rng: F.euclidean_rbf_forward(
+        _arr(rng, (3, 6), dt), _arr(rng, (4, 6), dt)), F.euclidean_rbf_backward),
     "flatten": (_x4(F.flatten_forward), F.flatten_backward),
     "pad_shortcut": (_x4(F.pad_shortcut_forward, out_channels=6), F.pad_shortcut_backward),
     "ce_mean": (_ce("mean"), F.softmax_cross_entropy_backward),
@@ -265,3 +270,27 @@ def test_dy_shape_still_checked_first(name, rng):
     with pytest.raises(ValueError, match=rf"^{backward.__name__}: dy must have shape "
                                          rf"\({np.shape(y)[0]},"):
         backward(bad, cache)
+
+
+# activation and loss kernels are being reworked in parallel this session; their cache checks
+# land with that work (the coordinator removes this set when integrating it)
+_PENDING = {"relu", "leaky_relu", "sigmoid", "tanh", *(k for k in KERNELS if k[:3] in
+                                                       ("ce_", "mse"))}
+
+
+@pytest.mark.parametrize("name", [k for k in KERNELS if k not in _PENDING])
+def test_cache_of_another_op_or_none_raises(name, rng):
+    """Every backward checks its cache's type first: another op's cache, or None, is a
+    TypeError naming this backward, the cache it needs and what it got."""
+    forward, backward = KERNELS[name]
+    y, own = forward(np.float64, rng)
+    dy = rng.standard_normal(np.shape(y))
+    other_name = "flatten" if not name.startswith("flatten") else "relu"
+    _, other = KERNELS[other_name][0](np.float64, rng)
+    if type(other) is type(own):  # e.g. two kernels sharing a cache type
+        other_name = "linear"
+        _, other = KERNELS[other_name][0](np.float64, rng)
+    for bad, got in ((other, type(other).__name__), (None, "None")):
+        with pytest.raises(TypeError, match=rf"^{backward.__name__}: cache must be the "
+                                            rf"{type(own).__name__} .* got (a )?{got}"):
+            backward(dy, bad)

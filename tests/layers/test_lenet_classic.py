@@ -164,7 +164,7 @@ def test_subsampling_float32_and_errors(rng):
     assert y.dtype == np.float32 and m.backward(np.ones_like(y), c).dtype == np.float32
     with pytest.raises(ValueError, match=r"Subsampling2d: expected x of shape \(N, 2, H, W\)"):
         m.forward(np.zeros((1, 3, 4, 4), np.float32))
-    with pytest.raises(ValueError, match="Subsampling2d: input must be at least 2x2"):
+    with pytest.raises(ValueError, match="subsampling2d: x must be at least 2x2"):
         m.forward(np.zeros((1, 2, 1, 4), np.float32))
     with pytest.raises(TypeError, match="Subsampling2d: x has dtype float64"):
         m.forward(np.zeros((1, 2, 4, 4)))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, check_ndim, ntuple
+from .._checks import as_float_array, check_cache, check_dy, check_ndim, ntuple
 from ._engine.layout import axes_order, empty_in_order
 from .pooling import LAYOUTS
 
@@ -94,6 +94,7 @@ def _adaptive_avg_forward(op, nd, x, output_size):
 
 
 def _adaptive_avg_backward(op, dy, cache: AdaptiveAvgPoolCache):
+    cache = check_cache(op, cache, AdaptiveAvgPoolCache)
     out = tuple(m.shape[0] for m in cache.mats)
     dy = check_dy(op, dy, cache.x_shape[:2] + out, cache.dtype)
     return _contract(dy, tuple(m.T for m in cache.mats), cache.order)
@@ -164,6 +165,7 @@ def scatter_add_planes(values: np.ndarray, indices: np.ndarray, x_shape, order) 
 
 
 def _adaptive_max_backward(op, dy, cache: AdaptiveMaxPoolCache):
+    cache = check_cache(op, cache, AdaptiveMaxPoolCache)
     dy = check_dy(op, dy, cache.indices.shape, cache.dtype)
     return scatter_add_planes(dy, cache.indices, cache.x_shape, cache.order)
 
@@ -191,6 +193,7 @@ def _global_avg_forward(op, nd, x):
 
 
 def _global_avg_backward(op, dy, cache: GlobalPoolCache):
+    cache = check_cache(op, cache, GlobalPoolCache)
     dy = check_dy(op, dy, cache.x_shape[:2], cache.dtype)
     plane = math.prod(cache.x_shape[2:])
     dx = empty_in_order(cache.x_shape, dy.dtype, cache.order)
@@ -208,6 +211,7 @@ def _global_max_forward(op, nd, x):
 
 
 def _global_max_backward(op, dy, cache: GlobalPoolCache):
+    cache = check_cache(op, cache, GlobalPoolCache)
     dy = check_dy(op, dy, cache.x_shape[:2], cache.dtype)
     return scatter_add_planes(dy, cache.indices, cache.x_shape, cache.order)
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._checks import as_float_array, check_dy, check_ndim, check_same_dtype, pair
+from .._checks import as_float_array, check_cache, check_dy, check_ndim, check_same_dtype, pair
 
 __all__ = ["AlphaPool2dCache", "alpha_pool2d_forward", "alpha_pool2d_backward"]
 
@@ -162,6 +162,7 @@ def alpha_pool2d_backward(dy: np.ndarray, cache: AlphaPool2dCache):
     """``(dx, dalpha)``: ``dx`` scatters ``dy * y w_i / x_i`` back over the windows
     (overlaps add); ``dalpha = sum dy * dy/dalpha`` over N, Ho, Wo (and C for one alpha per
     layer), in alpha's shape. The forward dtype."""
+    cache = check_cache("alpha_pool2d_backward", cache, AlphaPool2dCache)
     dy = check_dy("alpha_pool2d_backward", dy, cache.dydalpha.shape, cache.dtype)
     dx = _scatter_windows(dy[..., None] * cache.jac, cache.x_shape, cache.kernel_size,
                           cache.stride)

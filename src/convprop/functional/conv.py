@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import (as_float_array, check_dy, check_ndim, check_same_dtype, ntuple,
+from .._checks import (as_float_array, check_cache, check_dy, check_ndim, check_same_dtype, ntuple,
                        positive_int)
 from ._engine.correlate import (BAND_ABOVE, BAND_BYTES, ConvGeometry, ConvWork, correlate,
                                 correlate_backward)
@@ -166,6 +166,7 @@ def _forward(op: str, nd: int, x, w, b, stride, padding, dilation, groups, mode)
 
 
 def _backward(op: str, dy, cache: ConvCache, need_dx: bool):
+    cache = check_cache(op, cache, ConvCache)
     geo = cache.geometry
     dy = check_dy(op, dy, (geo.x_shape[0], geo.c_out, *geo.out), cache.w.dtype)
     dy2 = channels_major(to_batch_inner(dy, slot="dy"), geo.groups)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_dy
+from .._checks import check_cache, check_dy
 from ._engine.correlate import ConvGeometry, correlate, correlate_backward, correlate_input_grad
 from ._engine.layout import channels_major, from_gemm
 from .conv import check_bias, check_conv_arrays, conv_args, flip_kernel
@@ -78,6 +78,7 @@ def _forward(op: str, nd: int, x, w, b, stride, padding, output_padding, dilatio
 
 
 def _backward(op: str, dy, cache: ConvTransposeCache):
+    cache = check_cache(op, cache, ConvTransposeCache)
     geo = cache.geometry
     dy = check_dy(op, dy, geo.x_shape, cache.w.dtype)
     dx2, work = correlate(dy, cache.w, geo)

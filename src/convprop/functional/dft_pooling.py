@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, check_ndim, pair
+from .._checks import as_float_array, check_cache, check_dy, check_ndim, pair
 
 __all__ = ["DFTPool2dCache", "dft_pool2d_forward", "dft_pool2d_backward"]
 
@@ -77,6 +77,7 @@ def dft_pool2d_forward(x: np.ndarray, *, output_size):
 def dft_pool2d_backward(dy: np.ndarray, cache: DFTPool2dCache) -> np.ndarray:
     """dx = Re(ifft2(G)), ``G = dy * F/|F|`` on the kept block and 0 elsewhere (the
     subgradient 0 where ``|F| = 0``). Shape (N, C, H, W), the forward dtype."""
+    cache = check_cache("dft_pool2d_backward", cache, DFTPool2dCache)
     dy = check_dy("dft_pool2d_backward", dy, cache.phase.shape, cache.dtype)
     kh, kw = cache.phase.shape[2:]
     g = np.zeros(cache.x_shape, dtype=cache.phase.dtype)

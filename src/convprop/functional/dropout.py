@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, real_number, training_rng
+from .._checks import as_float_array, check_cache, check_dy, real_number, training_rng
 
 __all__ = ["dropout_p", "DropoutCache", "dropout_forward", "dropout_backward"]
 
@@ -54,6 +54,7 @@ def dropout_forward(x: np.ndarray, *, p: float, training: bool,
 
 def dropout_backward(dy: np.ndarray, cache: DropoutCache) -> np.ndarray:
     """``dx = dy * m / (1 - p)`` with the forward's mask ``m``."""
+    cache = check_cache("dropout_backward", cache, DropoutCache)
     dy = check_dy("dropout_backward", dy, cache.shape, cache.dtype)
     if cache.mask is None:
         return dy.copy()

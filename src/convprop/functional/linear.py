@@ -6,7 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, check_ndim, check_same_dtype, check_shape
+from .._checks import (as_float_array, check_cache, check_dy, check_ndim, check_same_dtype,
+                       check_shape)
 
 __all__ = ["LinearCache", "linear_forward", "linear_backward"]
 
@@ -57,6 +58,7 @@ def linear_backward(dy, cache: LinearCache, *, need_dx: bool = True):
         (dx (N, D_in), dw (D_out, D_in), db (D_out,) or None when forward had no bias);
         dx is None when ``need_dx=False`` (the caller discards it).
     """
+    cache = check_cache("linear_backward", cache, LinearCache)
     dy = check_dy("linear_backward", dy, (cache.x.shape[0], cache.w.shape[0]), cache.x.dtype)
     dx = dy @ cache.w if need_dx else None
     dw = dy.T @ cache.x

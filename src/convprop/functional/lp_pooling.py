@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, check_ndim, real_number
+from .._checks import as_float_array, check_cache, check_ndim, real_number
 from .pooling import LAYOUTS, AvgPoolCache, MaxPoolCache, _avg_backward, _avg_forward, \
     _check_dy, _max_backward, _max_forward
 
@@ -74,6 +74,7 @@ def _lp_forward(op, nd, x, norm_type, kernel_size, stride, ceil_mode):
 
 
 def _lp_backward(op, dy, cache: LPPoolCache):
+    cache = check_cache(op, cache, LPPoolCache)
     g = cache.pool.geometry
     dy = _check_dy(op, dy, g)
     with np.errstate(invalid="ignore", over="ignore"):

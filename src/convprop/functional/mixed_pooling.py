@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, check_same_dtype, training_rng
+from .._checks import as_float_array, check_cache, check_dy, check_same_dtype, training_rng
 from ._engine.windows import window, window_add
 from .pooling import AvgPoolCache, MaxPoolCache, PoolGeometry, _avg_backward, _avg_forward, \
     _geometry, _max_backward, _max_forward, _scatter_into
@@ -186,6 +186,7 @@ def mixed_pool2d_backward(dy, cache: MixedPool2dCache):
 
 
 def _mixed_backward(op, dy, cache: MixedPool2dCache):
+    cache = check_cache(op, cache, MixedPool2dCache)
     dy = check_dy(op, dy, cache.y_shape, cache.dtype)
     lam = cache.lam_full
     dmax = dy if cache.avg_cache is None else dy * lam
@@ -266,6 +267,7 @@ def mixed_maxavg_pool2d_backward(dy, cache: MixedMaxAvgPool2dCache):
 
 
 def _maxavg_backward(op, dy, cache: MixedMaxAvgPool2dCache):
+    cache = check_cache(op, cache, MixedMaxAvgPool2dCache)
     g = cache.max_cache.geometry
     nd = len(g.out)
     dy = check_dy(op, dy, g.y_shape, g.dtype)
@@ -352,6 +354,7 @@ def gated_pool2d_backward(dy, cache: GatedPool2dCache):
 
 
 def _gated_backward(op, dy, cache: GatedPool2dCache):
+    cache = check_cache(op, cache, GatedPool2dCache)
     g = cache.geometry
     nd = len(g.out)
     dy = check_dy(op, dy, g.y_shape, g.dtype)

@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import (as_float_array, check_dy, check_ndim, check_same_dtype, check_shape,
-                       positive_int, real_number)
+from .._checks import (as_float_array, check_cache, check_dy, check_ndim, check_same_dtype,
+                       check_shape, positive_int, real_number)
 
 __all__ = [
     "BatchNormCache", "batch_norm_args", "batch_norm_forward", "batch_norm_backward",
@@ -129,6 +129,7 @@ def batch_norm_backward(dy: np.ndarray, cache: BatchNormCache
     With M values per channel, ``dbeta = sum(dy)``, ``dgamma = sum(dy * xhat)`` and, in
     training (the statistics depend on x), ``dx = gamma * inv_std / M * (M * dy - dbeta -
     xhat * dgamma)``; in evaluation ``dx = gamma * inv_std * dy`` (an affine map)."""
+    cache = check_cache("batch_norm_backward", cache, BatchNormCache)
     xhat = cache.xhat
     dt = xhat.dtype
     dy = check_dy("batch_norm_backward", dy, xhat.shape, dt)
@@ -200,6 +201,7 @@ def local_response_norm_backward(dy: np.ndarray, cache: LocalResponseNormCache) 
     """``dx_j = dy_j * D_j**-beta - 2 * beta * alpha / size * x_j * sum_{i: j in window(i)}
     dy_i * x_i * D_i**(-beta - 1)`` (the adjoint window runs (size-1)//2 before, size//2
     after)."""
+    cache = check_cache("local_response_norm_backward", cache, LocalResponseNormCache)
     x, denom, scale = cache.x, cache.denom, cache.scale
     dy = check_dy("local_response_norm_backward", dy, x.shape, x.dtype)
     dt = x.dtype.type

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, boolean, check_dy, check_ndim, ntuple, positive_int
+from .._checks import (as_float_array, boolean, check_cache, check_dy, check_ndim, ntuple,
+                       positive_int)
 from ._engine.layout import axes_order, empty_in_order
 from ._engine.threads import num_threads, parallel_chunks
 from ._engine.windows import axis_names, kernel_offsets, out_size, pad_spatial, window, \
@@ -252,6 +253,7 @@ def _tie_mask(x, g: PoolGeometry, y, argmax) -> np.ndarray:
 
 def _max_backward_tied(op, dy, cache: MaxPoolCache):
     """dx for ties="split" (dy / count to each tied maximum) or "all" (dy to each)."""
+    cache = check_cache(op, cache, MaxPoolCache)
     g = cache.geometry
     dy = _check_dy(op, dy, g)
     dx = g.empty(g.x_shape, dy.dtype)
@@ -275,6 +277,7 @@ def _max_backward_tied(op, dy, cache: MaxPoolCache):
 
 
 def _max_backward(op, dy, cache: MaxPoolCache):
+    cache = check_cache(op, cache, MaxPoolCache)
     if cache.ties != "first":
         return _max_backward_tied(op, dy, cache)
     g = cache.geometry
@@ -442,6 +445,7 @@ def _avg_forward(op, nd, x, kernel_size, stride, padding, ceil_mode, count_inclu
 
 
 def _avg_backward(op, dy, cache: AvgPoolCache):
+    cache = check_cache(op, cache, AvgPoolCache)
     g = cache.geometry
     dy = _check_dy(op, dy, g)
     dx = g.empty(g.x_shape, dy.dtype)

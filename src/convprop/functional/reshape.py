@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, check_ndim
+from .._checks import as_float_array, check_cache, check_dy, check_ndim
 from ._engine.layout import axes_order, empty_in_order
 
 __all__ = ["FlattenCache", "flatten_forward", "flatten_backward"]
@@ -48,6 +48,7 @@ def flatten_backward(dy, cache: FlattenCache):
         input was C-ordered, else a copy laid out like the input (e.g. the batch-innermost
         output of a convolution or pooling), so the layer below works on one layout.
     """
+    cache = check_cache("flatten_backward", cache, FlattenCache)
     op = "flatten_backward"
     dy = as_float_array(op, "dy", dy)
     check_ndim(op, "dy", dy, 2, "(N, D)")

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, boolean, check_dy, check_ndim, pair
+from .._checks import as_float_array, boolean, check_cache, check_dy, check_ndim, pair
 from ._engine.layout import axes_order, empty_in_order
 
 __all__ = ["RoIPoolCache", "RoIAlignCache", "roi_args", "roi_pool_forward",
@@ -201,6 +201,7 @@ def roi_pool_backward(dy, cache: RoIPoolCache):
     """Gradient of :func:`roi_pool_forward`: dy (K, C, PH, PW) -> dx (N, C, H, W), each dy
     added at its bin's recorded arg-max (overlapping bins and boxes add; empty bins give
     nothing)."""
+    cache = check_cache("roi_pool_backward", cache, RoIPoolCache)
     dy = check_dy("roi_pool_backward", dy, cache.argmax.shape, cache.dtype)
     n, c, h, w = cache.x_shape
     plane = cache.batch[:, None] * c + np.arange(c)[None, :]  # (K, C): the (n, c) plane
@@ -320,6 +321,7 @@ def roi_align_backward(dy, cache: RoIAlignCache):
     """Gradient of :func:`roi_align_forward`, its exact adjoint: dy (K, C, PH, PW) -> dx
     (N, C, H, W) = sum over boxes k of ``row_weights[k]ᵀ dy[k] col_weights[k]`` into image
     ``batch[k]``."""
+    cache = check_cache("roi_align_backward", cache, RoIAlignCache)
     k, ph, _ = cache.row_weights.shape
     pw = cache.col_weights.shape[1]
     n, c, h, w = cache.x_shape

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, check_ndim, positive_int
+from .._checks import as_float_array, check_cache, check_dy, check_ndim, positive_int
 from ._engine.layout import axes_order, empty_in_order
 
 __all__ = ["pad_shortcut_forward", "pad_shortcut_backward", "PadShortcutCache"]
@@ -57,6 +57,7 @@ def pad_shortcut_backward(dy, cache: PadShortcutCache):
     """dx: the gradient of the kept channels, routed back to the sampled positions (zero at
     the positions the subsampling skipped). dy (N, out_channels, H', W') -> dx (N, C, H, W)
     in the forward's dtype (dy must have it too) and x's memory layout."""
+    cache = check_cache("pad_shortcut_backward", cache, PadShortcutCache)
     op = "pad_shortcut_backward"
     dy = check_dy(op, dy, cache.y_shape, cache.dtype)
     c, s = cache.x_shape[1], cache.stride

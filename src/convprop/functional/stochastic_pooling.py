@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import check_dy, training_rng
+from .._checks import check_cache, check_dy, training_rng
 from ._engine.windows import window, window_add
 from .pooling import MaxPoolCache, PoolGeometry, _geometry, _max_backward, _scatter_into
 
@@ -174,6 +174,7 @@ def stochastic_pool2d_backward(dy, cache: StochasticPool2dCache):
 
 
 def _backward(op, dy, cache: StochasticPool2dCache):
+    cache = check_cache(op, cache, StochasticPool2dCache)
     g = cache.geometry
     if cache.training:
         return _max_backward(op, dy, MaxPoolCache(g, cache.offset))

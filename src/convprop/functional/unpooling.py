@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, check_ndim, check_shape
+from .._checks import as_float_array, check_cache, check_dy, check_ndim, check_shape
 from ._engine.layout import axes_order, empty_in_order
 from .pooling import LAYOUTS, pool_args
 
@@ -102,6 +102,7 @@ def _forward(op, nd, x, indices, kernel_size, stride, padding, output_size):
 
 
 def _backward(op, dy, cache: MaxUnpoolCache):
+    cache = check_cache(op, cache, MaxUnpoolCache)
     dy = check_dy(op, dy, cache.y_shape, cache.dtype)
     g = np.ascontiguousarray(dy).ravel()[cache.targets]
     if cache.winners is not None:

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, check_ndim
+from .._checks import as_float_array, check_cache, check_dy, check_ndim
 
 __all__ = ["WAVELETS", "WaveletPool2dCache", "wavelet_filters", "wavelet_pool2d_forward",
            "wavelet_pool2d_backward"]
@@ -156,6 +156,7 @@ def wavelet_pool2d_backward(dy: np.ndarray, cache: WaveletPool2dCache) -> np.nda
     """dx: ``exact``: ``IDWT(IDWT(DWT(dy)), 0, 0, 0)`` (the forward's adjoint); ``paper``:
     ``IDWT(IDWT(a, lh, hl, hh), up(lh), up(hl), up(hh))`` with ``(a, lh, hl, hh) =
     DWT(dy)``. Shape (N, C, H, W), the forward dtype."""
+    cache = check_cache("wavelet_pool2d_backward", cache, WaveletPool2dCache)
     n, c, h, w = cache.x_shape
     dy = check_dy("wavelet_pool2d_backward", dy, (n, c, h // 2, w // 2), cache.dtype)
     a, lh, hl, hh = _dwt2(dy, cache.wavelet)

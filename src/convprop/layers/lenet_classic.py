@@ -38,11 +38,7 @@ __all__ = [
     "ScaledTanh",
     "Subsampling2d",
     "digit_codes",
-    "euclidean_rbf_backward",
-    "euclidean_rbf_forward",
     "rbf_predict",
-    "subsampling2d_backward",
-    "subsampling2d_forward",
 ]
 
 #: Table I of the paper: ``LENET5_C3_TABLE[i, k]`` is True when C3 feature map ``k`` (0..15)
