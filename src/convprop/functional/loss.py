@@ -1,4 +1,5 @@
-"""Losses: softmax cross-entropy on integer class targets, and mean squared error.
+"""Losses: softmax cross-entropy on class targets (integer indices or class probabilities), and
+mean squared error.
 
 Same contract as every kernel: ``forward -> (loss, cache)``, ``backward(dy, cache)``. For the
 reductions "mean" and "sum" the loss is a 0-d array of the input dtype and ``dy`` a Python
@@ -13,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, check_ndim, check_same_dtype
+from .._checks import as_float_array, check_cache, check_dy, check_ndim, check_same_dtype
 
 __all__ = [
     "SoftmaxCrossEntropyCache", "softmax_cross_entropy_forward",
@@ -42,46 +43,67 @@ def _loss_dy(op: str, dy, reduction: str, shape: tuple, dtype: np.dtype) -> np.n
 
 class SoftmaxCrossEntropyCache(NamedTuple):
     probs: np.ndarray       # (N, K) softmax of the logits
-    targets: np.ndarray     # (N,) int64
+    targets: np.ndarray     # (N,) int64 class indices, or (N, K) float class probabilities
     reduction: str
 
 
 def softmax_cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, *,
                                   reduction: str = "mean"
                                   ) -> tuple[np.ndarray, SoftmaxCrossEntropyCache]:
-    """Cross-entropy of the softmax of ``logits`` against class indices.
+    """Cross-entropy of the softmax of ``logits`` against class indices or class probabilities.
 
-    ``loss_n = logsumexp(logits[n]) - logits[n, targets[n]]``, computed after subtracting each
-    row's maximum, so logits like 1e4 neither overflow nor lose the loss.
+    Class indices (N,): ``loss_n = logsumexp(logits[n]) - logits[n, targets[n]]``.
+    Probabilities (N, K), PyTorch's rule for float targets of ``CrossEntropyLoss``:
+    ``loss_n = -sum_k targets[n, k] * log_softmax(logits[n])_k``. The rows need not sum to 1
+    nor be non-negative (noise-enhanced training adds noise to one-hot targets); nothing is
+    renormalised, as in PyTorch. Both forms subtract each row's maximum first, so logits like
+    1e4 neither overflow nor lose the loss.
 
-    Args: logits: (N, K) float32/float64; targets: (N,) any integer dtype, in [0, K);
-        reduction: "mean" (over N), "sum" or "none".
+    Args: logits: (N, K) float32/float64; targets: (N,) any integer dtype, in [0, K), or
+        (N, K) finite floats of the logits' dtype; reduction: "mean" (over N), "sum" or "none".
     Returns: loss (0-d array of the logits' dtype, or (N,) for "none"), cache; the cache keeps
     the probabilities (``cache.probs.argmax(1)`` is the prediction)."""
     op = "softmax_cross_entropy"
     logits = as_float_array(op, "logits", logits)
     check_ndim(op, "logits", logits, 2, "(N, K)")
     reduction = _reduction(op, reduction, ("mean", "sum", "none"))
-    if not isinstance(targets, np.ndarray) or targets.dtype.kind not in "iu":
-        got = targets.dtype if isinstance(targets, np.ndarray) else type(targets).__name__
-        raise TypeError(f"{op}: targets must be an integer numpy.ndarray, got {got}")
+    if (not isinstance(targets, np.ndarray) or targets.dtype.kind not in "iuf"
+            or (targets.dtype.kind == "f" and targets.ndim != 2)):
+        got = (f"{targets.dtype} of shape {targets.shape}" if isinstance(targets, np.ndarray)
+               else type(targets).__name__)
+        raise TypeError(f"{op}: targets must be an integer numpy.ndarray of class indices or "
+                        f"an (N, K) float array of class probabilities, got {got}")
     N, K = logits.shape
-    if targets.shape != (N,):
+    soft = targets.dtype.kind == "f"
+    if soft:
+        if targets.shape != (N, K):
+            raise ValueError(f"{op}: probability targets must have the logits' shape "
+                             f"{logits.shape}, got {targets.shape}")
+        if targets.dtype != logits.dtype:
+            raise TypeError(f"{op}: probability targets must have the logits' dtype "
+                            f"{logits.dtype}, got {targets.dtype}")
+    elif targets.shape != (N,):
         raise ValueError(f"{op}: targets must have shape ({N},) to match logits {logits.shape}, "
                          f"got {targets.shape}")
     if N == 0 or K == 0:
         raise ValueError(f"{op}: logits must be non-empty, got shape {logits.shape}")
-    bad = np.flatnonzero((targets < 0) | (targets >= K))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"{op}: targets must be class indices in [0, {K}), got {targets[i]} "
-                         f"at index {i}")
-    t = targets.astype(np.int64, copy=False)
-    rows = np.arange(N)
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     sumexp = e.sum(axis=1)
-    losses = np.log(sumexp) - shifted[rows, t]
+    if soft:
+        if not np.all(np.isfinite(targets)):
+            raise ValueError(f"{op}: probability targets must be finite")
+        t = np.array(targets, copy=True)
+        # -sum_k t_k (shifted_k - log sumexp): log_softmax never forms log(p) of a tiny p
+        losses = t.sum(axis=1) * np.log(sumexp) - np.einsum("nk,nk->n", t, shifted)
+    else:
+        bad = np.flatnonzero((targets < 0) | (targets >= K))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"{op}: targets must be class indices in [0, {K}), got "
+                             f"{targets[i]} at index {i}")
+        t = targets.astype(np.int64, copy=False)
+        losses = np.log(sumexp) - shifted[np.arange(N), t]
     e /= sumexp[:, None]
     if reduction == "mean":
         loss = np.array(losses.mean(), dtype=logits.dtype)
@@ -93,12 +115,20 @@ def softmax_cross_entropy_forward(logits: np.ndarray, targets: np.ndarray, *,
 
 
 def softmax_cross_entropy_backward(dy, cache: SoftmaxCrossEntropyCache) -> np.ndarray:
-    """``dlogits = (probs - onehot(targets)) * dy`` (divided by N for "mean")."""
+    """``dlogits = (probs - onehot(targets)) * dy`` for class indices and
+    ``(probs * sum_k targets_k - targets) * dy`` for probabilities (the same when a row sums
+    to 1), divided by N for "mean"."""
+    op = "softmax_cross_entropy_backward"
+    cache = check_cache(op, cache, SoftmaxCrossEntropyCache)
     probs, t = cache.probs, cache.targets
     N = probs.shape[0]
-    dy = _loss_dy("softmax_cross_entropy_backward", dy, cache.reduction, (N,), probs.dtype)
-    g = probs.copy()
-    g[np.arange(N), t] -= 1
+    dy = _loss_dy(op, dy, cache.reduction, (N,), probs.dtype)
+    if t.ndim == 2:
+        g = probs * t.sum(axis=1, keepdims=True)
+        g -= t
+    else:
+        g = probs.copy()
+        g[np.arange(N), t] -= 1
     if cache.reduction == "none":
         g *= dy[:, None]
     else:
@@ -145,6 +175,7 @@ def mse_forward(y: np.ndarray, target: np.ndarray, *, reduction: str = "mean"
 def mse_backward(dy, cache: MSECache) -> np.ndarray:
     """Gradient with respect to the prediction: ``2 (y - t) dy`` ("sum", "none"), divided by
     the element count for "mean", and ``(y - t) dy`` for "half_sum"."""
+    cache = check_cache("mse_backward", cache, MSECache)
     diff = cache.diff
     dy = _loss_dy("mse_backward", dy, cache.reduction, diff.shape, diff.dtype)
     if cache.reduction == "none":

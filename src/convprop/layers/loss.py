@@ -47,7 +47,8 @@ class Loss(Module):
 class CrossEntropyLoss(Loss):
     """Softmax cross-entropy from logits (N, K) and integer class targets (N,), as
     ``torch.nn.CrossEntropyLoss``: ``loss_n = logsumexp(z_n) - z_n[t_n]``, then mean, sum or
-    none (N,)."""
+    none (N,). Float targets (N, K) are class probabilities (PyTorch's rule):
+    ``loss_n = -sum_k t_nk log softmax(z_n)_k``."""
 
     _reductions = ("mean", "sum", "none")
 
