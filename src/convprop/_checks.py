@@ -153,10 +153,16 @@ def finite_number(op: str, name: str, v, *, low: float | None = None,
     if not isinstance(v, numbers.Real) or isinstance(v, bool):
         raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
     v = float(v)
-    if not np.isfinite(v):
-        raise ValueError(f"{op}: {name} must be finite, got {v}")
-    if low is not None and (v <= low if low_open else v < low):
-        raise ValueError(f"{op}: {name} must be {'>' if low_open else '>='} {low}, got {v}")
-    if high is not None and (v >= high if high_open else v > high):
-        raise ValueError(f"{op}: {name} must be {'<' if high_open else '<='} {high}, got {v}")
-    return v
+    too_low = low is not None and (v <= low if low_open else v < low)
+    too_high = high is not None and (v >= high if high_open else v > high)
+    if np.isfinite(v) and not too_low and not too_high:
+        return v
+    if low is not None and high is not None:
+        domain = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        domain = f"a finite number {'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        domain = f"a finite number {'<' if high_open else '<='} {high:g}"
+    else:
+        domain = "a finite number"
+    raise ValueError(f"{op}: {name} must be {domain}, got {v}")

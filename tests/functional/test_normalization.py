@@ -210,6 +210,13 @@ def test_lrn_errors():
         local_response_norm_forward(np.zeros((2, 3, 4)), size=2.0)
     with raises(op, "beta must be a real number", TypeError):
         local_response_norm_forward(np.zeros((2, 3, 4)), size=2, beta="x")
+    for name, bad, msg in (("alpha", float("nan"), "a finite number >= 0"),
+                           ("alpha", -1e-4, "a finite number >= 0"),
+                           ("beta", float("inf"), "a finite number"),
+                           ("k", 0.0, "a finite number > 0"), ("k", -2.0, "a finite number > 0"),
+                           ("k", float("-inf"), "a finite number > 0")):
+        with raises(op, rf"{name} must be {msg}, got {bad}"):
+            local_response_norm_forward(np.zeros((2, 3, 4)), size=2, **{name: bad})
     Kernel.of(local_response_norm_forward, local_response_norm_backward,
               size=2).check_dy_errors([np.ones((2, 3, 4))])
 

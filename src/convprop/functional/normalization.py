@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import (as_float_array, check_cache, check_dy, check_ndim, check_same_dtype,
-                       check_shape, positive_int, real_number)
+                       check_shape, finite_number, positive_int)
 
 __all__ = [
     "BatchNormCache", "batch_norm_args", "batch_norm_forward", "batch_norm_backward",
@@ -35,12 +35,8 @@ def batch_norm_args(op: str, momentum, eps, *, momentum_none: bool = False) -> t
     [0, 1] (None with ``momentum_none``: a module's cumulative average) and ``eps``
     a finite number > 0 (0 divides by zero on a constant channel)."""
     if momentum is not None or not momentum_none:
-        momentum = real_number(op, "momentum", momentum, minimum=0.0)
-        if not momentum <= 1.0:
-            raise ValueError(f"{op}: momentum must be in [0, 1], got {momentum}")
-    eps = real_number(op, "eps", eps, minimum=0.0)
-    if not 0.0 < eps < float("inf"):
-        raise ValueError(f"{op}: eps must be a finite number > 0, got {eps}")
+        momentum = finite_number(op, "momentum", momentum, low=0.0, high=1.0)
+    eps = finite_number(op, "eps", eps, low=0.0, low_open=True)
     return momentum, eps
 
 
@@ -178,7 +174,9 @@ def local_response_norm_forward(x: np.ndarray, *, size: int, alpha: float = 1e-4
     ``y[:, c] = x[:, c] / (k + alpha / size * sum_{j=c-size//2}^{c+(size-1)//2} x[:, j]**2)
     ** beta``, channels outside [0, C) counting as zeros; the divisor is always ``size``.
 
-    Args: x: (N, C, *) with at least 3 dimensions, float32/float64; size >= 1.
+    Args: x: (N, C, *) with at least 3 dimensions, float32/float64; size >= 1; alpha >= 0,
+    beta and k > 0 finite (PyTorch does not check them; a k <= 0 or a negative alpha lets the
+    denominator reach zero or below, where the power is undefined).
     Returns: y (x's shape and dtype), cache. For even ``size`` the window reaches one channel
     further *below* c than above it, as PyTorch pads (size//2 before, (size-1)//2 after)."""
     op = "local_response_norm"
@@ -186,9 +184,11 @@ def local_response_norm_forward(x: np.ndarray, *, size: int, alpha: float = 1e-4
     if x.ndim < 3:
         raise ValueError(f"{op}: x must be at least 3-D (N, C, ...), got shape {x.shape}")
     size = positive_int(op, "size", size)
-    alpha = real_number(op, "alpha", alpha)
-    beta = real_number(op, "beta", beta)
-    k = real_number(op, "k", k)
+    # k > 0 and alpha >= 0 keep the denominator >= k > 0 for every input, the only domain
+    # where the op (and its fractional power) is defined everywhere
+    alpha = finite_number(op, "alpha", alpha, low=0.0)
+    beta = finite_number(op, "beta", beta)
+    k = finite_number(op, "k", k, low=0.0, low_open=True)
     dt = x.dtype.type
     denom = _channel_window_sum(x * x, size // 2, (size - 1) // 2)
     denom *= dt(alpha / size)
