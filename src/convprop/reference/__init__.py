@@ -1,0 +1,48 @@
+"""The readable reference tier: every kernel as a loop, written as the equation is.
+
+One output element (one window, one example) at a time, in float64, CS231n style: short,
+commented, slow. Nothing here is called by the fast tier (:mod:`convprop.functional`) and
+nothing here imports it: these functions are the independent oracles the tests hold the fast
+kernels to, and what explain mode uses to show a small layer's windows one by one.
+
+=====================  ==============================================================
+module                 references
+=====================  ==============================================================
+:mod:`.conv`           conv, conv_backward, conv_transpose, flip
+:mod:`.pooling`        max_pool (+ switches), max_pool_backward, avg_pool,
+                       avg_pool_backward, lp_pool, pool_windows, windows
+:mod:`.adaptive`       adaptive_avg_pool, adaptive_max_pool, global_avg_pool,
+                       global_max_pool
+:mod:`.unpooling`      max_unpool, max_unpool_backward
+:mod:`.dense`          linear, linear_backward, activation, activation_backward
+                       (relu, leaky_relu, sigmoid, tanh), dropout, flatten, pad_shortcut
+:mod:`.normalization`  batch_norm, batch_norm_backward, local_response_norm
+:mod:`.loss`           cross_entropy, cross_entropy_backward, mse, mse_backward
+=====================  ==============================================================
+
+Every function takes the forward's arguments with PyTorch's names and semantics (any number
+of spatial dimensions where the op has them) and returns float64.
+"""
+
+from ._grid import conv_pads, ntuple, positions
+from .adaptive import (adaptive_avg_pool, adaptive_bins, adaptive_max_pool, global_avg_pool,
+                       global_max_pool)
+from .conv import conv, conv_backward, conv_transpose, flip
+from .dense import (ACTIVATIONS, activation, activation_backward, dropout, dropout_backward,
+                    flatten, linear, linear_backward, pad_shortcut)
+from .loss import (cross_entropy, cross_entropy_backward, mse, mse_backward, reduce,
+                   squared_errors)
+from .normalization import batch_norm, batch_norm_backward, local_response_norm
+from .pooling import (avg_pool, avg_pool_backward, lp_pool, max_pool, max_pool_backward,
+                      pool_windows, pooled_length, scatter_at_indices, windows)
+from .unpooling import max_unpool, max_unpool_backward, unpool_size
+
+__all__ = ["ACTIVATIONS", "activation", "activation_backward", "adaptive_avg_pool",
+           "adaptive_bins", "adaptive_max_pool", "avg_pool", "avg_pool_backward",
+           "batch_norm", "batch_norm_backward", "conv", "conv_backward", "conv_pads",
+           "conv_transpose", "cross_entropy", "cross_entropy_backward", "dropout",
+           "dropout_backward", "flatten", "flip", "global_avg_pool", "global_max_pool",
+           "linear", "linear_backward", "local_response_norm", "lp_pool", "max_pool",
+           "max_pool_backward", "max_unpool", "max_unpool_backward", "mse", "mse_backward",
+           "ntuple", "pad_shortcut", "pool_windows", "pooled_length", "positions", "reduce",
+           "scatter_at_indices", "squared_errors", "unpool_size", "windows"]
