@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from .._checks import ntuple, positive_int
+from .._checks import boolean, ntuple, positive_int
 from ..functional.conv import conv_args
+from ..functional.meprop import GRANULARITIES, conv2d_meprop_backward
 from ._util import accumulate, check_input, float_dtype
 from .init import init_weight_and_bias
 from .module import Module, Parameter
@@ -128,11 +129,56 @@ class Conv2d(_Conv):
     (out_channels, in_channels/groups, KH, KW), bias (out_channels,). Zero padding: an int,
     a pair, or "valid" / "same" (stride 1; the odd extra pixel goes bottom/right, as PyTorch).
     ``mode="convolution"``: true convolution (the kernel reversed along KH and KW).
+
+    meProp (Wei et al. 2017, :func:`convprop.functional.meprop.conv2d_meprop_backward`):
+    with ``meprop_k`` set, the backward keeps, per example, the ``meprop_k`` output channels
+    with the largest ``sum_{h,w} |dy|`` (``meprop_granularity="element"``: the meprop_k
+    largest single entries of the example's (C_out, Ho, Wo) gradient); ``meprop_unified``:
+    one selection for the whole batch. db uses the full dy. None: the ordinary backward.
     """
 
     _nd = 2
     _forward = staticmethod(F.conv2d_forward)
     _backward = staticmethod(F.conv2d_backward)
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, *, init="torch",
+                 rng: np.random.Generator | None = None, dtype=np.float32,
+                 mode: str = "cross-correlation", meprop_k: int | None = None,
+                 meprop_unified: bool = False, meprop_granularity: str = "channel"):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, init=init, rng=rng, dtype=dtype, mode=mode)
+        if meprop_granularity not in GRANULARITIES:
+            raise ValueError(f"Conv2d: meprop_granularity must be one of "
+                             f"{list(GRANULARITIES)}, got {meprop_granularity!r}")
+        if meprop_k is not None:
+            meprop_k = positive_int("Conv2d", "meprop_k", meprop_k)
+            if meprop_granularity == "channel" and meprop_k > self.out_channels:
+                raise ValueError(f"Conv2d: meprop_k must be <= out_channels "
+                                 f"({self.out_channels}), got {meprop_k}")
+        self.meprop_k = meprop_k
+        self.meprop_unified = boolean("Conv2d", "meprop_unified", meprop_unified)
+        self.meprop_granularity = meprop_granularity
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        if self.meprop_k is None:
+            return super().backward(dy, cache, need_dx=need_dx)
+        dx, dw, db = conv2d_meprop_backward(
+            dy, cache, k=self.meprop_k, unified=self.meprop_unified,
+            granularity=self.meprop_granularity, need_dx=need_dx)
+        accumulate(self.weight, dw)
+        accumulate(self.bias, db)
+        return dx if need_dx else None
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        if self.meprop_k is not None:
+            s += f", meprop_k={self.meprop_k}"
+            if self.meprop_unified:
+                s += ", meprop_unified=True"
+            if self.meprop_granularity != "channel":
+                s += f", meprop_granularity={self.meprop_granularity!r}"
+        return s
 
 
 class Conv3d(_Conv):
