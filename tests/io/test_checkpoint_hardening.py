@@ -113,7 +113,7 @@ def test_resigned_metadata_loads(tmp_path):
 # -- 2. malformed metadata ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("edit,drop,match", [
-    (lambda info: [info], (), "expected a JSON object"),
+    (lambda info: [info], (), "not a JSON object"),
     (lambda info: {k: v for k, v in info.items() if k != "epoch"}, (), r"missing .*'epoch'"),
     (_set("epoch", "3"), (), "'epoch' must be an int"),
     (_set("epoch", -1), (), "'epoch' must be an int >= 0"),

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .safetensors import SafetensorsError, load_file, save_file
+from ._schema import check_metadata
+from .safetensors import SafetensorsError, load_file, parse_header, save_file
 
 __all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "module_generators",
            "save_checkpoint"]
@@ -145,36 +146,49 @@ def save_checkpoint(path, model, *, optimizer=None, schedule=None, epoch: int = 
         "module_rngs": {k: g.bit_generator.state for k, g in module_generators(model).items()},
         "extra": extra or {},
     }
-    meta = json.loads(json.dumps(meta))  # hash exactly what a reader will parse back
+    try:  # hash exactly what a reader will parse back; JSON has no NaN or infinity
+        meta = json.loads(json.dumps(meta, allow_nan=False))
+    except ValueError:
+        raise ValueError("save_checkpoint: the metadata (config, hyperparameters, history or "
+                         "extra) holds a NaN or infinite number, which a checkpoint cannot "
+                         "store") from None
     meta["sha256"] = _digest(tensors, meta)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     save_file(tensors, path, metadata={"convprop": json.dumps(meta)})
 
 
 def load_checkpoint(path) -> Checkpoint:
-    """Read and verify a checkpoint; raise CheckpointError with the reason if it is corrupt,
-    truncated, of another format or version, or fails its checksum."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint: no such file {path}")
+    """Read and verify a checkpoint; raise CheckpointError with the reason if it is not a
+    regular file, corrupt, truncated, of another format or version, fails its checksum, or
+    carries metadata outside its schema (see :mod:`._schema`) or a non-finite weight.
+
+    The SHA-256 only catches accidental damage (anyone can recompute it), so every metadata
+    value is validated as untrusted data before it is returned."""
     try:
         tensors, meta = load_file(path)
     except SafetensorsError as e:
+        msg = str(e)
+        if "no such file" in msg or "not a regular file" in msg or "cannot read" in msg:
+            raise CheckpointError(msg.replace("safetensors:", "checkpoint:", 1)) from None
         raise CheckpointError(f"checkpoint: {path} is corrupt or truncated: {e}") from None
-    try:
-        info = json.loads(meta["convprop"])
-    except (KeyError, json.JSONDecodeError):
+    if "convprop" not in meta:
         raise CheckpointError(f"checkpoint: {path} is a safetensors file but not a convprop "
-                              "checkpoint (no convprop metadata)") from None
-    if not isinstance(info, dict):
-        raise CheckpointError(f"checkpoint: {path} has metadata of type {type(info).__name__}; "
-                              "expected a JSON object")
+                              "checkpoint (no convprop metadata)")
+    try:
+        info = parse_header(meta["convprop"].encode("utf-8"), path)
+    except SafetensorsError as e:
+        msg = str(e).replace("safetensors:", "checkpoint:", 1).replace("header", "metadata")
+        if "not a JSON object" in msg:
+            msg = f"checkpoint: {path} has metadata that is not a JSON object (expected one)"
+        raise CheckpointError(msg) from None
     if info.get("format") != FORMAT or info.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint: {path} has format {info.get('format')!r} version "
-                              f"{info.get('version')!r}; expected {FORMAT!r} version {VERSION}")
+        raise CheckpointError(f"checkpoint: {path} has format {str(info.get('format'))[:60]!r} "
+                              f"version {str(info.get('version'))[:20]}; expected {FORMAT!r} "
+                              f"version {VERSION}")
     if _digest(tensors, info) != info.get("sha256"):
         raise CheckpointError(f"checkpoint: {path} failed its SHA-256 check (corrupt or "
                               "modified data or metadata)")
-    _check_structure(path, info, tensors)
+    check_metadata(path, info, tensors)
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     opt = None
     if info["optimizer"] is not None:
@@ -184,41 +198,3 @@ def load_checkpoint(path) -> Checkpoint:
                       epoch=info["epoch"], optimizer_state=opt,
                       schedule_state=info["schedule"], rng_state=info["rng"],
                       module_rng_states=info["module_rngs"], extra=info["extra"])
-
-
-# key -> (allowed types, description); None in the types means the entry may be null
-_FIELDS = {"epoch": ((int,), "an int >= 0"), "model_config": ((dict, None), "an object or null"),
-           "optimizer": ((dict, None), "an object or null"),
-           "schedule": ((dict, None), "an object or null"),
-           "rng": ((dict, None), "an object or null"), "module_rngs": ((dict,), "an object"),
-           "extra": ((dict,), "an object")}
-
-
-def _check_structure(path, info: dict, tensors: dict) -> None:
-    """Raise CheckpointError unless the metadata has every entry, of the right type, and the
-    optimizer's state keys match its tensors one to one."""
-    def bad(msg):
-        return CheckpointError(f"checkpoint: {path} has malformed metadata: {msg}")
-    missing = sorted(set(_FIELDS) - set(info))
-    if missing:
-        raise bad(f"missing entries {missing}")
-    for key, (types, what) in _FIELDS.items():
-        v = info[key]
-        ok = (v is None and None in types) or isinstance(v, tuple(t for t in types if t))
-        if not ok or (key == "epoch" and (isinstance(v, bool) or v < 0)):
-            raise bad(f"{key!r} must be {what}, got {v!r}"[:300])
-    if not all(isinstance(v, dict) for v in info["module_rngs"].values()):
-        raise bad("'module_rngs' must map module names to generator states (objects)")
-    opt = info["optimizer"]
-    stored = sorted(k[10:] for k in tensors if k.startswith("optimizer."))
-    if opt is None:
-        if stored:
-            raise bad(f"optimizer tensors {stored} but no optimizer entry")
-        return
-    keys = opt.get("state_keys")
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise bad(f"'optimizer' must have 'state_keys', a list of strings, got {keys!r}")
-    if sorted(keys) != stored:
-        raise bad(f"optimizer state_keys {sorted(keys)} do not match its tensors {stored} "
-                  f"(missing {sorted(set(keys) - set(stored))}, unlisted "
-                  f"{sorted(set(stored) - set(keys))})")
