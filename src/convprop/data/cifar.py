@@ -6,10 +6,13 @@ values of a 32x32 image in row-major order, so a record reshapes directly to (3,
 
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path
 
 import numpy as np
+
+from ._validate import open_regular_file
 
 __all__ = ["CIFAR10_ARCHIVE", "CIFAR10_CLASSES", "load_cifar10_split"]
 
@@ -18,10 +21,15 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 _DIR = "cifar-10-batches-bin"
 _RECORD = 1 + 3 * 32 * 32
+#: Bounds checked before a member or file is read: a batch holds 10,000 records (30.7 MB);
+#: the limit leaves room, and keeps a forged tar header from claiming gigabytes.
+MAX_BATCH_BYTES = 64 << 20
+_MAX_META_BYTES = 1 << 16
 _MEMBERS = {
     "train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
     "test": ("test_batch.bin",),
 }
+_ALL = _MEMBERS["train"] + _MEMBERS["test"]
 
 
 def _parse_records(data: bytes, source: str, num_classes: int = 10):
@@ -52,7 +60,13 @@ def _read_archive(archive: Path, split: str) -> tuple[list[tuple[str, bytes]], s
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
                 if member.name in wanted and member.isfile():
-                    found[member.name] = tar.extractfile(member).read()
+                    limit = (_MAX_META_BYTES if member.name.endswith(".txt")
+                             else MAX_BATCH_BYTES)
+                    if member.size > limit:
+                        raise ValueError(f"cifar10: {archive}: member {member.name} claims "
+                                         f"{member.size} bytes, more than the {limit} a CIFAR-10 "
+                                         "file can hold; refusing to read it")
+                    found[member.name] = tar.extractfile(member).read(member.size)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ValueError(f"cifar10: {archive} is a damaged or truncated archive ({exc}); "
                          "delete it and download it again") from exc
@@ -67,21 +81,41 @@ def _read_archive(archive: Path, split: str) -> tuple[list[tuple[str, bytes]], s
     return parts, None if meta is None else meta.decode("ascii", "replace")
 
 
+def _read_bounded(path: Path, limit: int) -> bytes:
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"cifar10: {path} not found (the folder has "
+                                f"{_present(path.parent)}; expected {', '.join(_ALL)})")
+    f, size = open_regular_file("cifar10", path)
+    with f:
+        if size > limit:
+            raise ValueError(f"cifar10: {path} is {size} bytes, more than the {limit} a "
+                             "CIFAR-10 file can hold; refusing to read it")
+        return f.read(limit + 1)
+
+
+def _present(directory: Path) -> str:
+    have = [m for m in _ALL if os.path.lexists(directory / m)]
+    return ", ".join(have) if have else "none of the batch files"
+
+
 def _read_directory(directory: Path, split: str) -> tuple[list[tuple[str, bytes]], str | None]:
     parts = []
     for m in _MEMBERS[split]:
         path = directory / m
-        if not path.is_file():
-            raise FileNotFoundError(f"cifar10: {path} not found")
-        parts.append((str(path), path.read_bytes()))
+        parts.append((str(path), _read_bounded(path, MAX_BATCH_BYTES)))
     meta = directory / "batches.meta.txt"
-    return parts, meta.read_text("ascii", "replace") if meta.is_file() else None
+    text = (_read_bounded(meta, _MAX_META_BYTES).decode("ascii", "replace")
+            if os.path.lexists(meta) else None)
+    return parts, text
 
 
 def locate(root: Path) -> Path | None:
-    """The archive or the extracted batch directory under ``root``, or None."""
-    for candidate in (root / CIFAR10_ARCHIVE, root / _DIR, root):
-        if candidate.is_file() or (candidate / "test_batch.bin").is_file():
+    """The archive or the extracted batch directory under ``root``, or None. A folder that
+    holds any of the batch files counts (a missing one is then named when it is needed)."""
+    if (root / CIFAR10_ARCHIVE).is_file():
+        return root / CIFAR10_ARCHIVE
+    for candidate in (root / _DIR, root):
+        if any(os.path.lexists(candidate / m) for m in _ALL):
             return candidate
     return None
 

@@ -7,12 +7,16 @@ labels, then one uint32 per dimension), followed by the uint8 data in row-major 
 from __future__ import annotations
 
 import gzip
+import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "load_idx_split", "read_idx", "split_files"]
+from ._validate import open_regular_file
+
+__all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "MAX_IDX_BYTES", "load_idx_split", "read_idx",
+           "split_files"]
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -28,54 +32,103 @@ def split_files(split: str) -> tuple[str, str]:
     return _FILES[split]
 
 
-def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] != b"\x1f\x8b":
-        return raw  # already decompressed
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as exc:
-        raise ValueError(f"idx: {path} is a damaged or truncated gzip file ({exc}); "
-                         "delete it and download it again") from exc
+#: The largest IDX data accepted (4 GiB, the uint32 format's own scale; EMNIST's largest file
+#: is 0.55 GB). Overridable per call (``read_idx(..., max_bytes=)``).
+MAX_IDX_BYTES = 1 << 32
+_CHUNK = 1 << 20
 
 
-def read_idx(path, magic: int) -> np.ndarray:
+def _open(path: Path):
+    """A binary stream of the decompressed file (gzip detected by its magic bytes) and the
+    size on disk; only regular files are opened (a FIFO or /dev/zero would block or never
+    end)."""
+    f, size = open_regular_file("idx", path)
+    head = f.read(2)
+    f.seek(0)
+    if head == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=f, mode="rb"), size, f
+    return f, size, f
+
+
+def _read_into(stream, buf: memoryview, path: Path) -> int:
+    """Fill ``buf`` from ``stream`` in bounded chunks (gzip inflates at most one chunk of
+    output at a time); return how many bytes arrived."""
+    got = 0
+    while got < len(buf):
+        try:
+            k = stream.readinto(buf[got:got + _CHUNK])
+        except (EOFError, OSError, zlib.error) as exc:
+            raise ValueError(f"idx: {path} is a damaged or truncated gzip file ({exc}); "
+                             "delete it and download it again") from None
+        if not k:
+            break
+        got += k
+    return got
+
+
+def read_idx(path, magic: int, *, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Read one uint8 IDX file whose header must carry ``magic``.
+
+    The header is read and checked first (its sizes multiplied as Python ints, so they cannot
+    wrap, and bounded by ``max_bytes``); then exactly the bytes it announces are read (a gzip
+    file is inflated in 1 MiB chunks into one buffer of that size), and one byte more is
+    refused: a small .gz that inflates to gigabytes fails after the announced size, having
+    allocated only that.
 
     Returns:
         a writeable uint8 array of the shape in the header: (N, rows, cols) for images,
         (N,) for labels.
     """
     path = Path(path)
-    data = _read_bytes(path)
     want = "images (0x00000803)" if magic == IMAGES_MAGIC else "labels (0x00000801)"
-    if len(data) < 4:
-        raise ValueError(f"idx: {path} is too short to be an IDX file ({len(data)} bytes); "
-                         f"expected an IDX {want} file")
-    got = int.from_bytes(data[:4], "big")
-    if got != magic:
-        raise ValueError(f"idx: {path} has magic number 0x{got:08x}, expected IDX {want}; "
-                         "is it the wrong file of the pair, or not an IDX file?")
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"idx: {path} is truncated: its header needs {header} bytes, "
-                         f"the file has {len(data)}")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    need = int(np.prod(shape, dtype=np.int64))
-    have = len(data) - header
-    if have != need:
-        what = "truncated" if have < need else "longer than its header says"
-        raise ValueError(f"idx: {path} is {what}: the header says shape {shape} "
-                         f"({need} bytes of data) but {have} bytes follow; "
-                         "delete it and download it again")
-    # bytearray makes the result writeable without a second copy.
-    return np.frombuffer(bytearray(data), np.uint8, offset=header).reshape(shape)
+    stream, disk_size, raw = _open(path)
+    with raw, stream:
+        head = bytearray(4)
+        n = _read_into(stream, memoryview(head), path)
+        if n < 4:
+            raise ValueError(f"idx: {path} is too short to be an IDX file ({n} bytes); "
+                             f"expected an IDX {want} file")
+        got = int.from_bytes(head, "big")
+        if got != magic:
+            raise ValueError(f"idx: {path} has magic number 0x{got:08x}, expected IDX {want}; "
+                             "is it the wrong file of the pair, or not an IDX file?")
+        ndim = magic & 0xFF
+        header = 4 + 4 * ndim
+        dims = bytearray(4 * ndim)
+        n = _read_into(stream, memoryview(dims), path)
+        if n < len(dims):
+            raise ValueError(f"idx: {path} is truncated: its header needs {header} bytes, "
+                             f"the file has {4 + n}")
+        shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
+        need = 1
+        for s in shape:  # Python ints: no wrap-around
+            need *= s
+        if need > max_bytes:
+            raise ValueError(f"idx: {path}: the header says shape {shape} ({need} bytes), more "
+                             f"than the limit of {max_bytes} bytes (max_bytes); refusing to "
+                             "read it")
+        if stream is raw and disk_size - header != need:
+            have = disk_size - header
+            what = "truncated" if have < need else "longer than its header says"
+            raise ValueError(f"idx: {path} is {what}: the header says shape {shape} "
+                             f"({need} bytes of data) but {have} bytes follow; "
+                             "delete it and download it again")
+        out = np.empty(need, np.uint8)
+        have = _read_into(stream, memoryview(out), path)
+        extra = _read_into(stream, memoryview(bytearray(1)), path) if have == need else 0
+        if have != need or extra:
+            what = ("truncated" if have < need
+                    else "longer than its header says (a decompression bomb?)")
+            raise ValueError(f"idx: {path} is {what}: the header says shape {shape} "
+                             f"({need} bytes of data) but "
+                             f"{'only ' + str(have) if have < need else 'more'} bytes follow; "
+                             "delete it and download it again")
+    return out.reshape(shape)
 
 
 def _find(directory: Path, filename: str, hint: str) -> Path:
     for candidate in (directory / filename, directory / filename.removesuffix(".gz")):
-        if candidate.is_file():
+        if os.path.lexists(candidate):  # a FIFO or a directory is refused by name when opened
             return candidate
     raise FileNotFoundError(f"idx: {filename} not found in {directory}; {hint}")
 
