@@ -2,6 +2,17 @@
 
 Each forward caches the smallest thing its backward needs: a boolean mask for the ReLU
 family, the output ``y`` for sigmoid and tanh (their derivatives are functions of ``y``).
+
+ReLU's backward takes one of three rules (``RELU_RULES``), the three "backward passes" that
+saliency research built on the same forward (Springenberg et al. 2014, fig. 1):
+
+- ``"gradient"``: ``dx = [x > 0] dy``, the true gradient (Simonyan et al. 2013's saliency);
+- ``"deconvnet"``: ``dx = [dy > 0] dy``, Zeiler and Fergus 2014's DeconvNet, which
+  rectifies the signal coming down and ignores the forward's mask;
+- ``"guided"``: ``dx = [x > 0] [dy > 0] dy``, guided backpropagation (Springenberg et al.
+  2014, "Striving for simplicity"), both masks at once.
+
+Only "gradient" is a derivative; the other two are visualisation rules.
 """
 
 from __future__ import annotations
@@ -10,14 +21,26 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_dy, real_number
+from .._checks import as_float_array, check_cache, check_dy, finite_number
 
 __all__ = [
-    "ReluCache", "relu_forward", "relu_backward",
+    "RELU_RULES", "relu_rule_arg", "ReluCache", "relu_forward", "relu_backward",
     "LeakyReluCache", "leaky_relu_forward", "leaky_relu_backward",
     "SigmoidCache", "sigmoid_forward", "sigmoid_backward",
     "TanhCache", "tanh_forward", "tanh_backward",
 ]
+
+
+#: The ReLU backward rules, by name (see the module docstring).
+RELU_RULES = ("gradient", "deconvnet", "guided")
+
+
+def relu_rule_arg(op: str, rule) -> str:
+    """``rule`` checked to be one of :data:`RELU_RULES`."""
+    if not isinstance(rule, str) or rule not in RELU_RULES:
+        raise ValueError(f"{op}: rule must be one of {', '.join(map(repr, RELU_RULES))}, "
+                         f"got {rule!r}")
+    return rule
 
 
 class ReluCache(NamedTuple):
@@ -35,10 +58,22 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReluCache]:
     return x * mask, ReluCache(mask, x.dtype)
 
 
-def relu_backward(dy: np.ndarray, cache: ReluCache) -> np.ndarray:
-    """``dx = dy * [x > 0]``."""
+def relu_backward(dy: np.ndarray, cache: ReluCache, *, rule: str = "gradient") -> np.ndarray:
+    """ReLU's backward under ``rule``: "gradient" ``dx = [x > 0] dy`` (the derivative),
+    "deconvnet" ``dx = [dy > 0] dy`` (Zeiler and Fergus 2014), "guided"
+    ``dx = [x > 0] [dy > 0] dy`` (Springenberg et al. 2014).
+
+    Args: dy: the forward output's shape and dtype; cache: :class:`ReluCache`; rule: one of
+    :data:`RELU_RULES`. Returns: dx (same shape and dtype). Reference loops:
+    ``tests/explain/test_rules.py``."""
+    cache = check_cache("relu_backward", cache, ReluCache)
+    rule = relu_rule_arg("relu_backward", rule)
     dy = check_dy("relu_backward", dy, cache.mask.shape, cache.dtype)
-    return dy * cache.mask
+    if rule == "gradient":
+        return dy * cache.mask
+    if rule == "deconvnet":
+        return dy * (dy > 0)
+    return dy * (cache.mask & (dy > 0))
 
 
 class LeakyReluCache(NamedTuple):
@@ -54,7 +89,7 @@ def leaky_relu_forward(x: np.ndarray, *, negative_slope: float = 0.01
     Args: x: any shape, float32/float64. Returns: y (same shape and dtype), cache.
     At exactly ``x == 0`` the gradient is ``negative_slope`` (PyTorch's convention)."""
     x = as_float_array("leaky_relu", "x", x)
-    slope = real_number("leaky_relu", "negative_slope", negative_slope)
+    slope = finite_number("leaky_relu", "negative_slope", negative_slope)
     mask = x > 0
     y = np.where(mask, x, x * x.dtype.type(slope))
     return y, LeakyReluCache(mask, slope, x.dtype)
@@ -62,6 +97,7 @@ def leaky_relu_forward(x: np.ndarray, *, negative_slope: float = 0.01
 
 def leaky_relu_backward(dy: np.ndarray, cache: LeakyReluCache) -> np.ndarray:
     """``dx = dy`` where ``x > 0``, ``negative_slope * dy`` elsewhere."""
+    cache = check_cache("leaky_relu_backward", cache, LeakyReluCache)
     dy = check_dy("leaky_relu_backward", dy, cache.mask.shape, cache.dtype)
     return np.where(cache.mask, dy, dy * cache.dtype.type(cache.negative_slope))
 
@@ -85,7 +121,7 @@ def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, SigmoidCache]:
 
 def sigmoid_backward(dy: np.ndarray, cache: SigmoidCache) -> np.ndarray:
     """``dx = dy * y * (1 - y)``."""
-    y = cache.y
+    y = check_cache("sigmoid_backward", cache, SigmoidCache).y
     dy = check_dy("sigmoid_backward", dy, y.shape, y.dtype)
     return dy * (y * (1 - y))
 
@@ -105,6 +141,6 @@ def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, TanhCache]:
 
 def tanh_backward(dy: np.ndarray, cache: TanhCache) -> np.ndarray:
     """``dx = dy * (1 - y**2)``."""
-    y = cache.y
+    y = check_cache("tanh_backward", cache, TanhCache).y
     dy = check_dy("tanh_backward", dy, y.shape, y.dtype)
     return dy * (1 - y * y)
