@@ -47,6 +47,6 @@ from .wavelet_pooling import *  # noqa: F401,F403
 from .wavelet_pooling import __all__ as _wavelet_pooling
 
 __all__ = [*_activation, *_adaptive_pooling, *_alpha_pooling, *_conv, *_conv_transpose,
-           *_dft_pooling, *_dropout, *_lenet_classic, *_linear, *_loss, *_lp_pooling, *_mixed_pooling,
-           *_normalization, *_pooling, *_reshape, *_roi_pooling, *_shortcut,
+           *_dft_pooling, *_dropout, *_lenet_classic, *_linear, *_loss, *_lp_pooling,
+           *_mixed_pooling, *_normalization, *_pooling, *_reshape, *_roi_pooling, *_shortcut,
            *_stochastic_pooling, *_unpooling, *_wavelet_pooling]

@@ -24,6 +24,7 @@ import numpy as np
 from .._checks import as_float_array, check_cache, check_dy, check_ndim, ntuple
 from ._engine.layout import axes_order, empty_in_order
 from .pooling import LAYOUTS
+from ..limits import check_array
 
 __all__ = ["AdaptiveAvgPoolCache", "AdaptiveMaxPoolCache", "GlobalPoolCache",
            "GlobalAvgPool2dCache", "adaptive_bins",
@@ -53,7 +54,9 @@ def _output_size(op: str, nd: int, output_size, x) -> tuple:
     if isinstance(output_size, (tuple, list)) and len(output_size) == nd:
         output_size = tuple(x.shape[2 + a] if v is None else v
                             for a, v in enumerate(output_size))
-    return ntuple(op, "output_size", output_size, nd)
+    out = ntuple(op, "output_size", output_size, nd)
+    check_array(op, "the output", x.shape[:2] + out, x.dtype, because=f"output_size={out}")
+    return out
 
 
 def _contract(a: np.ndarray, mats, order) -> np.ndarray:

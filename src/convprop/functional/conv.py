@@ -26,6 +26,7 @@ from ._engine.correlate import (BAND_ABOVE, BAND_BYTES, ConvGeometry, ConvWork, 
                                 correlate_backward)
 from ._engine.layout import channels_major, from_gemm, to_batch_inner
 from ._engine.windows import axis_names, out_size
+from ..limits import check_array
 
 __all__ = ["ConvCache", "Conv1dCache", "Conv2dCache", "Conv3dCache", "MODES",
            "conv1d_forward", "conv1d_backward", "conv2d_forward", "conv2d_backward",
@@ -155,6 +156,10 @@ def _forward(op: str, nd: int, x, w, b, stride, padding, dilation, groups, mode)
     pads = _pads(a.padding, kernel, a.dilation)
     out = tuple(out_size(op, s, k, st, p, d, axis=ax) for s, k, st, p, d, ax in
                 zip(sp, kernel, a.stride, pads, a.dilation, axis_names(nd)))
+    why = f"kernel {kernel}, stride={a.stride}, padding={a.padding}, dilation={a.dilation}"
+    check_array(op, "the output", (n, c_out, *out), x.dtype, because=why)
+    check_array(op, "the padded input", (n, c, *(s + p + q for s, (p, q) in zip(sp, pads))),
+                x.dtype, because=why)
     geo = ConvGeometry(x.shape, c_out, kernel, a.stride, tuple(p for p, _ in pads),
                        a.dilation, a.groups, out)
     flipped = a.mode == "convolution"

@@ -22,6 +22,7 @@ from .._checks import check_cache, check_dy
 from ._engine.correlate import ConvGeometry, correlate, correlate_backward, correlate_input_grad
 from ._engine.layout import channels_major, from_gemm
 from .conv import check_bias, check_conv_arrays, conv_args, flip_kernel
+from ..limits import check_array
 
 __all__ = ["ConvTransposeCache", "ConvTranspose1dCache", "ConvTranspose2dCache",
            "ConvTranspose3dCache", "conv_transpose1d_forward", "conv_transpose1d_backward",
@@ -66,6 +67,9 @@ def _forward(op: str, nd: int, x, w, b, stride, padding, output_padding, dilatio
                          f"{tuple(sp)}, kernel {kernel}, stride {a.stride}, padding "
                          f"{a.padding}, dilation {a.dilation}, output_padding "
                          f"{a.output_padding}")
+    check_array(op, "the output", (n, c_out, *out), x.dtype,
+                because=f"kernel {kernel}, stride={a.stride}, padding={a.padding}, dilation="
+                        f"{a.dilation}, output_padding={a.output_padding}")
     geo = ConvGeometry((n, c_out, *out), c_in, kernel, a.stride, a.padding, a.dilation,
                        a.groups, tuple(sp))
     flipped = a.mode == "convolution"

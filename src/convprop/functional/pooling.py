@@ -18,6 +18,7 @@ from ._engine.layout import axes_order, empty_in_order
 from ._engine.threads import num_threads, parallel_chunks
 from ._engine.windows import axis_names, kernel_offsets, out_size, pad_spatial, window, \
     window_add
+from ..limits import check_array
 
 __all__ = ["PoolGeometry", "pool_args", "TIES",
            "MaxPoolCache", "MaxPool1dCache", "MaxPool2dCache", "MaxPool3dCache",
@@ -98,6 +99,9 @@ def _geometry(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode) -> P
     # ceil_mode's last window may run past the trailing padding: pad just enough for it
     pads = tuple((pi, max(0, (o - 1) * si + di * (ki - 1) + 1 - n - pi))
                  for n, o, ki, si, pi, di in zip(sp, out, k, s, p, d))
+    check_array(op, "the padded input", x.shape[:2] + tuple(
+        n + a + b for n, (a, b) in zip(sp, pads)), x.dtype,
+        because=f"kernel_size={k}, stride={s}, padding={p}, dilation={d}")
     return PoolGeometry(tuple(x.shape), x.dtype, k, s, p, d, out, pads, axes_order(x))
 
 

@@ -42,6 +42,7 @@ import numpy as np
 
 from .._checks import as_float_array, boolean, check_cache, check_dy, check_ndim, pair
 from ._engine.layout import axes_order, empty_in_order
+from ..limits import check_array
 
 __all__ = ["RoIPoolCache", "RoIAlignCache", "roi_args", "roi_pool_forward",
            "roi_pool_backward", "roi_align_forward", "roi_align_backward"]
@@ -182,6 +183,8 @@ def roi_pool_forward(x, boxes, *, output_size, spatial_scale=1.0):
     op = "roi_pool"
     (ph, pw), scale, _, _ = roi_args(op, output_size, spatial_scale)
     x, boxes, batch = _check_inputs(op, x, boxes)
+    check_array(op, "the output", (boxes.shape[0], x.shape[1], ph, pw), x.dtype,
+                because=f"output_size={(ph, pw)} for {boxes.shape[0]} boxes")
     dt = x.dtype.type
     n, c, h, w = x.shape
     corners = _round_half_away(boxes[:, 1:] * dt(scale))  # (x1, y1, x2, y2) in pixels
@@ -289,6 +292,8 @@ def roi_align_forward(x, boxes, *, output_size, spatial_scale=1.0, sampling_rati
     (ph, pw), scale, ratio, aligned = roi_args(op, output_size, spatial_scale, sampling_ratio,
                                               aligned)
     x, boxes, batch = _check_inputs(op, x, boxes)
+    check_array(op, "the output", (boxes.shape[0], x.shape[1], ph, pw), x.dtype,
+                because=f"output_size={(ph, pw)} for {boxes.shape[0]} boxes")
     dt = x.dtype.type
     n, c, h, w = x.shape
     k = boxes.shape[0]

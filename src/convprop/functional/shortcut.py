@@ -8,6 +8,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_cache, check_dy, check_ndim, positive_int
 from ._engine.layout import axes_order, empty_in_order
+from ..limits import check_array
 
 __all__ = ["pad_shortcut_forward", "pad_shortcut_backward", "PadShortcutCache"]
 
@@ -44,8 +45,10 @@ def pad_shortcut_forward(x, *, out_channels: int, stride: int = 2):
     if out_channels < c:
         raise ValueError(f"{op}: out_channels must be >= the input's {c} channels, "
                          f"got {out_channels} (x.shape={x.shape})")
-    before = (out_channels - c) // 2
     xs = x[:, :, ::stride, ::stride]
+    check_array(op, "the output", (x.shape[0], out_channels) + xs.shape[2:], x.dtype,
+                because=f"out_channels={out_channels}")
+    before = (out_channels - c) // 2
     order = axes_order(x)
     y = empty_in_order((x.shape[0], out_channels) + xs.shape[2:], x.dtype, order)
     y.fill(0)

@@ -21,6 +21,7 @@ import numpy as np
 from .._checks import as_float_array, check_cache, check_dy, check_ndim, check_shape
 from ._engine.layout import axes_order, empty_in_order
 from .pooling import LAYOUTS, pool_args
+from ..limits import check_array
 
 __all__ = ["MaxUnpoolCache", "unpool_output_size",
            "max_unpool1d_forward", "max_unpool1d_backward", "max_unpool2d_forward",
@@ -76,6 +77,8 @@ def _forward(op, nd, x, indices, kernel_size, stride, padding, output_size):
     check_shape(op, "indices", indices, x.shape, "x's shape")
     k, s, p, _ = pool_args(op, nd, kernel_size, stride, padding)
     out = unpool_output_size(op, x.shape[2:], k, s, p, output_size)
+    check_array(op, "the output", x.shape[:2] + out, x.dtype,
+                because=f"kernel_size={k}, stride={s}, padding={p}, output_size={output_size}")
     n, c, plane = x.shape[0], x.shape[1], math.prod(out)
     idx = indices.astype(np.int64, copy=False)
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= plane):

@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..limits import check_array
+
 __all__ = [
     "INITIALIZERS",
     "fan_in_and_fan_out",
@@ -111,6 +113,9 @@ def init_weight_and_bias(op: str, init, w_shape, bias_len: int | None, rng, dtyp
     else:
         raise TypeError(f"{op}: init must be a name or a callable, got {type(init).__name__}")
     w_shape = tuple(int(s) for s in w_shape)
+    # the draw is float64 before the cast: check that size, before anything is allocated
+    check_array(op, "the weight", w_shape, np.float64,
+                because="the layer's feature and kernel sizes")
     w = np.asarray(fn(w_shape, rng, dtype=dtype))
     if w.shape != w_shape:
         raise ValueError(f"{op}: init returned shape {w.shape}, expected {w_shape}")

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import functional as F
 from .._checks import as_float_array, positive_int
+from ..limits import check_array
 from ._util import accumulate, check_input, float_dtype
 from .module import Module, Parameter
 
@@ -31,6 +32,8 @@ class _BatchNorm(Module):
         self.track_running_stats = bool(track_running_stats)
         dt = float_dtype(op, dtype)
         c = self.num_features
+        check_array(op, "each of the per-channel parameters", (c,), dt,
+                    because=f"num_features={c}")
         if self.affine:
             self.weight = Parameter(np.ones(c, dtype=dt))
             self.bias = Parameter(np.zeros(c, dtype=dt))
