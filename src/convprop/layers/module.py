@@ -23,6 +23,21 @@ class StateDictError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
+def _value_problem(v: np.ndarray, target: np.dtype) -> str:
+    """Why ``v`` cannot be loaded into an array of dtype ``target`` ("" when it can)."""
+    if v.dtype.kind not in "biuf":
+        return f"dtype {v.dtype} is not a real number type"
+    if v.dtype.kind == "f" and not np.isfinite(v).all():
+        return f"{int(np.count_nonzero(~np.isfinite(v)))} NaN or infinite values"
+    if target.kind in "iu" and v.size:
+        if v.dtype.kind == "f" and not np.array_equal(v, np.round(v)):
+            return f"non-integral values for an {target} buffer"
+        info = np.iinfo(target)
+        if v.min() < info.min or v.max() > info.max:
+            return f"values outside the range of {target}"
+    return ""
+
+
 class Parameter:
     """A trainable array and its accumulated gradient (same shape and dtype)."""
 
@@ -173,6 +188,8 @@ class Module:
         """Copy arrays into parameters and buffers (cast to their dtype).
 
         Shapes are always checked; with ``strict`` missing and unexpected keys are errors too.
+        Values must be real numbers: complex, string, object and other dtypes are refused, as
+        are NaN and infinities, and non-integral or out-of-range values for an integer buffer.
         One :class:`StateDictError` names every offender; nothing is loaded when it is raised."""
         name = type(self).__name__
         params = dict(self.named_parameters())
@@ -183,19 +200,27 @@ class Module:
         expected = set(params) | set(buffers)
         missing = sorted(expected - set(state)) if strict else []
         unexpected = sorted(set(state) - expected) if strict else []
-        bad = []
+        bad, values, wrong = [], {}, []
         for k in sorted(expected & set(state)):
-            v = np.asarray(state[k])
             ref = params[k].value if k in params else getattr(*buffers[k])
-            if v.shape != np.shape(ref):
+            try:
+                v = np.asarray(state[k])
+            except (ValueError, TypeError) as e:  # e.g. a ragged nested list
+                wrong.append(f"{k} (not an array: {str(e)[:80]})")
+                continue
+            problem = _value_problem(v, np.asarray(ref).dtype)
+            if problem:
+                wrong.append(f"{k} ({problem})")
+            elif v.shape != np.shape(ref):
                 bad.append(f"{k} (expected shape {np.shape(ref)}, got {v.shape})")
-        if missing or unexpected or bad:
+            values[k] = v
+        if missing or unexpected or bad or wrong:
             parts = [f"{label} {keys}" for label, keys in (
                 ("missing keys", missing), ("unexpected keys", unexpected),
-                ("shape mismatch for", bad)) if keys]
+                ("shape mismatch for", bad), ("bad values for", wrong)) if keys]
             raise StateDictError(f"{name}.load_state_dict: " + "; ".join(parts))
         for k in expected & set(state):
-            v = np.asarray(state[k])
+            v = values[k]
             if k in params:
                 p = params[k]
                 p.value = np.array(v, dtype=p.value.dtype, copy=True)

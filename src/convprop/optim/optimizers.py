@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from .updates import (adam_update, adamw_update, check_adam, check_rmsprop, check_sgd,
+from .updates import (_nonneg, adam_update, adamw_update, check_adam, check_rmsprop, check_sgd,
                       rmsprop_update, sgd_update)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "OPTIMIZERS"]
@@ -101,8 +101,14 @@ class Optimizer:
         if state_dict["type"] != type(self).__name__:
             raise ValueError(f"{name}: the state is of a {state_dict['type']} optimizer, "
                              f"expected {type(self).__name__}")
+        for key, kind in (("hyperparams", dict), ("state", dict), ("steps", dict)):
+            if not isinstance(state_dict[key], kind):
+                raise ValueError(f"{name}: {key} must be a dict, got "
+                                 f"{type(state_dict[key]).__name__}")
         hyper = dict(state_dict["hyperparams"])
         initial_lr = hyper.pop("initial_lr", None)
+        if initial_lr is not None:
+            initial_lr = _nonneg(name, "initial_lr", initial_lr)
         if set(hyper) != set(self._hyper):
             raise ValueError(f"{name}: expected hyperparams {sorted(self._hyper)}, "
                              f"got {sorted(hyper)}")
@@ -125,6 +131,11 @@ class Optimizer:
                                  f"'<index < {n}>.<one of {list(self._buffers)}>')")
             p = self.params[int(idx)].value
             arr = np.asarray(arr)
+            if arr.dtype.kind not in "fiu":
+                raise TypeError(f"{name}: state {key!r} must be a real array, got dtype "
+                                f"{arr.dtype}")
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise ValueError(f"{name}: state {key!r} holds NaN or infinite values")
             if arr.shape != p.shape:
                 raise ValueError(f"{name}: state {key!r} has shape {arr.shape}, but parameter "
                                  f"{idx} has shape {p.shape}")

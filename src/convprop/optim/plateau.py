@@ -31,22 +31,32 @@ class ReduceLROnPlateau:
                  threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
         op = "ReduceLROnPlateau"
         self.optimizer = _optimizer(op, optimizer)
-        if mode not in ("min", "max"):
-            raise ValueError(f"{op}: mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"{op}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        self.mode, self.threshold_mode = mode, threshold_mode
-        self.factor = _real(op, "factor", factor, 0.0, 1.0, hi_open=True)
-        self.patience = _int(op, "patience", patience, 0)
-        self.threshold = _real(op, "threshold", threshold, 0.0)
-        self.cooldown = _int(op, "cooldown", cooldown, 0)
-        self.min_lr = _real(op, "min_lr", min_lr, 0.0)
-        self.eps = _real(op, "eps", eps, 0.0)
+        cfg = self._check_config(op, mode=mode, factor=factor, patience=patience,
+                                 threshold=threshold, threshold_mode=threshold_mode,
+                                 cooldown=cooldown, min_lr=min_lr, eps=eps)
+        for k, v in cfg.items():
+            setattr(self, k, v)
         self.last_epoch = 0
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self._last_lr = optimizer.lr
+
+    @staticmethod
+    def _check_config(op, *, mode, factor, patience, threshold, threshold_mode, cooldown,
+                      min_lr, eps) -> dict:
+        """Every option finite and in its domain (factor in [0, 1), the rest >= 0)."""
+        if mode not in ("min", "max"):
+            raise ValueError(f"{op}: mode must be 'min' or 'max', got {mode!r}"[:300])
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"{op}: threshold_mode must be 'rel' or 'abs', got "
+                             f"{threshold_mode!r}"[:300])
+        return {"mode": mode, "threshold_mode": threshold_mode,
+                "factor": _real(op, "factor", factor, 0.0, 1.0, hi_open=True),
+                "patience": _int(op, "patience", patience, 0),
+                "threshold": _real(op, "threshold", threshold, 0.0),
+                "cooldown": _int(op, "cooldown", cooldown, 0),
+                "min_lr": _real(op, "min_lr", min_lr, 0.0), "eps": _real(op, "eps", eps, 0.0)}
 
     def _is_better(self, a: float) -> bool:
         t, best = self.threshold, self.best
@@ -97,12 +107,16 @@ class ReduceLROnPlateau:
         keys = set(self.state_dict())
         if set(state) != keys:
             raise ValueError(f"{name}: expected keys {sorted(keys)}, got {sorted(state)}")
-        for k in self._config:
-            setattr(self, k, state[k])
-        self.last_epoch = int(state["last_epoch"])
+        cfg = self._check_config(name, **{k: state[k] for k in self._config})
+        last_epoch = _int(name, "last_epoch", state["last_epoch"], 0)
+        best = None if state["best"] is None else _real(name, "best", state["best"])
+        bad = _int(name, "num_bad_epochs", state["num_bad_epochs"], 0)
+        cooldown = _int(name, "cooldown_counter", state["cooldown_counter"], 0)
+        last_lr = _real(name, "last_lr", state["last_lr"], 0.0)
+        self.optimizer.lr = last_lr  # checked by the optimizer; nothing is set before this
+        for k, v in cfg.items():
+            setattr(self, k, v)
+        self.last_epoch = last_epoch
         worst = math.inf if self.mode == "min" else -math.inf
-        self.best = worst if state["best"] is None else float(state["best"])
-        self.num_bad_epochs = int(state["num_bad_epochs"])
-        self.cooldown_counter = int(state["cooldown_counter"])
-        self._last_lr = float(state["last_lr"])
-        self.optimizer.lr = self._last_lr
+        self.best = worst if best is None else best
+        self.num_bad_epochs, self.cooldown_counter, self._last_lr = bad, cooldown, last_lr

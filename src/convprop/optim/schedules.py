@@ -29,8 +29,10 @@ def _int(op, name, v, minimum):
 
 def _real(op, name, v, lo=None, hi=None, lo_open=False, hi_open=False):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or v != v:
-        raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
+        raise TypeError(f"{op}: {name} must be a real number, got {v!r}"[:300])
     v = float(v)
+    if not math.isfinite(v):
+        raise ValueError(f"{op}: {name} must be finite, got {v}")
     if ((lo is not None and (v < lo or (lo_open and v == lo)))
             or (hi is not None and (v > hi or (hi_open and v == hi)))):
         interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
@@ -105,11 +107,21 @@ class LRScheduler:
         keys = set(self.state_dict())
         if set(state) != keys:
             raise ValueError(f"{name}: expected keys {sorted(keys)}, got {sorted(state)}")
-        self.last_epoch, self._step_count = int(state["last_epoch"]), int(state["step_count"])
-        self.base_lr, self._last_lr = float(state["base_lr"]), float(state["last_lr"])
-        for k in self._config:
-            setattr(self, k, state[k])
-        self.optimizer.lr = self._last_lr
+        last_epoch = _int(name, "last_epoch", state["last_epoch"], -1)
+        step_count = _int(name, "step_count", state["step_count"], 0)
+        base_lr = _real(name, "base_lr", state["base_lr"], 0.0)
+        last_lr = _real(name, "last_lr", state["last_lr"], 0.0)
+        config = self._check_config(name, **{k: state[k] for k in self._config})
+        self.optimizer.lr = last_lr  # the optimizer checks it too; nothing set before this
+        self.last_epoch, self._step_count, self.base_lr, self._last_lr = (
+            last_epoch, step_count, base_lr, last_lr)
+        for k, v in config.items():
+            setattr(self, k, v)
+
+    @staticmethod
+    def _check_config(op, **config) -> dict:
+        """The constructor's checks of the ``_config`` values (used on a loaded state)."""
+        return config
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._config)
@@ -123,9 +135,14 @@ class StepLR(LRScheduler):
     _config = ("step_size", "gamma")
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        self.step_size = _int("StepLR", "step_size", step_size, 1)
-        self.gamma = _real("StepLR", "gamma", gamma, 0.0, lo_open=True)
+        cfg = self._check_config("StepLR", step_size=step_size, gamma=gamma)
+        self.step_size, self.gamma = cfg["step_size"], cfg["gamma"]
         super().__init__(optimizer)
+
+    @staticmethod
+    def _check_config(op, *, step_size, gamma):
+        return {"step_size": _int(op, "step_size", step_size, 1),
+                "gamma": _real(op, "gamma", gamma, 0.0, lo_open=True)}
 
     def _next_lr(self, lr):
         if self.last_epoch == 0 or self.last_epoch % self.step_size:
@@ -143,14 +160,18 @@ class MultiStepLR(LRScheduler):
     _config = ("milestones", "gamma")
 
     def __init__(self, optimizer, milestones, gamma=0.1):
-        try:
-            ms = [_int("MultiStepLR", "each milestone", m, 0) for m in milestones]
-        except TypeError:
-            raise TypeError(f"MultiStepLR: milestones must be a list of ints, "
-                            f"got {milestones!r}") from None
-        self.milestones = sorted(ms)
-        self.gamma = _real("MultiStepLR", "gamma", gamma, 0.0, lo_open=True)
+        cfg = self._check_config("MultiStepLR", milestones=milestones, gamma=gamma)
+        self.milestones, self.gamma = cfg["milestones"], cfg["gamma"]
         super().__init__(optimizer)
+
+    @staticmethod
+    def _check_config(op, *, milestones, gamma):
+        try:
+            ms = [_int(op, "each milestone", m, 0) for m in milestones]
+        except TypeError:
+            raise TypeError(f"{op}: milestones must be a list of ints, "
+                            f"got {milestones!r}"[:300]) from None
+        return {"milestones": sorted(ms), "gamma": _real(op, "gamma", gamma, 0.0, lo_open=True)}
 
     def _next_lr(self, lr):
         k = Counter(self.milestones)[self.last_epoch]
@@ -166,8 +187,12 @@ class ExponentialLR(LRScheduler):
     _config = ("gamma",)
 
     def __init__(self, optimizer, gamma):
-        self.gamma = _real("ExponentialLR", "gamma", gamma, 0.0, lo_open=True)
+        self.gamma = self._check_config("ExponentialLR", gamma=gamma)["gamma"]
         super().__init__(optimizer)
+
+    @staticmethod
+    def _check_config(op, *, gamma):
+        return {"gamma": _real(op, "gamma", gamma, 0.0, lo_open=True)}
 
     def _next_lr(self, lr):
         return lr if self._initial else lr * self.gamma
@@ -187,9 +212,13 @@ class CosineAnnealingLR(LRScheduler):
     _config = ("T_max", "eta_min")
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        self.T_max = _int("CosineAnnealingLR", "T_max", T_max, 1)
-        self.eta_min = _real("CosineAnnealingLR", "eta_min", eta_min, 0.0)
+        cfg = self._check_config("CosineAnnealingLR", T_max=T_max, eta_min=eta_min)
+        self.T_max, self.eta_min = cfg["T_max"], cfg["eta_min"]
         super().__init__(optimizer)
+
+    @staticmethod
+    def _check_config(op, *, T_max, eta_min):
+        return {"T_max": _int(op, "T_max", T_max, 1), "eta_min": _real(op, "eta_min", eta_min, 0.0)}
 
     def _next_lr(self, lr):
         e, T, lo = self.last_epoch, self.T_max, self.eta_min
@@ -212,11 +241,17 @@ class LinearLR(LRScheduler):
     _config = ("start_factor", "end_factor", "total_iters")
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
-        self.start_factor = _real("LinearLR", "start_factor", start_factor, 0.0, 1.0,
-                                  lo_open=True)
-        self.end_factor = _real("LinearLR", "end_factor", end_factor, 0.0, 1.0)
-        self.total_iters = _int("LinearLR", "total_iters", total_iters, 1)
+        cfg = self._check_config("LinearLR", start_factor=start_factor, end_factor=end_factor,
+                                 total_iters=total_iters)
+        self.start_factor, self.end_factor = cfg["start_factor"], cfg["end_factor"]
+        self.total_iters = cfg["total_iters"]
         super().__init__(optimizer)
+
+    @staticmethod
+    def _check_config(op, *, start_factor, end_factor, total_iters):
+        return {"start_factor": _real(op, "start_factor", start_factor, 0.0, 1.0, lo_open=True),
+                "end_factor": _real(op, "end_factor", end_factor, 0.0, 1.0),
+                "total_iters": _int(op, "total_iters", total_iters, 1)}
 
     def _next_lr(self, lr):
         e, a, b = self.last_epoch, self.start_factor, self.end_factor
@@ -288,11 +323,15 @@ class SequentialLR:
         if not isinstance(state, dict) or state.get("type") != "SequentialLR":
             raise ValueError(f"{name}: expected the state of a SequentialLR, got "
                              f"{state.get('type') if isinstance(state, dict) else state!r}")
-        subs = state["schedulers"]
+        subs = state.get("schedulers")
+        if not isinstance(subs, list) or not isinstance(state.get("milestones"), list):
+            raise ValueError(f"{name}: schedulers and milestones must be lists")
         if len(subs) != len(self._schedulers) or list(state["milestones"]) != self.milestones:
             raise ValueError(f"{name}: expected {len(self._schedulers)} schedulers with milestones "
                              f"{self.milestones}, got {len(subs)} with {state['milestones']}")
+        last_epoch = _int(name, "last_epoch", state.get("last_epoch"), 0)
+        last_lr = _real(name, "last_lr", state.get("last_lr"), 0.0)
         for s, sub in zip(self._schedulers, subs, strict=True):
             s.load_state_dict(sub)
-        self.last_epoch, self._last_lr = int(state["last_epoch"]), float(state["last_lr"])
+        self.last_epoch, self._last_lr = last_epoch, last_lr
         self.optimizer.lr = self._last_lr

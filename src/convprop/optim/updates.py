@@ -8,6 +8,7 @@ in is written to: the new parameter and every new buffer are fresh arrays of ``p
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -19,13 +20,15 @@ __all__ = ["sgd_update", "adam_update", "adamw_update", "rmsprop_update"]
 
 # -- validation (shared with the optimizer classes, which pass their own name) -----------------
 def _number(op: str, name: str, v) -> float:
-    if type(v) is float and v == v:  # the common case, without the abstract-class checks
+    """A finite real (non-bool) number as a float: NaN and +-inf are refused (an infinite
+    learning rate or weight decay turns every parameter into NaN in one step)."""
+    if type(v) is float and math.isfinite(v):  # the common case, without the ABC checks
         return v
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
+        raise TypeError(f"{op}: {name} must be a real number, got {v!r}"[:300])
     v = float(v)
-    if v != v:
-        raise ValueError(f"{op}: {name} must not be NaN, got {v}")
+    if not math.isfinite(v):
+        raise ValueError(f"{op}: {name} must be finite, got {v}")
     return v
 
 
@@ -36,6 +39,14 @@ def _nonneg(op: str, name: str, v) -> float:
     return v
 
 
+def _positive(op: str, name: str, v) -> float:
+    v = _number(op, name, v)
+    if not v > 0:
+        raise ValueError(f"{op}: {name} must be > 0, got {v} (eps keeps the denominator away "
+                         "from zero; 0 turns a zero gradient into 0/0 = NaN)")
+    return v
+
+
 def _beta(op: str, name: str, v) -> float:
     v = _number(op, name, v)
     if not 0.0 <= v < 1.0:
@@ -43,10 +54,20 @@ def _beta(op: str, name: str, v) -> float:
     return v
 
 
+def _flag(op: str, name: str, v) -> bool:
+    """A bool (NumPy's too, or the ints 0 and 1); "no" or 2 is an error, not True."""
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, numbers.Integral) and v in (0, 1)):
+        return bool(v)
+    raise TypeError(f"{op}: {name} must be a bool, got {v!r}"[:300])
+
+
 def check_sgd(op, *, lr, momentum, dampening, nesterov, weight_decay, maximize) -> dict:
+    """lr, momentum, weight_decay finite and >= 0 (PyTorch's domains); dampening finite."""
     out = dict(lr=_nonneg(op, "lr", lr), momentum=_nonneg(op, "momentum", momentum),
-               dampening=_number(op, "dampening", dampening), nesterov=bool(nesterov),
-               weight_decay=_nonneg(op, "weight_decay", weight_decay), maximize=bool(maximize))
+               dampening=_number(op, "dampening", dampening),
+               nesterov=_flag(op, "nesterov", nesterov),
+               weight_decay=_nonneg(op, "weight_decay", weight_decay),
+               maximize=_flag(op, "maximize", maximize))
     if out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
         raise ValueError(f"{op}: nesterov momentum requires momentum > 0 and dampening = 0, "
                          f"got momentum={out['momentum']}, dampening={out['dampening']}")
@@ -54,19 +75,28 @@ def check_sgd(op, *, lr, momentum, dampening, nesterov, weight_decay, maximize) 
 
 
 def check_adam(op, *, lr, betas, eps, weight_decay, amsgrad, maximize) -> dict:
+    """lr, weight_decay finite and >= 0; betas in [0, 1); eps finite and > 0 (stricter than
+    PyTorch's eps >= 0: eps = 0 makes a zero gradient's update 0/0 = NaN)."""
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-        raise TypeError(f"{op}: betas must be a pair (beta1, beta2), got {betas!r}")
+        raise TypeError(f"{op}: betas must be a pair (beta1, beta2), got {betas!r}"[:300])
     return dict(lr=_nonneg(op, "lr", lr),
                 betas=(_beta(op, "betas[0]", betas[0]), _beta(op, "betas[1]", betas[1])),
-                eps=_nonneg(op, "eps", eps), weight_decay=_nonneg(op, "weight_decay", weight_decay),
-                amsgrad=bool(amsgrad), maximize=bool(maximize))
+                eps=_positive(op, "eps", eps),
+                weight_decay=_nonneg(op, "weight_decay", weight_decay),
+                amsgrad=_flag(op, "amsgrad", amsgrad), maximize=_flag(op, "maximize", maximize))
 
 
 def check_rmsprop(op, *, lr, alpha, eps, weight_decay, momentum, centered, maximize) -> dict:
+    """lr, weight_decay, momentum finite and >= 0; eps finite and > 0; alpha finite and >= 0,
+    as PyTorch allows. alpha is the decay of the running mean of squares s <- alpha s +
+    (1 - alpha) g²: in [0, 1) it is an average; alpha = 1 freezes s at 0, so every step is
+    g / eps (huge); alpha > 1 gives the new g² a negative weight, so s can turn negative and
+    sqrt(s) NaN. Those two are accepted (PyTorch does) but almost never what is meant."""
     return dict(lr=_nonneg(op, "lr", lr), alpha=_nonneg(op, "alpha", alpha),
-                eps=_nonneg(op, "eps", eps), weight_decay=_nonneg(op, "weight_decay", weight_decay),
-                momentum=_nonneg(op, "momentum", momentum), centered=bool(centered),
-                maximize=bool(maximize))
+                eps=_positive(op, "eps", eps),
+                weight_decay=_nonneg(op, "weight_decay", weight_decay),
+                momentum=_nonneg(op, "momentum", momentum),
+                centered=_flag(op, "centered", centered), maximize=_flag(op, "maximize", maximize))
 
 
 def _arrays(op: str, param, grad, state, buffers: tuple[str, ...]):
@@ -190,8 +220,9 @@ def rmsprop_update(param, grad, state, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_
     """RMSprop, optionally centered and with momentum, as ``torch.optim.RMSprop``.
 
     g = ±grad + weight_decay * p;  s <- alpha s + (1-alpha) g²;  a = sqrt(s - ḡ²) with
-    ḡ <- alpha ḡ + (1-alpha) g (centered) or sqrt(s);  b <- momentum b + g / (a + eps), p <- p - lr b
-    (momentum > 0) or p <- p - lr g / (a + eps).
+    ḡ <- alpha ḡ + (1-alpha) g (centered) or sqrt(s);  b <- momentum b + g / (a + eps),
+    p <- p - lr b (momentum > 0) or p <- p - lr g / (a + eps). See :func:`check_rmsprop` for
+    what alpha >= 1 does.
 
     Args: param, grad: arrays of one shape and dtype; state: {"step", "square_avg",
     "momentum_buffer"?, "grad_avg"?}. Returns: (new_param, new_state). Buffers start at zero.
