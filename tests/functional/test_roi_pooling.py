@@ -163,12 +163,13 @@ def _argmax(cache):
 
 def pool_kernel(out, scale):
     return Kernel.of(roi_pool_forward, roi_pool_backward, extras=_argmax, output_size=out,
-                     spatial_scale=scale)
+                     spatial_scale=scale, allow_outside=True)
 
 
 def align_kernel(out, scale, ratio=-1, aligned=False):
     return Kernel.of(roi_align_forward, roi_align_backward, output_size=out,
-                     spatial_scale=scale, sampling_ratio=ratio, aligned=aligned)
+                     spatial_scale=scale, sampling_ratio=ratio, aligned=aligned,
+                     allow_outside=True)
 
 
 ALIGN_OPTS = [(-1, False), (-1, True), (2, False), (1, True), (3, True)]
@@ -193,7 +194,7 @@ def test_roi_pool_backward_scatters_at_argmax(shape, rows, out, scale, rng):
     """Exactly the oracle's scatter, ties included (integer inputs: many equal maxima; the
     first in row-major order gets the gradient, overlapping bins and boxes add)."""
     x, b = rng.integers(0, 3, shape).astype(np.float64), _boxes(rows)
-    y, cache = roi_pool_forward(x, b, output_size=out, spatial_scale=scale)
+    y, cache = roi_pool_forward(x, b, allow_outside=True, output_size=out, spatial_scale=scale)
     ry, rarg = loop_roi_pool(x, b, out, scale)
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(cache.argmax, rarg)
@@ -205,7 +206,7 @@ def test_roi_pool_backward_scatters_at_argmax(shape, rows, out, scale, rng):
 def test_roi_pool_overlap_accumulates_and_empty_bins():
     x = np.arange(2 * 1 * 4 * 4, dtype=np.float64).reshape(2, 1, 4, 4)
     b = _boxes([[1, 0, 0, 3, 3], [1, 2, 2, 3, 3], [0, 10, 10, 12, 12]])
-    y, cache = roi_pool_forward(x, b, output_size=1)
+    y, cache = roi_pool_forward(x, b, allow_outside=True, output_size=1)
     assert y[:, 0, 0, 0].tolist() == [31.0, 31.0, 0.0]  # the third box lies outside: empty
     assert cache.argmax[:, 0, 0, 0].tolist() == [15, 15, -1]
     dx = roi_pool_backward(np.array([2.0, 3.0, 7.0]).reshape(3, 1, 1, 1), cache)
@@ -216,9 +217,9 @@ def test_roi_pool_rounds_half_away_from_zero():
     """torchvision rounds with C's round: 0.5 -> 1 and 2.5 -> 3 (NumPy's round gives 0, 2),
     -0.5 -> -1."""
     x = np.arange(36, dtype=np.float64).reshape(1, 1, 6, 6)
-    y, cache = roi_pool_forward(x, _boxes([[0, 0.5, 2.5, 0.5, 2.5]]), output_size=1)
+    y, cache = roi_pool_forward(x, _boxes([[0, 0.5, 2.5, 0.5, 2.5]]), allow_outside=True, output_size=1)
     assert cache.argmax[0, 0, 0, 0] == 3 * 6 + 1
-    y, cache = roi_pool_forward(-x, _boxes([[0, -0.5, -0.5, 0.5, 0.5]]), output_size=(3, 3))
+    y, cache = roi_pool_forward(-x, _boxes([[0, -0.5, -0.5, 0.5, 0.5]]), allow_outside=True, output_size=(3, 3))
     # the box spans pixels -1..1: bins (0, *) and (*, 0) hold row/column -1 only: empty
     assert (cache.argmax[0, 0, 0] == -1).all() and (cache.argmax[0, 0, :, 0] == -1).all()
     assert y[0, 0, 2, 2] == -x[0, 0, 1, 1]
@@ -229,7 +230,7 @@ def test_roi_pool_nan_and_flt_max_follow_torchvision():
     picked, and a bin with nothing above -FLT_MAX outputs -FLT_MAX with index -1."""
     x = np.array([[[[np.nan, 1.0], [-np.inf, -1e300]]]])
     b = _boxes([[0, 0, 0, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0]])
-    y, cache = roi_pool_forward(x, b, output_size=1)
+    y, cache = roi_pool_forward(x, b, allow_outside=True, output_size=1)
     ry, rarg = loop_roi_pool(x, b, 1)
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(cache.argmax, rarg)
@@ -245,7 +246,7 @@ def test_roi_pool_geometry_in_float32():
     b = _boxes([[0, 0.3, 1.7, 11.2, 12.4], [1, 2.5, 0.5, 16.5, 9.5], [1, 1, 1, 15, 12]],
                np.float32)
     for out in ((3, 7), (7, 3), (5, 6)):
-        y, cache = roi_pool_forward(x, b, output_size=out, spatial_scale=0.75)
+        y, cache = roi_pool_forward(x, b, allow_outside=True, output_size=out, spatial_scale=0.75)
         ry, rarg = loop_roi_pool(x, b, out, 0.75)
         np.testing.assert_array_equal(y, ry)
         np.testing.assert_array_equal(cache.argmax, rarg)
@@ -277,7 +278,7 @@ def test_roi_align_backward_is_the_adjoint(rng):
     b[:, 3] = b[:, 1] + rng.uniform(0, 6, 12)
     b[:, 4] = b[:, 2] + rng.uniform(0, 6, 12)
     for ratio, aligned in ALIGN_OPTS:
-        y, cache = roi_align_forward(x, b, output_size=(3, 4), sampling_ratio=ratio,
+        y, cache = roi_align_forward(x, b, allow_outside=True, output_size=(3, 4), sampling_ratio=ratio,
                                      aligned=aligned)
         dy = rng.standard_normal(y.shape)
         dx = roi_align_backward(dy, cache)
@@ -293,7 +294,7 @@ def test_roi_align_samples_on_the_range_edges(rng):
                 [0, -2, -2, 0, 0],          # centre (-1, -1): pixel (0, 0)
                 [0, 4.02, 1, 6.02, 3],      # x = 5.02 > W: outside
                 [0, 0, -2.02, 2, -0.02]])   # y = -1.02 < -1: outside
-    y, _ = roi_align_forward(x, b, output_size=1, sampling_ratio=1)
+    y, _ = roi_align_forward(x, b, allow_outside=True, output_size=1, sampling_ratio=1)
     np.testing.assert_array_equal(y, loop_roi_align(x, b, 1, 1.0, 1))
     np.testing.assert_allclose(y[:3, :, 0, 0], [x[0, :, 3, 4], x[0, :, 3, 2], x[0, :, 0, 0]],
                                rtol=0, atol=1e-15)
@@ -302,11 +303,11 @@ def test_roi_align_samples_on_the_range_edges(rng):
 
 def test_roi_align_zero_size_aligned_box_outputs_zero(rng):
     x = rng.standard_normal((1, 2, 5, 5))
-    y, cache = roi_align_forward(x, _boxes([[0, 2, 2, 2, 2]]), output_size=2, aligned=True)
+    y, cache = roi_align_forward(x, _boxes([[0, 2, 2, 2, 2]]), allow_outside=True, output_size=2, aligned=True)
     assert (y == 0).all() and cache.grid.tolist() == [[0, 0]]
     assert (roi_align_backward(np.ones_like(y), cache) == 0).all()
     # not aligned: the box is forced to 1x1 pixels
-    y, _ = roi_align_forward(x, _boxes([[0, 2, 2, 2, 2]]), output_size=1)
+    y, _ = roi_align_forward(x, _boxes([[0, 2, 2, 2, 2]]), allow_outside=True, output_size=1)
     np.testing.assert_allclose(y[0, :, 0, 0], x[0, :, 2:4, 2:4].mean(axis=(1, 2)))
 
 
@@ -314,7 +315,7 @@ def test_roi_align_whole_image_box_is_avg_pool(rng):
     """aligned=True, a box over the whole image, bins of 2x2 pixels and 2x2 samples: every
     sample lands on a pixel centre, so each bin is the mean of its 2x2 block."""
     x = rng.standard_normal((1, 3, 4, 6))
-    y, _ = roi_align_forward(x, _boxes([[0, 0, 0, 6, 4]]), output_size=(2, 3),
+    y, _ = roi_align_forward(x, _boxes([[0, 0, 0, 6, 4]]), allow_outside=True, output_size=(2, 3),
                              sampling_ratio=2, aligned=True)
     np.testing.assert_allclose(y, x.reshape(1, 3, 2, 2, 3, 2).mean(axis=(3, 5)), atol=1e-14)
 
@@ -458,7 +459,7 @@ def test_roi_pool_matches_onnxruntime_max_roi_pool(ort, shape, rows, out, scale,
     sess = _session(ort, node, [("X", tp.FLOAT), ("R", tp.FLOAT)], tp.FLOAT)
     x = rng.standard_normal(shape).astype(np.float32)
     b = _boxes(rows, np.float32)
-    y, _ = roi_pool_forward(x, b, output_size=out, spatial_scale=scale)
+    y, _ = roi_pool_forward(x, b, allow_outside=True, output_size=out, spatial_scale=scale)
     np.testing.assert_array_equal(y, sess.run(None, {"X": x, "R": b})[0])
 
 
@@ -473,7 +474,7 @@ def test_roi_pool_onnxruntime_keeps_negative_maxima(ort, rng):
     sess = _session(ort, node, [("X", tp.FLOAT), ("R", tp.FLOAT)], tp.FLOAT)
     x = -rng.uniform(0.5, 2.0, (2, 3, 7, 8)).astype(np.float32)
     b = _boxes([[0, 0, 0, 7, 6], [1, 2, 1, 5, 6], [1, 20, 20, 30, 30]], np.float32)
-    y, cache = roi_pool_forward(x, b, output_size=(3, 2))
+    y, cache = roi_pool_forward(x, b, allow_outside=True, output_size=(3, 2))
     assert (y[:2] < 0).all() and (y[2] == 0).all() and (cache.argmax[2] == -1).all()
     np.testing.assert_array_equal(y, sess.run(None, {"X": x, "R": b})[0])
 
@@ -496,9 +497,49 @@ def test_roi_align_matches_onnxruntime_roi_align(ort, shape, rows, out, scale, r
     sess = _session(ort, node, [("X", t), ("R", t), ("B", tp.INT64)], t)
     x = rng.standard_normal(shape).astype(dtype)
     b = _boxes(rows, dtype)
-    y, _ = roi_align_forward(x, b, output_size=out, spatial_scale=scale,
+    y, _ = roi_align_forward(x, b, allow_outside=True, output_size=out, spatial_scale=scale,
                              sampling_ratio=ratio, aligned=aligned)
     want = sess.run(None, {"X": x, "R": np.ascontiguousarray(b[:, 1:]),
                            "B": b[:, 0].astype(np.int64)})[0]
     tol = 1e-13 if dtype == np.float64 else 2e-6
     np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
+
+
+# ----------------------------------------------------------------------------- boxes outside
+
+@pytest.mark.parametrize("forward,rows,scale,kw", [
+    (roi_pool_forward, [[0, 20, 1, 25, 3]], 1.0, {}),            # right of the map
+    (roi_pool_forward, [[0, 1, -9, 3, -2]], 1.0, {}),             # above it
+    (roi_pool_forward, [[0, 100, 100, 140, 150]], 0.25, {}),     # image pixels, scale 1/4
+    (roi_align_forward, [[0, 1, 1, 3, 3], [0, 1, 9.5, 3, 12]], 1.0, {}),  # below y = H
+    (roi_align_forward, [[0, -6, 1, -2.5, 3]], 1.0, {}),         # left of x = -1
+    (roi_align_forward, [[0, -5, 1, -1.5, 3]], 1.0, {"aligned": True}),
+])
+def test_boxes_wholly_outside_are_refused_unless_allowed(forward, rows, scale, kw, rng):
+    x, b = rng.standard_normal((1, 2, 8, 6)), _boxes(rows)
+    k = len(rows) - 1
+    op = forward.__name__.removesuffix("_forward")
+    with pytest.raises(ValueError, match=rf"^{op}: boxes row {k} .* lies wholly outside the "
+                                         r"feature map.*allow_outside=True"):
+        forward(x, b, output_size=2, spatial_scale=scale, **kw)
+    y, cache = forward(x, b, output_size=2, spatial_scale=scale, allow_outside=True, **kw)
+    np.testing.assert_array_equal(y[k], 0)  # every bin empty: zeros, as torchvision
+
+
+@pytest.mark.parametrize("forward,rows", [
+    (roi_pool_forward, [[0, -3, -3, 0, 0]]),        # touches the first pixel
+    (roi_pool_forward, [[0, 5, 7, 30, 30]]),        # from the last pixel on
+    (roi_align_forward, [[0, -1.6, 1, -1.2, 3]]),   # at least 1 pixel wide: reaches x > -1
+    (roi_align_forward, [[0, 1, 7.5, 4, 8.0]]),     # ends on y = H: its samples still count
+])
+def test_boxes_partly_inside_are_pooled(forward, rows, rng):
+    x = rng.standard_normal((1, 2, 8, 6))
+    y, _ = forward(x, _boxes(rows), output_size=2)
+    assert np.any(y != 0)
+
+
+def test_allow_outside_must_be_a_bool(rng):
+    x, b = rng.standard_normal((1, 1, 4, 4)), _boxes([[0, 0, 0, 2, 2]])
+    for forward in (roi_pool_forward, roi_align_forward):
+        with pytest.raises(TypeError, match="allow_outside must be a bool"):
+            forward(x, b, output_size=2, allow_outside="yes")

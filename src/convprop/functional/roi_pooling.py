@@ -28,6 +28,10 @@ box coordinates, bin sizes and sample positions are computed in x's dtype, as it
   (PW, W) the column ones. The cache keeps A and B, and backward is the exact adjoint,
   ``dx[b_k, c] += A_kᵀ dy[k, c] B_k``.
 
+A box lying wholly outside the feature map (every bin empty) is refused unless
+``allow_outside=True`` (then it outputs zeros, as torchvision): it is nearly always a
+coordinate bug. Boxes partly outside are normal (proposals near the border) and pooled.
+
 The textbook loops (one sample at a time) are the tests' oracles in
 tests/functional/test_roi_pooling.py.
 """
@@ -99,6 +103,27 @@ def _check_inputs(op: str, x, boxes) -> tuple:
     return x, boxes, b.astype(np.int64)
 
 
+def _refuse_outside(op: str, boxes, corners, lo: float, hi_x: float, hi_y: float,
+                    scale: float, allow_outside) -> None:
+    """Unless ``allow_outside``, a box whose every bin would be empty, its ``corners``
+    (x1, y1, x2, y2) in feature-map coordinates lying wholly outside ``[lo, hi_x] x
+    [lo, hi_y]``, is a ValueError naming its row: such a box is nearly always a coordinate
+    bug (image pixels given without ``spatial_scale``, x and y swapped, another image's box),
+    and pooling it silently gives zeros."""
+    if boolean(op, "allow_outside", allow_outside):
+        return
+    out = ((corners[:, 2] < lo) | (corners[:, 0] > hi_x) | (corners[:, 3] < lo)
+           | (corners[:, 1] > hi_y))
+    if out.any():
+        k = int(np.flatnonzero(out)[0])
+        raise ValueError(
+            f"{op}: boxes row {k} {boxes[k].tolist()} lies wholly outside the feature map: "
+            f"times spatial_scale={scale:g} it spans x {float(corners[k, 0]):g} to "
+            f"{float(corners[k, 2]):g}, y {float(corners[k, 1]):g} to {float(corners[k, 3]):g}"
+            f"; the map's x {lo:g} to {hi_x:g}, y {lo:g} to {hi_y:g}; pass allow_outside=True "
+            f"to pool it as empty bins (zeros, torchvision's behaviour)")
+
+
 def _round_half_away(v: np.ndarray) -> np.ndarray:
     """C's ``round``: halves away from zero (NumPy's ``round`` goes to even)."""
     t = np.trunc(v)
@@ -162,7 +187,7 @@ def _bin_max(x: np.ndarray, batch: np.ndarray, h0, h1, w0, w1) -> tuple:
     return v, np.where(empty | none, -1, idx)
 
 
-def roi_pool_forward(x, boxes, *, output_size, spatial_scale=1.0):
+def roi_pool_forward(x, boxes, *, output_size, spatial_scale=1.0, allow_outside=False):
     """RoI max pooling (Fast R-CNN; ``torchvision.ops.roi_pool``): y[k, c, i, j] = max of
     x[b_k, c] over bin (i, j) of box k, its corners rounded to pixels.
 
@@ -170,9 +195,12 @@ def roi_pool_forward(x, boxes, *, output_size, spatial_scale=1.0):
         x: (N, C, H, W) float32 or float64.
         boxes: (K, 5) rows ``(batch_index, x1, y1, x2, y2)`` of x's dtype, in input
             coordinates (scaled by ``spatial_scale``); x1 <= x2, y1 <= y2, finite; a box
-            may lie partly or wholly outside the image (its outside bins are empty).
+            may lie partly outside the image (its outside bins are empty).
         output_size: int or (PH, PW).
         spatial_scale: > 0, e.g. 1/16 for a stride-16 feature map.
+        allow_outside: a box wholly outside the image (its rounded pixel span missing
+            [0, W-1] x [0, H-1]) is an error unless True; then its bins are empty (0, no
+            gradient), as torchvision.
 
     Returns:
         y (K, C, PH, PW) in x's dtype (an empty bin is 0) and a :class:`RoIPoolCache` whose
@@ -188,6 +216,7 @@ def roi_pool_forward(x, boxes, *, output_size, spatial_scale=1.0):
     dt = x.dtype.type
     n, c, h, w = x.shape
     corners = _round_half_away(boxes[:, 1:] * dt(scale))  # (x1, y1, x2, y2) in pixels
+    _refuse_outside(op, boxes, corners, 0, w - 1, h - 1, scale, allow_outside)
     hs, he = _pool_bin_edges(corners[:, 1], corners[:, 3], ph, h, dt)
     ws, we = _pool_bin_edges(corners[:, 0], corners[:, 2], pw, w, dt)
     k = boxes.shape[0]
@@ -267,7 +296,7 @@ def _align_grids(extent: np.ndarray, bins: int, sampling_ratio: int, dt) -> np.n
 
 
 def roi_align_forward(x, boxes, *, output_size, spatial_scale=1.0, sampling_ratio=-1,
-                      aligned=False):
+                      aligned=False, allow_outside=False):
     """RoI Align (Mask R-CNN; ``torchvision.ops.roi_align``): y[k, c, i, j] = the mean of
     x[b_k, c] bilinearly sampled at the g_h x g_w sub-grid centres of bin (i, j) of box k,
     no rounding anywhere.
@@ -282,6 +311,9 @@ def roi_align_forward(x, boxes, *, output_size, spatial_scale=1.0, sampling_rati
             per box (torchvision's default -1).
         aligned: shift the box by -0.5 pixel so that pixel centres sit at integer + 0.5
             (Detectron2's correction; then a zero-size box is allowed and outputs 0).
+        allow_outside: a box wholly outside the sampled region (its scaled, shifted corners
+            missing [-1, W] x [-1, H], where every sample contributes 0) is an error unless
+            True; then it outputs zeros, as torchvision.
 
     Returns:
         y (K, C, PH, PW) in x's dtype and a :class:`RoIAlignCache` holding each box's row and
@@ -298,6 +330,12 @@ def roi_align_forward(x, boxes, *, output_size, spatial_scale=1.0, sampling_rati
     n, c, h, w = x.shape
     k = boxes.shape[0]
     corners = boxes[:, 1:] * dt(scale) - dt(0.5 if aligned else 0.0)  # (x1, y1, x2, y2)
+    if not aligned:  # the sampled box is at least 1 pixel wide and high
+        reach = np.maximum(corners[:, 2:], corners[:, :2] + dt(1))
+        _refuse_outside(op, boxes, np.concatenate([corners[:, :2], reach], axis=1), -1, w, h,
+                        scale, allow_outside)
+    else:
+        _refuse_outside(op, boxes, corners, -1, w, h, scale, allow_outside)
     ext_w, ext_h = corners[:, 2] - corners[:, 0], corners[:, 3] - corners[:, 1]
     if not aligned:  # torchvision forces a malformed box to 1x1
         ext_w, ext_h = np.maximum(ext_w, dt(1)), np.maximum(ext_h, dt(1))
