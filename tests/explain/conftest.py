@@ -45,6 +45,24 @@ def resnet():
 
 
 @pytest.fixture
+def twin(torch):
+    """``make(name, config, rng) -> (model, torch_model)``: a float64 zoo model with random
+    batch-norm statistics and its torch twin (twins/torch_zoo.py) holding the same weights,
+    in evaluation mode."""
+    from twins import torch_zoo
+
+    def make(name, config, rng):
+        from convprop.models import build
+        model = build(name, rng=rng, dtype=np.float64, **config)
+        randomize_bn(model, rng)
+        tmodel = torch_zoo.TORCH_MODELS[name](**config).double().eval()
+        tmodel.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
+                                model.state_dict().items()}, strict=True)
+        return model, tmodel
+    return make
+
+
+@pytest.fixture
 def captum(torch):
     """Captum (test-only, like torch), or skip."""
     return pytest.importorskip("captum.attr", reason="captum not installed: parity skipped")

@@ -35,6 +35,8 @@ Methods (``METHODS``):
   "riemann_middle" / "riemann_trapezoid") over ``steps`` points (default 50); ``baseline``:
   None (zeros), a number, or an array broadcastable to x. The attributions of an example sum
   to ``score(x) - score(baseline)`` up to the quadrature error (completeness).
+  "riemann_trapezoid" is the trapezoid rule (weights 1/(steps-1), halved at the ends);
+  Captum's weights 1/steps, halved at the ends, which sum to (steps-1)/steps.
 - ``"cues"``: forward and backward cues saliency (Imamoglu et al. 2017), a map (N, 1, H, W)
   at the input's size: see :func:`convprop.explain.cues.cues` for its options and the
   choices made where the paper leaves them open.

@@ -68,8 +68,14 @@ def layer_path(op: str, model: Module, layer) -> tuple[str, list[Module]]:
     leaves = _leaves(model)
     ends = [i for i, m in enumerate(leaves) if id(m) in want]
     if not ends:
-        raise ValueError(f"{op}: layer {name!r} is not on the model's Sequential chain (inside "
-                         f"a {type(model).__name__} block the DeconvNet cannot invert)")
+        parts, block = name.split("."), model
+        for i in range(len(parts)):
+            if not isinstance(block, Sequential):
+                break
+            block = dict(block.named_children())[parts[i]]
+        raise ValueError(f"{op}: layer {name!r} is not on the model's Sequential chain: it "
+                         f"sits inside {'.'.join(parts[:i])!r}, a {type(block).__name__}, which "
+                         "the DeconvNet cannot invert")
     path = leaves[: ends[-1] + 1]
     for m in path:
         if not isinstance(m, (Conv2d, ReLU, LeakyReLU, MaxPool2d, Flatten, Linear, *_PASS)):
