@@ -24,7 +24,10 @@ from .pooling import (LPPool1d, LPPool2d, LPPool3d, SumPool1d, SumPool2d, SumPoo
                       GlobalAvgPool1d, GlobalAvgPool2d, GlobalAvgPool3d, GlobalMaxPool1d,
                       GlobalMaxPool2d, GlobalMaxPool3d, MaxPool1d, MaxPool2d, MaxPool3d,
                       MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
-from .research_pooling import GatedPool2d, MixedMaxAvgPool2d, MixedPool2d, StochasticPool2d
+from .research_pooling import (GatedPool1d, GatedPool2d, GatedPool3d, MixedMaxAvgPool1d,
+                               MixedMaxAvgPool2d, MixedMaxAvgPool3d, MixedPool1d, MixedPool2d,
+                               MixedPool3d, StochasticPool1d, StochasticPool2d,
+                               StochasticPool3d)
 from .reshape import Flatten, Identity
 from .roi import RoIAlign, RoIPool
 from .shortcut import PadShortcut
@@ -56,7 +59,9 @@ __all__ = [
     "Dropout",
     "EuclideanRBF",
     "Flatten",
+    "GatedPool1d",
     "GatedPool2d",
+    "GatedPool3d",
     "GlobalAvgPool1d",
     "GlobalAvgPool2d",
     "GlobalAvgPool3d",
@@ -79,8 +84,12 @@ __all__ = [
     "MaxUnpool1d",
     "MaxUnpool2d",
     "MaxUnpool3d",
+    "MixedMaxAvgPool1d",
     "MixedMaxAvgPool2d",
+    "MixedMaxAvgPool3d",
+    "MixedPool1d",
     "MixedPool2d",
+    "MixedPool3d",
     "Module",
     "PadShortcut",
     "Parameter",
@@ -93,7 +102,9 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "StateDictError",
+    "StochasticPool1d",
     "StochasticPool2d",
+    "StochasticPool3d",
     "Subsampling2d",
     "SumPool1d",
     "SumPool2d",

@@ -15,16 +15,35 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import positive_int
-from ..functional.mixed_pooling import MIXED_POOL_GRANULARITIES, gated_pool2d_backward, \
-    gated_pool2d_forward, mixed_maxavg_pool2d_backward, mixed_maxavg_pool2d_forward, \
-    mixed_pool2d_backward, mixed_pool2d_forward
+from ..functional import mixed_pooling as _mixed
+from ..functional import stochastic_pooling as _stochastic
+from ..functional.mixed_pooling import MIXED_POOL_GRANULARITIES
 from ..functional.pooling import pool_args
-from ..functional.stochastic_pooling import stochastic_pool2d_backward, \
-    stochastic_pool2d_forward
 from ._util import accumulate, check_input, float_dtype
 from .module import Module, Parameter
 
-__all__ = ["StochasticPool2d", "MixedPool2d", "MixedMaxAvgPool2d", "GatedPool2d"]
+__all__ = ["StochasticPool1d", "StochasticPool2d", "StochasticPool3d", "MixedPool1d",
+           "MixedPool2d", "MixedPool3d", "MixedMaxAvgPool1d", "MixedMaxAvgPool2d",
+           "MixedMaxAvgPool3d", "GatedPool1d", "GatedPool2d", "GatedPool3d"]
+
+
+class _Nd(Module):
+    """The 1-D, 2-D and 3-D modules of one family differ only in ``nd`` (the kernels'
+    dimension, which picks ``<op>{nd}d_forward`` / ``_backward``) and their name."""
+
+    nd = 2
+    _module = None   # the functional module holding the kernels
+    _kernel = ""     # the kernels' stem, e.g. "mixed_pool"
+
+    @property
+    def _op(self) -> str:
+        return type(self).__name__
+
+    def _forward_fn(self):
+        return getattr(self._module, f"{self._kernel}{self.nd}d_forward")
+
+    def _backward_fn(self):
+        return getattr(self._module, f"{self._kernel}{self.nd}d_backward")
 
 
 def _generator(op: str, rng) -> np.random.Generator:
@@ -47,30 +66,32 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1 + np.tanh(0.5 * z))
 
 
-class StochasticPool2d(Module):
+class _StochasticPoolNd(_Nd):
     """Stochastic pooling (Zeiler and Fergus 2013): in training one position per window
     sampled with probability proportional to its (non-negative) activation; in evaluation
-    the probability-weighted average ``sum a^2 / sum a``. x (N, C, H, W), non-negative (put
-    it after a ReLU) -> y (N, C, Ho, Wo). No padding; ``stride`` defaults to the kernel."""
+    the probability-weighted average ``sum a^2 / sum a``. x (N, C, *S), non-negative (put
+    it after a ReLU) -> y (N, C, *O). No padding; ``stride`` defaults to the kernel."""
+
+    _module, _kernel = _stochastic, "stochastic_pool"
 
     def __init__(self, kernel_size, stride=None, *, rng: np.random.Generator | None = None):
         super().__init__()
-        op = "StochasticPool2d"
-        self.kernel_size, self.stride, _, _ = pool_args(op, 2, kernel_size, stride, 0)
-        self.rng = _generator(op, rng)
+        self.kernel_size, self.stride, _, _ = pool_args(self._op, self.nd, kernel_size, stride,
+                                                        0)
+        self.rng = _generator(self._op, rng)
 
     def forward(self, x, *, training: bool = False):
-        return stochastic_pool2d_forward(x, kernel_size=self.kernel_size, stride=self.stride,
-                                         rng=self.rng, training=training)
+        return self._forward_fn()(x, kernel_size=self.kernel_size, stride=self.stride,
+                                  rng=self.rng, training=training)
 
     def backward(self, dy, cache, *, need_dx: bool = True):
-        return stochastic_pool2d_backward(dy, cache)
+        return self._backward_fn()(dy, cache)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-class MixedPool2d(Module):
+class _MixedPoolNd(_Nd):
     """Yu et al.'s mixed pooling (2014): each training forward pass draws lambda in {0, 1}
     (1 = max pooling, 0 = average pooling) at ``granularity`` "layer", "channel" or "window"
     from the module's ``rng``; the backward follows the recorded choice.
@@ -84,12 +105,14 @@ class MixedPool2d(Module):
     batch (pass ``channels`` to load a state_dict into a fresh module).
     """
 
+    _module, _kernel = _mixed, "mixed_pool"
+
     def __init__(self, kernel_size, stride=None, padding=0, granularity: str = "layer", *,
                  rng: np.random.Generator | None = None, channels: int | None = None):
         super().__init__()
-        op = "MixedPool2d"
-        self.kernel_size, self.stride, self.padding, _ = pool_args(op, 2, kernel_size, stride,
-                                                                   padding)
+        op = self._op
+        self.kernel_size, self.stride, self.padding, _ = pool_args(op, self.nd, kernel_size,
+                                                                   stride, padding)
         if granularity not in MIXED_POOL_GRANULARITIES:
             raise ValueError(f"{op}: granularity must be one of {MIXED_POOL_GRANULARITIES}, "
                              f"got {granularity!r}")
@@ -119,17 +142,18 @@ class MixedPool2d(Module):
         if self.granularity == "channel":
             hits, draws = lam.astype(np.int64), 1
         else:
-            hits, draws = lam.sum(axis=(0, 2, 3)), lam.size // c
+            hits = lam.sum(axis=(0, *range(2, lam.ndim)))
+            draws = lam.size // c
         self.set_buffer("max_count", self.max_count + hits)
         self.set_buffer("draw_count", self.draw_count + draws)
 
     def forward(self, x, *, training: bool = False):
-        op = "MixedPool2d"
         if (self.granularity != "layer" and self.max_count.shape != (0,)
-                and getattr(x, "ndim", 0) == 4 and x.shape[1] != self.max_count.shape[0]):
-            raise ValueError(f"{op}: x has {x.shape[1]} channels but the module counts "
+                and getattr(x, "ndim", 0) == self.nd + 2
+                and x.shape[1] != self.max_count.shape[0]):
+            raise ValueError(f"{self._op}: x has {x.shape[1]} channels but the module counts "
                              f"{self.max_count.shape[0]}, got shape {x.shape}")
-        y, cache = mixed_pool2d_forward(
+        y, cache = self._forward_fn()(
             x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
             rng=self.rng if training else None, training=training,
             granularity=self.granularity, eval_lambda=None if training else self.eval_lambda)
@@ -138,7 +162,7 @@ class MixedPool2d(Module):
         return y, cache
 
     def backward(self, dy, cache, *, need_dx: bool = True):
-        return mixed_pool2d_backward(dy, cache)
+        return self._backward_fn()(dy, cache)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -150,7 +174,7 @@ class _LogitCache(NamedTuple):
     a: np.ndarray       # sigmoid(logit) used in the forward
 
 
-class MixedMaxAvgPool2d(Module):
+class _MixedMaxAvgPoolNd(_Nd):
     """Lee et al.'s mixed max-average pooling (2016): ``y = a max + (1 - a) avg`` with a
     learned ``a`` in [0, 1], one per layer (the default) or one per channel
     (``per_channel=True``, needs ``channels``).
@@ -161,11 +185,13 @@ class MixedMaxAvgPool2d(Module):
     0 (a = 1/2). No padding.
     """
 
+    _module, _kernel = _mixed, "mixed_maxavg_pool"
+
     def __init__(self, kernel_size, stride=None, per_channel: bool = False,
                  channels: int | None = None, *, dtype=np.float32):
         super().__init__()
-        op = "MixedMaxAvgPool2d"
-        self.kernel_size, self.stride, _, _ = pool_args(op, 2, kernel_size, stride, 0)
+        op = self._op
+        self.kernel_size, self.stride, _, _ = pool_args(op, self.nd, kernel_size, stride, 0)
         self.channels = _channels(op, per_channel, channels)
         self.per_channel = bool(per_channel)
         dt = float_dtype(op, dtype)
@@ -176,14 +202,13 @@ class MixedMaxAvgPool2d(Module):
         return _sigmoid(self.logit.value)
 
     def forward(self, x, *, training: bool = False):
-        check_input("MixedMaxAvgPool2d", x, (self.logit,))
+        check_input(self._op, x, (self.logit,))
         a = self.a
-        y, cache = mixed_maxavg_pool2d_forward(x, a, kernel_size=self.kernel_size,
-                                               stride=self.stride)
+        y, cache = self._forward_fn()(x, a, kernel_size=self.kernel_size, stride=self.stride)
         return y, _LogitCache(cache, a)
 
     def backward(self, dy, cache, *, need_dx: bool = True):
-        dx, da = mixed_maxavg_pool2d_backward(dy, cache.kernel)
+        dx, da = self._backward_fn()(dy, cache.kernel)
         accumulate(self.logit, da * (cache.a * (1 - cache.a)))
         return dx
 
@@ -192,19 +217,21 @@ class MixedMaxAvgPool2d(Module):
                 f"per_channel={self.per_channel}")
 
 
-class GatedPool2d(Module):
+class _GatedPoolNd(_Nd):
     """Lee et al.'s gated max-average pooling (2016): ``y = s max + (1 - s) avg`` with
     ``s = sigmoid(w . window)`` per window. The Parameter ``weight`` is the gating mask, of
-    the window's size (KH, KW) per layer (the paper's setting) or (C, KH, KW) per channel
+    the window's size (*K) per layer (the paper's setting) or (C, *K) per channel
     (``per_channel=True``, needs ``channels``). It starts at zero (every gate 1/2, an even
     mix): the paper gives no initialisation. No padding.
     """
 
+    _module, _kernel = _mixed, "gated_pool"
+
     def __init__(self, kernel_size, stride=None, per_channel: bool = False,
                  channels: int | None = None, *, dtype=np.float32):
         super().__init__()
-        op = "GatedPool2d"
-        self.kernel_size, self.stride, _, _ = pool_args(op, 2, kernel_size, stride, 0)
+        op = self._op
+        self.kernel_size, self.stride, _, _ = pool_args(op, self.nd, kernel_size, stride, 0)
         self.channels = _channels(op, per_channel, channels)
         self.per_channel = bool(per_channel)
         dt = float_dtype(op, dtype)
@@ -212,15 +239,75 @@ class GatedPool2d(Module):
         self.weight = Parameter(np.zeros(shape, dtype=dt))
 
     def forward(self, x, *, training: bool = False):
-        check_input("GatedPool2d", x, (self.weight,))
-        return gated_pool2d_forward(x, self.weight.value, kernel_size=self.kernel_size,
-                                    stride=self.stride)
+        check_input(self._op, x, (self.weight,))
+        return self._forward_fn()(x, self.weight.value, kernel_size=self.kernel_size,
+                                  stride=self.stride)
 
     def backward(self, dy, cache, *, need_dx: bool = True):
-        dx, dw = gated_pool2d_backward(dy, cache)
+        dx, dw = self._backward_fn()(dy, cache)
         accumulate(self.weight, dw)
         return dx
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"per_channel={self.per_channel}")
+
+
+class StochasticPool1d(_StochasticPoolNd):
+    """1-D stochastic pooling (see :class:`StochasticPool2d`): x (N, C, L)."""
+    nd = 1
+
+
+class StochasticPool2d(_StochasticPoolNd):
+    __doc__ = _StochasticPoolNd.__doc__
+    nd = 2
+
+
+class StochasticPool3d(_StochasticPoolNd):
+    """3-D stochastic pooling (see :class:`StochasticPool2d`): x (N, C, D, H, W)."""
+    nd = 3
+
+
+class MixedPool1d(_MixedPoolNd):
+    """1-D mixed pooling of Yu et al. (see :class:`MixedPool2d`): x (N, C, L)."""
+    nd = 1
+
+
+class MixedPool2d(_MixedPoolNd):
+    __doc__ = _MixedPoolNd.__doc__
+    nd = 2
+
+
+class MixedPool3d(_MixedPoolNd):
+    """3-D mixed pooling of Yu et al. (see :class:`MixedPool2d`): x (N, C, D, H, W)."""
+    nd = 3
+
+
+class MixedMaxAvgPool1d(_MixedMaxAvgPoolNd):
+    """1-D mixed max-average pooling (see :class:`MixedMaxAvgPool2d`): x (N, C, L)."""
+    nd = 1
+
+
+class MixedMaxAvgPool2d(_MixedMaxAvgPoolNd):
+    __doc__ = _MixedMaxAvgPoolNd.__doc__
+    nd = 2
+
+
+class MixedMaxAvgPool3d(_MixedMaxAvgPoolNd):
+    """3-D mixed max-average pooling (see :class:`MixedMaxAvgPool2d`): x (N, C, D, H, W)."""
+    nd = 3
+
+
+class GatedPool1d(_GatedPoolNd):
+    """1-D gated pooling (see :class:`GatedPool2d`): x (N, C, L), gating mask (K,)."""
+    nd = 1
+
+
+class GatedPool2d(_GatedPoolNd):
+    __doc__ = _GatedPoolNd.__doc__
+    nd = 2
+
+
+class GatedPool3d(_GatedPoolNd):
+    """3-D gated pooling (see :class:`GatedPool2d`): x (N, C, D, H, W), mask (KD, KH, KW)."""
+    nd = 3
