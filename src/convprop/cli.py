@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -22,16 +24,44 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive(kind):
+def _number(kind, low=None, strict=True, high=None):
+    """An argparse type: a finite ``kind`` (int or float) above ``low`` (or at least it when
+    not ``strict``) and at most ``high``."""
     def parse(s):
         try:
             v = kind(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {s!r}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {s}")
+        except (ValueError, OverflowError):
+            what = "an int" if kind is int else f"a {kind.__name__}"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+        if kind is float and not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {s}")
+        if low is not None and (v <= low if strict else v < low):
+            msg = "must be positive" if low == 0 and strict else f"must be >= {low}"
+            raise argparse.ArgumentTypeError(f"{msg}, got {s}")
+        if high is not None and v > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {s}")
         return v
     return parse
+
+
+def _positive(kind):
+    return _number(kind, 0)
+
+
+class _GivenStore(argparse._StoreAction):
+    """``store`` that also records which flags the user gave (``namespace._given``), so
+    ``train --resume`` can tell an explicit flag from a default."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        given = set(getattr(namespace, "_given", ()))
+        namespace._given = given | {self.dest}
+
+
+class _GivenStoreTrue(argparse._StoreTrueAction):
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        namespace._given = set(getattr(namespace, "_given", ())) | {self.dest}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.required = True
     t = sub.add_parser("train", help="train a model (default: lenet5 on the embedded MNIST "
                        "sample)", description="Train a model and write a checkpoint, its "
-                       "history (JSON, CSV), test metrics and a plot of the curves.")
+                       "history (JSON, CSV), test metrics and a plot of the curves. With "
+                       "--resume the run continues from its checkpoint: --epochs, --out, "
+                       "--data-dir, --download and --quiet apply; every other setting comes "
+                       "from the checkpoint and giving it with another value is an error.")
+    t.register("action", "store", _GivenStore)
+    t.register("action", "store_true", _GivenStoreTrue)
+    t.register("action", None, _GivenStore)
     t.add_argument("--model", default="lenet5", choices=sorted(MODELS))
     t.add_argument("--dataset", default="mnist-sample", choices=datasets)
     t.add_argument("--data-dir", help="directory holding the dataset's original files "
@@ -59,15 +95,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"])
     t.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"])
     t.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=OPTIMIZERS)
-    t.add_argument("--momentum", type=float, default=0.9, help="for sgd and rmsprop")
-    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--momentum", type=_number(float, 0, strict=False), default=0.9,
+                   help="for sgd and rmsprop")
+    t.add_argument("--weight-decay", type=_number(float, 0, strict=False), default=0.0)
     t.add_argument("--schedule", default=DEFAULTS["schedule"], choices=SCHEDULES)
     t.add_argument("--augment", action="store_true",
                    help="random crops (and flips for colour images)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", help="output directory (default runs/MODEL-DATASET)")
+    t.add_argument("--seed", type=_number(int, 0, strict=False, high=2**63 - 1), default=0)
+    t.add_argument("--out", help="output directory (default runs/MODEL-DATASET, or the "
+                   "checkpoint's directory with --resume)")
     t.add_argument("--resume", metavar="CHECKPOINT",
-                   help="continue a run from its checkpoint (up to --epochs in total)")
+                   help="continue a run from its checkpoint (up to --epochs in total; the "
+                   "saved target when --epochs is not given)")
     t.add_argument("--limit", type=_positive(int), metavar="N",
                    help="use only the first N images of each split (quick checks)")
     t.add_argument("--quiet", action="store_true", help="no progress output")
@@ -96,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_model(path):
+    """``(checkpoint, model, preprocess)`` from a checkpoint written by ``convprop train``:
+    its metadata validated (:func:`convprop.io.load_checkpoint`), the model rebuilt from its
+    config and restored. Errors are ValueErrors naming the path."""
     from . import models
     from .io import load_checkpoint
 
@@ -103,39 +145,65 @@ def _load_model(path):
     cfg = ckpt.model_config
     if not cfg or "name" not in cfg:
         raise ValueError(f"{path}: the checkpoint does not record which model it holds")
-    model = models.build(**cfg)
-    ckpt.restore(model)
     pre = ckpt.extra.get("preprocess")
     if pre is None:
         raise ValueError(f"{path}: the checkpoint does not record its preprocessing")
+    try:
+        model = models.build(**cfg)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot rebuild the model it records: {e}") from None
+    ckpt.restore(model)
     return ckpt, model, pre
 
 
 def _cmd_train(a) -> int:
     from .train.recipe import TrainConfig, run
 
+    out = a.out or (os.path.dirname(os.path.abspath(a.resume)) if a.resume
+                    else os.path.join("runs", f"{a.model}-{a.dataset}"))
     cfg = TrainConfig(model=a.model, dataset=a.dataset, data_dir=a.data_dir,
                       download=a.download, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                       optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay,
-                      schedule=a.schedule, augment=a.augment, seed=a.seed,
-                      out=a.out or os.path.join("runs", f"{a.model}-{a.dataset}"),
+                      schedule=a.schedule, augment=a.augment, seed=a.seed, out=out,
                       resume=a.resume, verbose=0 if a.quiet else 1, limit=a.limit)
-    result = run(cfg)
+    given = set(getattr(a, "_given", ())) | ({"verbose"} if a.quiet else set())
+    result = run(cfg, given=given)
     print(f"test accuracy: {result['metrics']['accuracy']:.4f}")
     return 0
+
+
+class _FiniteOutputs:
+    """A model whose ``predict`` refuses non-finite outputs (evaluate and predict must not
+    score or print garbage)."""
+
+    def __init__(self, model, path, command):
+        self.model, self.path, self.command = model, path, command
+
+    def predict(self, x):
+        y = self.model.predict(x)
+        if not np.isfinite(y).all():
+            n = int((~np.isfinite(y)).reshape(len(y), -1).any(axis=1).sum())
+            raise ValueError(f"{self.command}: the model in {self.path} produced non-finite "
+                             f"outputs (NaN or infinity) for {n} examples; its results would "
+                             "be meaningless")
+        return y
 
 
 def _cmd_evaluate(a) -> int:
     from .data import load_dataset
     from .layers import CrossEntropyLoss
     from .train import evaluate
-    from .train.recipe import prepare_images
+    from .train.recipe import _check_same_data, prepare_images
 
     ckpt, model, pre = _load_model(a.checkpoint)
     name = a.dataset or ckpt.extra.get("dataset") or "mnist-sample"
     data = load_dataset(name, a.split, root=a.data_dir)
+    _check_same_data(a.checkpoint, ckpt, data, "evaluate")
     x = prepare_images(data.images, pre["mean"], pre["std"])
-    m = evaluate(model, CrossEntropyLoss(), (x, data.labels), verbose=1)
+    m = evaluate(_FiniteOutputs(model, a.checkpoint, "evaluate"), CrossEntropyLoss(),
+                 (x, data.labels), verbose=1)
+    if not math.isfinite(m["loss"]):
+        raise ValueError(f"evaluate: the loss of {a.checkpoint} on {name} is {m['loss']}")
     if a.json:
         print(json.dumps({**m, "confusion": m["confusion"].tolist()}))
         return 0
@@ -146,12 +214,95 @@ def _cmd_evaluate(a) -> int:
     return 0
 
 
+#: predict's range rule: an example's raw values must be finite and lie within the 0..255
+#: range of the uint8 images every convprop model is trained on, give or take this fraction
+#: of the range (-25.5 .. 280.5), which leaves room for resampling and rounding.
+RANGE_TOLERANCE = 0.1
+_NPY_KINDS = "biuf"  # bool, ints, floats; object, strings, complex, void and dates refused
+
+
+def _read_npy(path, want):
+    """A .npy array whose header (shape, dtype) is checked before its data is read."""
+    from numpy.lib import format as npy
+
+    from .data._validate import open_regular_file
+
+    f, size = open_regular_file("predict", path)
+    with f:
+        try:
+            version = npy.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = npy.read_array_header_1_0(f, max_header_size=10000)
+            elif version == (2, 0):
+                shape, fortran, dtype = npy.read_array_header_2_0(f, max_header_size=10000)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+        except (ValueError, SyntaxError, EOFError, OSError, TypeError) as e:
+            raise ValueError(f"predict: {path} is not a valid .npy file ({str(e)[:120]})") \
+                from None
+        if dtype.hasobject or dtype.kind not in _NPY_KINDS or dtype.fields:
+            raise ValueError(f"predict: {path} holds {dtype} values; expected real numbers "
+                             "(bool, int or float): object, string and complex arrays are "
+                             "refused")
+        count = 1
+        for d in shape:
+            count *= d
+        target = 1
+        for d in want:
+            target *= d
+        if count != target or len(shape) > len(want) + 1:
+            raise ValueError(f"predict: {path} has shape {shape}, expected {want}")
+        nbytes = count * dtype.itemsize
+        if size - f.tell() != nbytes:
+            raise ValueError(f"predict: {path} is truncated or has trailing bytes: its header "
+                             f"says {shape} {dtype} ({nbytes} bytes), {size - f.tell()} follow")
+        buf = f.read(nbytes)
+    a = np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return a.astype(np.float64)
+
+
+_PICTURE_FORMATS = ["PNG", "JPEG", "BMP", "GIF", "PPM", "TIFF", "WEBP"]
+
+
+def _read_picture(path, channels, shape):
+    """A PNG/JPEG (or BMP, GIF, PPM, TIFF, WEBP) as float64 (channels, *shape). Any decoding
+    failure, a truncated file or a decompression bomb (over Pillow's MAX_IMAGE_PIXELS) is a
+    ValueError naming the file; other formats (EPS, which runs Ghostscript) are refused."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ValueError("reading PNG/JPEG needs Pillow: pip install 'convprop[images]' "
+                         "(or pass .npy arrays)") from None
+    from .data._validate import open_regular_file
+
+    f, _ = open_regular_file("predict", path)
+    with f, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(f, formats=_PICTURE_FORMATS)
+            img.load()  # decode now, so a truncated file fails here
+            img = img.convert("L" if channels == 1 else "RGB")
+            if img.size != (shape[1], shape[0]):
+                img = img.resize((shape[1], shape[0]), Image.BILINEAR)
+            a = np.asarray(img, dtype=np.float64)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ValueError(f"predict: {path} is too large an image to decode ({e})") from None
+        except Exception as e:  # noqa: BLE001 - any decoder failure on untrusted bytes
+            raise ValueError(f"predict: cannot read the image {path} "
+                             f"({type(e).__name__}: {str(e)[:160]})") from None
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
 def _read_image(path, channels, shape, invert):
-    """One example as float64 (channels, *shape): a .npy array of raw 0..255 values (the
-    channel axis may be left out when there is one), or a PNG/JPEG for 2-D models."""
+    """One example as float64 (channels, *shape) in 0..255: a .npy array of raw 0..255
+    values (the channel axis may be left out when there is one), or a PNG/JPEG for 2-D
+    models. Refused with a ValueError naming the file: unreadable or malformed files, other
+    shapes, non-real dtypes, non-finite values and values outside the range rule
+    (:data:`RANGE_TOLERANCE`)."""
+    path = os.fspath(path)
     want = (channels, *shape)
     if path.endswith(".npy"):
-        a = np.load(path, allow_pickle=False).astype(np.float64)
+        a = _read_npy(path, want)
         if a.ndim == len(shape) and channels == 1:
             a = a[None]
         if a.ndim == len(want) + 1 and a.shape[0] == 1:
@@ -160,19 +311,18 @@ def _read_image(path, channels, shape, invert):
         if len(shape) != 2:
             raise ValueError(f"predict: {path}: this model takes {len(shape)}-D examples of "
                              f"shape {want}; pass them as .npy arrays")
-        try:
-            from PIL import Image
-        except ImportError:
-            raise ValueError("reading PNG/JPEG needs Pillow: pip install 'convprop[images]' "
-                             "(or pass .npy arrays)") from None
-        img = Image.open(path).convert("L" if channels == 1 else "RGB")
-        if img.size != (shape[1], shape[0]):
-            img = img.resize((shape[1], shape[0]), Image.BILINEAR)
-        a = np.asarray(img, dtype=np.float64)
-        a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+        a = _read_picture(path, channels, shape)
     if a.shape != want:
         alt = f" or {tuple(shape)}" if channels == 1 else ""
         raise ValueError(f"predict: {path} has shape {a.shape}, expected {want}{alt}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"predict: {path} holds {int((~np.isfinite(a)).sum())} NaN or "
+                         "infinite values")
+    lo, hi = -RANGE_TOLERANCE * 255, 255 * (1 + RANGE_TOLERANCE)
+    if a.size and (a.min() < lo or a.max() > hi):
+        raise ValueError(f"predict: {path} has values in [{a.min():.4g}, {a.max():.4g}], far "
+                         f"outside the 0..255 pixel range the model was trained on (allowed: "
+                         f"{lo:g}..{hi:g})")
     return 255.0 - a if invert else a
 
 
@@ -188,11 +338,17 @@ def _cmd_predict(a) -> int:
     mean = np.asarray(pre["mean"]).reshape(bshape) * 255.0
     std = np.asarray(pre["std"]).reshape(bshape) * 255.0
     x = ((imgs - mean) / std).astype(np.float32)
-    probs = predict(model, x)
+    probs = predict(_FiniteOutputs(model, a.checkpoint, "predict"), x)
+    if not np.isfinite(probs).all():
+        raise ValueError(f"predict: the model in {a.checkpoint} gave non-finite probabilities")
     for path, p in zip(a.images, probs):
         top = np.argsort(-p, kind="stable")[:a.top]
         print(f"{path}: " + ", ".join(f"{classes[k]} ({p[k]:.4f})" for k in top))
     return 0
+
+
+def _one_line(msg) -> str:
+    return str(msg).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def main(argv=None) -> int:
@@ -206,14 +362,20 @@ def main(argv=None) -> int:
     # do): freed activation memory is then reused across steps instead of refaulted.
     tune_malloc()
     try:
+        from .functional._engine.threads import num_threads
+        from .io.safetensors import max_bytes_default
+        num_threads(), max_bytes_default()  # a bad environment variable is reported as that
         builtin = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
         if args.command in builtin:
             return builtin[args.command](args)
         return discover()[args.command].run(args)
-    except (OSError, ValueError, TypeError, KeyError, CheckpointError,
+    except (OSError, ValueError, TypeError, KeyError, CheckpointError, ArithmeticError,
             NonFiniteLossError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"convprop {args.command}: error: {msg}", file=sys.stderr)
+        print(f"convprop {args.command}: error: {_one_line(msg)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"convprop {args.command}: error: out of memory", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"convprop {args.command}: interrupted", file=sys.stderr)

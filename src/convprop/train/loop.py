@@ -16,14 +16,78 @@ __all__ = ["fit", "TrainState", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; raised before that step's update is applied."""
+    """The loss became NaN or infinite; raised before that step's update is applied.
 
-    def __init__(self, epoch: int, step: int, value: float):
+    ``cause`` says what went non-finite first, checked in the order data flows: "inputs"
+    (the batch itself: the data, an augmentation or a hook), "parameters" (an earlier update
+    made a weight non-finite), "outputs" (finite inputs and weights, but the forward pass
+    overflowed), or "loss" (finite outputs; the loss itself, e.g. its targets). The learning
+    rate is blamed only for "parameters", and for "outputs" and "loss" when the outputs or
+    weights have grown huge (the usual sign of a diverging run); ``detail`` says which
+    array."""
+
+    def __init__(self, epoch: int, step: int, value: float, cause: str | None = None,
+                 detail: str = "", lr: float | None = None, blame_lr: bool | None = None):
         self.epoch, self.step, self.value = epoch, step, value
-        super().__init__(
-            f"fit: the training loss became {value} at epoch {epoch}, step {step}; training "
-            "stopped before applying that update (the last saved checkpoint is intact). "
-            "Try a lower learning rate.")
+        self.cause, self.detail = cause, detail
+        if blame_lr is None:
+            blame_lr = cause in (None, "parameters")
+        where = {None: "", "inputs": "the inputs of this batch went non-finite first",
+                 "parameters": "the parameters went non-finite first (in an earlier update)",
+                 "outputs": "the model's outputs went non-finite first (inputs and parameters "
+                            "are finite)",
+                 "loss": "the loss itself went non-finite (inputs, parameters and outputs are "
+                         "finite)"}[cause]
+        msg = (f"fit: the training loss became {value} at epoch {epoch}, step {step}; training "
+               "stopped before applying that update (the last saved checkpoint is intact)")
+        if where:
+            msg += f". {where[0].upper()}{where[1:]}"
+        if detail:
+            msg += f": {detail}"
+        if blame_lr:
+            lr_text = f" ({lr:.3g})" if lr is not None else ""
+            msg += f". The learning rate{lr_text} is likely too high; try a lower one."
+        elif cause == "inputs":
+            msg += ". Check the data (and any augmentation or callback that rewrites batches)."
+        else:
+            msg += "."
+        super().__init__(msg)
+
+
+def _first_nonfinite(arrays) -> str:
+    for name, a in arrays:
+        a = np.asarray(a)
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            n = int(np.count_nonzero(~np.isfinite(a)))
+            return f"{name} ({n} of {a.size} values NaN or infinite)"
+    return ""
+
+
+def _diagnose(model, optimizer, batch, epoch: int, step: int, value: float):
+    """The NonFiniteLossError for this step, saying what went non-finite first."""
+    lr = float(getattr(optimizer, "lr", float("nan")))
+    bad = _first_nonfinite([("the batch inputs", batch.x)])
+    if bad:
+        return NonFiniteLossError(epoch, step, value, "inputs", bad, lr, False)
+    named = model.named_parameters() if hasattr(model, "named_parameters") else []
+    bad = _first_nonfinite((f"parameter {n!r}", p.value) for n, p in named)
+    if bad:
+        return NonFiniteLossError(epoch, step, value, "parameters", bad, lr, True)
+    out = np.asarray(batch.out)
+    big = 0.0
+    if hasattr(model, "parameters"):
+        big = max((float(np.abs(p.value).max()) for p in model.parameters() if p.value.size),
+                  default=0.0)
+    finite_out = np.isfinite(out).all()
+    out_max = float(np.abs(out[np.isfinite(out)]).max()) if out.size and finite_out else 0.0
+    # weights or logits this large mean the run diverged: the step size is the usual cause
+    diverged = big > 1e6 or out_max > 1e6
+    if not finite_out:
+        bad = _first_nonfinite([("the outputs", out)])
+        return NonFiniteLossError(epoch, step, value, "outputs", bad, lr, big > 1e3)
+    return NonFiniteLossError(epoch, step, value, "loss",
+                              f"largest |output| {out_max:.3g}, largest |weight| {big:.3g}",
+                              lr, diverged)
 
 
 @dataclass
@@ -102,7 +166,7 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
             value = batch.loss = float(value)
             if not np.isfinite(value):
                 bar.close()
-                raise NonFiniteLossError(epoch, step, value)
+                raise _diagnose(model, optimizer, batch, epoch, step, value)
             optimizer.zero_grad()
             # the input gradient is discarded, so the first layer may skip computing it
             model.backward(loss.backward(1.0, loss_cache), cache, need_dx=False)

@@ -12,14 +12,17 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
 from ..io import atomic_write
+from .callbacks import Callback
 from .history import History
 
-__all__ = ["TrainConfig", "run", "input_size_of", "prepare_images", "DEFAULTS"]
+__all__ = ["TrainConfig", "run", "input_size_of", "prepare_images", "DEFAULTS",
+           "FROM_CHECKPOINT", "APPLY_ON_RESUME"]
 
 # Defaults for the main job; anything given explicitly overrides them.
 # 8 epochs of Adam at 2e-3 with cosine decay: 98.2-98.7% on the embedded test split over
@@ -48,6 +51,96 @@ class TrainConfig:
     verbose: int = 1
     limit: int | None = None
     model_args: dict = field(default_factory=dict)
+
+
+#: Settings a resumed run takes from its checkpoint: they are fixed for the whole run, so
+#: giving one with --resume is refused unless it equals the saved value.
+FROM_CHECKPOINT = {"model": "the model", "dataset": "the data set",
+                   "batch_size": "the batch size", "lr": "the learning rate",
+                   "optimizer": "the optimizer", "momentum": "the momentum",
+                   "weight_decay": "the weight decay", "schedule": "the schedule",
+                   "augment": "the augmentation", "seed": "the random seed (the generators' "
+                   "states are in the checkpoint)", "limit": "the subset of the data",
+                   "model_args": "the model's arguments"}
+#: Settings that apply to a resumed run: the epoch target (recorded in the history as
+#: "epochs_target"), where outputs go, where the data lives, progress output.
+APPLY_ON_RESUME = ("epochs", "out", "data_dir", "download", "verbose", "resume")
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _check_saved_config(path, saved) -> dict:
+    """The ``train_config`` a checkpoint carries, validated as untrusted data."""
+    from ..data import DATASETS
+    from ..models import MODELS
+    from ..optim import OPTIMIZERS, SCHEDULES
+    if not isinstance(saved, dict) or not saved:
+        raise ValueError(f"--resume: {path} was not written by `convprop train`")
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(saved) - names)
+    if unknown:
+        raise ValueError(f"--resume: {path} has unknown train_config entries {unknown[:5]}")
+
+    def pos_int(v):
+        return type(v) is int and v >= 1
+
+    def num(lo, strict=False):
+        return lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                          and math.isfinite(v) and (v > lo if strict else v >= lo))
+    rules = {"model": (lambda v: v in MODELS, f"one of {sorted(MODELS)}"),
+             "dataset": (lambda v: v in DATASETS, f"one of {list(DATASETS)}"),
+             "data_dir": (lambda v: v is None or isinstance(v, str), "a path or null"),
+             "download": (lambda v: isinstance(v, bool), "a bool"),
+             "epochs": (pos_int, "an int >= 1"), "batch_size": (pos_int, "an int >= 1"),
+             "lr": (num(0, True), "a finite number > 0"),
+             "optimizer": (lambda v: v in OPTIMIZERS, f"one of {sorted(OPTIMIZERS)}"),
+             "momentum": (num(0), "a finite number >= 0"),
+             "weight_decay": (num(0), "a finite number >= 0"),
+             "schedule": (lambda v: v in SCHEDULES, f"one of {list(SCHEDULES)}"),
+             "augment": (lambda v: isinstance(v, bool), "a bool"),
+             "seed": (lambda v: type(v) is int and 0 <= v < 2**128, "an int >= 0"),
+             "out": (lambda v: isinstance(v, str), "a path"),
+             "resume": (lambda v: v is None or isinstance(v, str), "a path or null"),
+             "verbose": (lambda v: type(v) is int, "an int"),
+             "limit": (lambda v: v is None or pos_int(v), "an int >= 1 or null"),
+             "model_args": (lambda v: isinstance(v, dict), "an object")}
+    for k, v in saved.items():
+        ok, what = rules[k]
+        try:
+            good = ok(v)
+        except TypeError:  # e.g. an unhashable value tested against a dict of names
+            good = False
+        if not good:
+            raise ValueError(f"--resume: {path} has a malformed train_config: {k} must be "
+                             f"{what}, got {v!r}"[:400])
+    return saved
+
+
+def _resumed_config(cfg: TrainConfig, ckpt, given) -> tuple[TrainConfig, dict]:
+    """The configuration of a resumed run: the checkpoint's, with the settings of
+    APPLY_ON_RESUME taken from ``cfg`` where given; a setting of FROM_CHECKPOINT given with
+    another value than the saved one is refused, naming the flag."""
+    saved = _check_saved_config(cfg.resume, ckpt.extra.get("train_config"))
+    defaults = TrainConfig()
+    if given is None:  # a library call: what differs from the defaults counts as given
+        given = {f.name for f in fields(TrainConfig)
+                 if getattr(cfg, f.name) != getattr(defaults, f.name)}
+    full = {**asdict(defaults), **saved}
+    clash = [f"{_flag(k)} {getattr(cfg, k)!r} (the checkpoint's {FROM_CHECKPOINT[k]}: "
+             f"{full[k]!r})" for k in FROM_CHECKPOINT if k in given and getattr(cfg, k) != full[k]]
+    if clash:
+        raise ValueError(f"--resume: {'; '.join(clash)}: these settings come from the "
+                         "checkpoint and cannot change mid-run; drop them, or start a new run "
+                         "without --resume")
+    over = {k: getattr(cfg, k) for k in APPLY_ON_RESUME if k in given or k == "resume"}
+    if "epochs" in over and over["epochs"] < ckpt.epoch:
+        raise ValueError(f"--epochs {over['epochs']}: the checkpoint {cfg.resume} has already "
+                         f"trained {ckpt.epoch} epochs; give --epochs {ckpt.epoch} or more")
+    for k in ("out", "verbose"):
+        over.setdefault(k, getattr(cfg, k))
+    return TrainConfig(**{**full, **over}), full
 
 
 def input_size_of(spatial) -> int | tuple:
@@ -80,8 +173,15 @@ def _augmenter(channels: int):
     return augment
 
 
-def run(cfg: TrainConfig, *, file=None) -> dict:
-    """Train as configured; return the test metrics and the paths written."""
+def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
+    """Train as configured; return the test metrics and the paths written.
+
+    With ``cfg.resume`` the run continues from that checkpoint: the settings in
+    :data:`FROM_CHECKPOINT` come from it (one given with another value is a ValueError naming
+    its flag), those in :data:`APPLY_ON_RESUME` apply. ``given`` names the settings the user
+    gave explicitly (the command passes its flags); None counts those that differ from
+    TrainConfig's defaults. A changed epoch target is recorded in every later history
+    record as ``epochs_target``."""
     from .. import models
     from ..data import channel_stats, load_dataset
     from ..io import load_checkpoint
@@ -96,19 +196,17 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
     say = (lambda s: print(s, file=file, flush=True)) if cfg.verbose else (lambda s: None)
     ckpt = load_checkpoint(cfg.resume) if cfg.resume else None
     horizon = cfg.epochs  # the epoch count the learning-rate schedule is laid out over
+    target_changed = False
     if ckpt is not None:
-        saved = ckpt.extra.get("train_config")
-        if not saved:
-            raise ValueError(f"--resume: {cfg.resume} was not written by `convprop train`")
-        # a resumed run continues the saved configuration; only the epoch target may change,
-        # and the schedule keeps the horizon its saved state was laid out over
+        # a resumed run continues the saved configuration; the schedule keeps the horizon
+        # its saved state was laid out over
+        cfg, saved = _resumed_config(cfg, ckpt, given)
         horizon = int(ckpt.extra.get("schedule_epochs", saved["epochs"]))
+        target_changed = cfg.epochs != saved["epochs"]
         if cfg.epochs != horizon and saved["schedule"] != "none":
             say(f"note: --epochs {cfg.epochs} differs from the {horizon} epochs the "
                 f"{saved['schedule']} schedule was laid out over; it continues from its saved "
                 "state on that horizon")
-        cfg = TrainConfig(**{**saved, "epochs": cfg.epochs, "resume": cfg.resume,
-                             "out": cfg.out, "verbose": cfg.verbose})
     t_start = time.perf_counter()
     train = load_dataset(cfg.dataset, "train", root=cfg.data_dir, download=cfg.download)
     test = load_dataset(cfg.dataset, "test", root=cfg.data_dir, download=cfg.download)
@@ -140,6 +238,7 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
     schedule = build_schedule(cfg.schedule, optimizer, horizon)
     history, start = History(), 0
     if ckpt is not None:
+        _check_same_data(cfg.resume, ckpt, train, "--resume")
         ckpt.restore(model, optimizer, schedule, rng)
         history = History(records=list(ckpt.extra.get("history", [])))
         start = ckpt.epoch
@@ -159,9 +258,12 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
                             "shape": list(spatial)},
              "dataset": cfg.dataset}
     saver = SaveCheckpoint(paths["checkpoint"], model_config=model.config, extra=extra)
+    callbacks = [saver]
+    if target_changed or (ckpt is not None and "epochs_target" in (history.records or [{}])[-1]):
+        callbacks.insert(0, _RecordTarget(cfg.epochs))
     fit(model, loss, optimizer, (x_train, train.labels), epochs=cfg.epochs,
         batch_size=cfg.batch_size, val_data=(x_test, test.labels), schedule=schedule, rng=rng,
-        callbacks=[saver], verbose=cfg.verbose, initial_epoch=start, history=history,
+        callbacks=callbacks, verbose=cfg.verbose, initial_epoch=start, history=history,
         augment=_augmenter(channels) if cfg.augment and len(spatial) == 2 else None, file=file)
     metrics = evaluate(model, loss, (x_test, test.labels), topk=(1, 5))
     wall = time.perf_counter() - t_start
@@ -180,3 +282,34 @@ def run(cfg: TrainConfig, *, file=None) -> dict:
         f"loss {metrics['loss']:.4f} on {len(x_test)} images; total {wall:.1f}s")
     say("wrote " + ", ".join(paths.values()))
     return {"metrics": report, "paths": paths, "history": history}
+
+
+def _check_same_data(path, ckpt, data, flag: str) -> None:
+    """Refuse data whose example shape or class names differ from the checkpoint's, naming
+    both data sets (the same shape with other classes would train or score garbage)."""
+    pre = ckpt.extra.get("preprocess") or {}
+    theirs = ckpt.extra.get("dataset", "?")
+    shape = pre.get("shape") or ([pre["size"]] * 2 if type(pre.get("size")) is int
+                                 else pre.get("size"))
+    if shape is not None and "channels" in pre:
+        want = (pre["channels"], *shape)
+        if tuple(data.images.shape[1:]) != want:
+            raise ValueError(f"{flag}: {path} was trained on {theirs} examples of shape {want}, "
+                             f"but {data.name} holds examples of shape "
+                             f"{tuple(data.images.shape[1:])}")
+    classes = ckpt.extra.get("classes")
+    if classes is not None and list(classes) != list(data.classes):
+        raise ValueError(f"{flag}: {path} was trained on {theirs} with classes "
+                         f"{list(classes)[:4]}..., but {data.name} has classes "
+                         f"{list(data.classes)[:4]}...; they do not match")
+
+
+class _RecordTarget(Callback):
+    """A fit callback: record the epoch target in each epoch's history record (a resumed run
+    whose --epochs changed it), before the checkpoint saves the history."""
+
+    def __init__(self, target: int):
+        self.target = target
+
+    def on_epoch_end(self, state, logs):
+        state.history.records[-1]["epochs_target"] = self.target

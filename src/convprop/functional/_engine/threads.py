@@ -13,7 +13,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["num_threads", "parallel_chunks", "MIN_WORK"]
+__all__ = ["num_threads", "parallel_chunks", "MIN_WORK", "MAX_THREADS", "ThreadSettingError"]
 
 #: Below this many elements of work a call stays serial: handing a chunk to a thread costs
 #: ~20-50 us, more than it saves on small arrays. Tuned on 2 cores: a LeNet-5 step (largest
@@ -28,16 +28,26 @@ _local = threading.local()
 _fork_hook = False
 
 
+#: The largest CONVPROP_NUM_THREADS accepted (more threads than this only cost memory).
+MAX_THREADS = 1024
+
+
+class ThreadSettingError(ValueError):
+    """The CONVPROP_NUM_THREADS environment variable is not a valid thread count."""
+
+
 def _default_threads() -> int:
-    env = os.environ.get("CONVPROP_NUM_THREADS", "").strip()
+    raw = os.environ.get("CONVPROP_NUM_THREADS", "")
+    env = raw.strip()
     if env:
         try:
-            n = int(env)
+            n = int(env, 10)
         except ValueError:
-            raise ValueError(f"CONVPROP_NUM_THREADS: expected a positive integer, "
-                             f"got {env!r}") from None
-        if n < 1:
-            raise ValueError(f"CONVPROP_NUM_THREADS: expected a positive integer, got {n}")
+            n = None
+        if n is None or not 1 <= n <= MAX_THREADS:
+            raise ThreadSettingError(
+                f"CONVPROP_NUM_THREADS (environment variable): expected an integer from 1 to "
+                f"{MAX_THREADS}, got {raw[:40]!r}; unset it to use every core")
         return n
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
