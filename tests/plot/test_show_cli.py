@@ -1,0 +1,85 @@
+"""``convprop show filters|features|confusion|gradients``: a PNG written and named, one
+clear line for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from convprop.cli import main  # noqa: E402
+from convprop.io import save_checkpoint  # noqa: E402
+from convprop.models import build  # noqa: E402
+
+PRE = {"mean": [0.1307], "std": [0.3081], "channels": 1, "size": 28}
+
+
+def _run(capsys, *argv):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def ck(tmp_path_factory):
+    d = tmp_path_factory.mktemp("show")
+    model = build("lenet5", rng=np.random.default_rng(0))
+    hist = [{"epoch": e, "loss": 1.0 / e, "grad_norm/0": 0.1 * e, "grad_norm_max/0": 0.2 * e,
+             "grad_norm/11": 0.5, "grad_norm_max/11": 0.6} for e in (1, 2)]
+    save_checkpoint(d / "net.safetensors", model, model_config=model.config,
+                    extra={"preprocess": PRE, "history": hist})
+    save_checkpoint(d / "plain.safetensors", model, model_config=model.config,
+                    extra={"preprocess": PRE, "history": [{"epoch": 1, "loss": 1.0}]})
+    np.save(d / "digit.npy", np.random.default_rng(1).integers(0, 256, (28, 28)))
+    np.save(d / "rgb.npy", np.zeros((3, 28, 28)))
+    return d
+
+
+def png_ok(path):
+    from PIL import Image
+    assert path.stat().st_size > 2000
+    with Image.open(path) as im:
+        assert im.format == "PNG" and min(im.size) > 200
+
+
+@pytest.mark.parametrize("picture, extra", [
+    ("filters", []), ("features", ["--input", "{d}/digit.npy", "--layer", "3"]),
+    ("confusion", ["--limit", "60"]), ("gradients", [])])
+def test_each_picture_is_written_and_named(capsys, ck, picture, extra):
+    code, out, err = _run(capsys, "show", picture, ck / "net.safetensors",
+                          *(a.format(d=ck) for a in extra))
+    assert code == 0, err
+    want = ck / f"net-{picture}.png"
+    assert out.strip() == f"wrote {want}"
+    png_ok(want)
+
+
+def test_out(capsys, ck, tmp_path):
+    code, out, _ = _run(capsys, "show", "filters", ck / "net.safetensors", "--out",
+                        tmp_path / "sub" / "f.png")
+    assert code == 0 and out.strip() == f"wrote {tmp_path / 'sub' / 'f.png'}"
+    png_ok(tmp_path / "sub" / "f.png")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["gradients", "{d}/plain.safetensors"], "its history has no gradient norms; train with "
+                                             "--record-gradients"),
+    (["features", "{d}/net.safetensors"], "needs --input IMAGE"),
+    (["features", "{d}/net.safetensors", "--input", "{d}/rgb.npy"],
+     "has shape (3, 28, 28), expected (1, 28, 28)"),
+    (["features", "{d}/net.safetensors", "--input", "{d}/digit.npy", "--layer", "nope"],
+     "unknown layer 'nope'"),
+    (["filters", "{d}/missing.safetensors"], "missing.safetensors"),
+    (["filters", "{d}/net.safetensors", "--out", "x.jpg"], "--out must name a .png file"),
+    (["confusion", "{d}/net.safetensors", "--limit", "0"], "--limit must be positive"),
+])
+def test_bad_input_is_one_line(capsys, ck, args, needle):
+    code, out, err = _run(capsys, "show", *(a.format(d=ck) for a in args))
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("convprop show: error:"), err
+    assert needle in lines[0], lines[0]
