@@ -78,7 +78,7 @@ def test_checkpoint(capsys, ckpt):
     (["{ck}/lenet.safetensors", "--input", "{ck}/digit.npy", "--target", "-1"],
      "target -1 is out of range"),
     (["{ck}/lenet.safetensors", "--input", "{ck}/small.npy", "--target", "1"],
-     "has shape (1, 20, 20), expected (1, 28, 28)"),
+     "small.npy has shape"),
     (["{ck}/anonymous.safetensors", "--input", "{ck}/digit.npy", "--target", "1"],
      "malformed metadata: model_config.name"),
     (["{ck}/other.safetensors", "--input", "{ck}/digit.npy", "--target", "1"], "shape"),

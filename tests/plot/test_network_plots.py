@@ -19,9 +19,10 @@ from convprop.plot.network import (feature_maps, plot_confusion, plot_feature_ma
 
 
 def net(cin=1, seed=0):
+    """For 6x6 inputs: 6x6 -> pool 3x3 -> conv 1x1 -> 4 features."""
     rng = np.random.default_rng(seed)
     return Sequential(Conv2d(cin, 5, 3, padding=1, rng=rng), ReLU(), MaxPool2d(2),
-                      Conv2d(5, 4, 3, rng=rng), ReLU(), Flatten(), Linear(4, 3, rng=rng))  # for 6x6 inputs
+                      Conv2d(5, 4, 3, rng=rng), ReLU(), Flatten(), Linear(4, 3, rng=rng))
 
 
 def png_size(path):

@@ -70,7 +70,7 @@ def test_out(capsys, ck, tmp_path):
                                              "--record-gradients"),
     (["features", "{d}/net.safetensors"], "needs --input IMAGE"),
     (["features", "{d}/net.safetensors", "--input", "{d}/rgb.npy"],
-     "has shape (3, 28, 28), expected (1, 28, 28)"),
+     "rgb.npy has shape (3, 28, 28)"),
     (["features", "{d}/net.safetensors", "--input", "{d}/digit.npy", "--layer", "nope"],
      "unknown layer 'nope'"),
     (["filters", "{d}/missing.safetensors"], "missing.safetensors"),
