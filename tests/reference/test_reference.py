@@ -218,6 +218,25 @@ def test_local_response_norm(rng):
          F.local_response_norm_forward(x, size=3, alpha=1e-2, beta=0.75, k=2.0)[0])
 
 
+@pytest.mark.parametrize("alpha", [np.array(1.0), np.array(-2.5), np.array([0.3, 4.0])])
+def test_alpha_pool(rng, alpha):
+    x = rng.uniform(0.3, 2.0, (2, 2, 5, 6))
+    y, _ = F.alpha_pool2d_forward(x, alpha, kernel_size=(3, 2), stride=(2, 1))
+    same(R.alpha_pool(x, alpha, (3, 2), (2, 1)), y)
+
+
+def test_dft_pool(rng):
+    x = rng.standard_normal((2, 2, 5, 6))
+    same(R.dft_pool(x, (3, 4)), F.dft_pool2d_forward(x, output_size=(3, 4))[0])
+
+
+def test_lenet_classic_subsampling_and_rbf(rng):
+    x, (coef, bias) = rng.standard_normal((2, 3, 5, 6)), rng.standard_normal((2, 3))
+    same(R.subsampling(x, coef, bias), F.subsampling2d_forward(x, coef, bias)[0])
+    v, codes = rng.standard_normal((4, 7)), rng.choice([-1.0, 1.0], (10, 7))
+    same(R.euclidean_rbf(v, codes), F.euclidean_rbf_forward(v, codes)[0])
+
+
 def test_the_reference_tier_imports_nothing_from_the_fast_tier():
     import ast
     import pathlib

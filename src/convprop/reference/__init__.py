@@ -18,6 +18,7 @@ module                 references
                        (relu, leaky_relu, sigmoid, tanh), dropout, flatten, pad_shortcut
 :mod:`.normalization`  batch_norm, batch_norm_backward, local_response_norm
 :mod:`.loss`           cross_entropy, cross_entropy_backward, mse, mse_backward
+:mod:`.research`       alpha_pool, dft_pool, subsampling and euclidean_rbf (LeNet-5)
 =====================  ==============================================================
 
 Every function takes the forward's arguments with PyTorch's names and semantics (any number
@@ -35,9 +36,11 @@ from .loss import (cross_entropy, cross_entropy_backward, mse, mse_backward, red
 from .normalization import batch_norm, batch_norm_backward, local_response_norm
 from .pooling import (avg_pool, avg_pool_backward, lp_pool, max_pool, max_pool_backward,
                       pool_windows, pooled_length, scatter_at_indices, windows)
+from .research import alpha_mean, alpha_pool, dft_pool, euclidean_rbf, subsampling
 from .unpooling import max_unpool, max_unpool_backward, unpool_size
 
 __all__ = ["ACTIVATIONS", "activation", "activation_backward", "adaptive_avg_pool",
+           "alpha_mean", "alpha_pool", "dft_pool", "euclidean_rbf", "subsampling",
            "adaptive_bins", "adaptive_max_pool", "avg_pool", "avg_pool_backward",
            "batch_norm", "batch_norm_backward", "conv", "conv_backward", "conv_pads",
            "conv_transpose", "cross_entropy", "cross_entropy_backward", "dropout",
