@@ -127,6 +127,8 @@ def test_residual_blocks_are_single_steps():
     x = rng.standard_normal((1, 2, 4, 4))
     tr = trace(model, x, np.array([[0.5, -0.5]]), loss=MSELoss())
     assert [s.kind for s in tr.steps] == ["Residual", "Flatten", "Linear"]
+    assert [s.symbol_out for s in tr.steps] == ["h1", "f1", "z2"]
+    assert tr.steps[0].equation == "h1 = body(x) + shortcut(x)"
     assert set(tr.steps[0].grads) == {"body.0.weight", "body.0.bias"}
     assert tr.steps[0].pushed["cache"][0][1]["type"] == "ReluCache"
 

@@ -44,8 +44,15 @@ _KINDS = {"ReLU": ("a", "{o} = max({i}, 0)"), "LeakyReLU": ("a", "{o} = leaky_re
           "Dropout": ("d", "{o} = {i} ⊙ m / (1 - p)"),
           "MaxPool1d": ("p", "{o} = maxpool({i})"), "MaxPool2d": ("p", "{o} = maxpool({i})"),
           "MaxPool3d": ("p", "{o} = maxpool({i})"), "AvgPool2d": ("p", "{o} = avgpool({i})"),
+          "AdaptiveAvgPool2d": ("p", "{o} = adaptive_avgpool({i})"),
+          "GlobalAvgPool2d": ("p", "{o} = mean of each plane of {i}"),
+          "GlobalMaxPool2d": ("p", "{o} = max of each plane of {i}"),
+          "LocalResponseNorm": ("n", "{o} = {i} / (k + α/n Σ_near {i}²)^β"),
           "BatchNorm2d": ("n", "{o} = γ (z - μ) / sqrt(σ² + ε) + β"),
           "BatchNorm1d": ("n", "{o} = γ (z - μ) / sqrt(σ² + ε) + β")}
+
+_BLOCKS = {"Residual": "{o} = body({i}) + shortcut({i})",
+           "Concat": "{o} = concat_k branch_k({i}) (along channels)"}
 
 
 @dataclasses.dataclass
@@ -147,10 +154,10 @@ def _readable(v, depth=0):
     f = _fields(v)
     if f:
         out = {"type": type(v).__name__}
-        out.update({k: _readable(x, depth + 1) for k, x in f.items()} if depth < 3 else {})
+        out.update({k: _readable(x, depth + 1) for k, x in f.items()} if depth < 8 else {})
         return out
     if isinstance(v, (list, tuple)):
-        return [_readable(x, depth + 1) for x in v] if depth < 3 else f"<{len(v)} caches>"
+        return [_readable(x, depth + 1) for x in v] if depth < 8 else f"<{len(v)} caches>"
     return str(v)
 
 
@@ -294,16 +301,22 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
     layers = list(_layers(net))
     owner = {id(p): f"{n}.{k}" if n else k for n, m in net.named_modules()
              for k, p in m._parameters.items() if p is not None}
-    steps, caches, a, count = [], [], x, 0
+    steps, caches, a, count, used = [], [], x, 0, set()
     sym = "x"
     for i, (name, mod) in enumerate(layers, 1):
         kind = type(mod).__name__
         if kind in _AFFINE:
             count += 1
             letter, eq = "z", _AFFINE[kind]
-        else:
-            letter, eq = _KINDS.get(kind, ("h", "{o} = " + kind + "({i})"))
-        out_sym = f"{letter}{count}" if letter != "h" else f"h{i}"
+        elif kind in _KINDS:
+            letter, eq = _KINDS[kind]
+        else:   # a block (residual, inception) or an op without a textbook letter
+            count += 1
+            letter, eq = "h", _BLOCKS.get(kind, "{o} = " + kind + "({i})")
+        out_sym = f"{letter}{count}"
+        while out_sym in used:   # e.g. two activations in a row: a1, a1'
+            out_sym += "'"
+        used.add(out_sym)
         try:
             y, cache = mod.forward(a, training=training)
         except (ValueError, TypeError) as e:

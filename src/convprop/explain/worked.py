@@ -164,6 +164,15 @@ def _param_symbol(step, k: str) -> str:
     return {"weight": f"W{level}", "bias": f"b{level}"}.get(k, k) if level else k
 
 
+def _outline(c) -> str:
+    """A nested cache by its types: [[ConvCache, ReluCache], None]."""
+    if isinstance(c, dict):
+        return c.get("type", "?")
+    if isinstance(c, (list, tuple)):
+        return "[" + ", ".join(_outline(v) for v in c) + "]"
+    return "None" if c is None else type(c).__name__
+
+
 def _pushed(step) -> list:
     p, out = step.pushed, []
     if "switches" in p:
@@ -180,6 +189,8 @@ def _pushed(step) -> list:
     elif "mask" in p:
         what = "1[" + step.symbol_in + " > 0]" if "Relu" in step.cache_type else "m"
         out.append(f"    pushes {step.cache_type}: mask {what} = {format_array(p['mask'])}")
+    elif isinstance(p["cache"], (list, tuple)):
+        out.append(f"    pushes its children's caches: {_outline(p['cache'])}")
     else:
         fields = {k: v for k, v in p["cache"].items() if k != "type"} if isinstance(
             p["cache"], dict) else {}
