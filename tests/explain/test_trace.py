@@ -133,6 +133,14 @@ def test_residual_blocks_are_single_steps():
     assert tr.steps[0].pushed["cache"][0][1]["type"] == "ReluCache"
 
 
+def test_float32_model_and_a_plain_list_target():
+    model = Sequential(Linear(3, 2, rng=np.random.default_rng(0)))   # float32
+    tr = trace(model, np.ones((1, 3)), [[0.5, 0.1]])
+    y = model.predict(np.ones((1, 3), np.float32))
+    assert tr.loss == pytest.approx(float(np.mean((y - [[0.5, 0.1]]) ** 2)), rel=1e-6)
+    assert tr.x.dtype == np.float64 and tr.steps[0].grads["weight"].dtype == np.float64
+
+
 def test_small_layers_show_their_windows_from_the_loop_tier():
     rng = np.random.default_rng(4)
     model = Sequential(Conv2d(1, 1, 2, rng=rng, dtype=np.float64), MaxPool2d(2, stride=1))

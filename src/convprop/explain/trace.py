@@ -331,6 +331,9 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
                                            np.asarray(y, np.float64))))
         caches.append(cache)
         a, sym = y, out_sym
+    target = np.asarray(target)
+    if target.dtype.kind == "f":   # a regression target in the model's dtype
+        target = target.astype(np.asarray(a).dtype)
     try:
         value, loss_cache = loss.forward(a, target)
     except (ValueError, TypeError) as e:
@@ -352,6 +355,6 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
         if full not in frozen:
             p.value = (p.value - p.value.dtype.type(lr) * p.grad).astype(p.value.dtype)
     after = float(loss.forward(net.predict(x), target)[0])
-    return Trace(repr(model), np.array(x, np.float64), np.asarray(target), repr(loss),
+    return Trace(repr(model), np.array(x, np.float64), target, repr(loss),
                  _loss_equation(loss), np.array(a, np.float64), float(value), first, steps,
                  float(lr), tuple(frozen), after)
