@@ -38,11 +38,11 @@ from .._checks import as_float_array, boolean, check_cache, check_dy, training_r
 
 __all__ = ["SignCache", "sign_forward", "sign_backward", "hard_sigmoid",
            "BinarizeWeightCache", "binarize_weight_forward", "binarize_weight_backward",
-           "WEIGHT_SCALES"]
+           "BINARY_WEIGHT_SCALES"]
 
 #: ``scale`` of :func:`binarize_weight_forward`: none (BinaryConnect/BNN: +-1) or the
 #: XNOR-Net per-filter mean |W|.
-WEIGHT_SCALES = ("none", "mean")
+BINARY_WEIGHT_SCALES = ("none", "mean")
 
 
 def hard_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -119,8 +119,8 @@ def binarize_weight_forward(w, *, scale: str = "none", stochastic: bool = False,
     if w.ndim < 2:
         raise ValueError(f"binarize_weight: w must be at least 2-D (C_out, ...), got shape "
                          f"{w.shape}")
-    if scale not in WEIGHT_SCALES:
-        raise ValueError(f"{op}: scale must be one of {list(WEIGHT_SCALES)}, got {scale!r}")
+    if scale not in BINARY_WEIGHT_SCALES:
+        raise ValueError(f"{op}: scale must be one of {list(BINARY_WEIGHT_SCALES)}, got {scale!r}")
     b, draws = _binarize(op, w, stochastic, training, rng)
     mask = np.abs(w) <= 1
     if scale == "none":

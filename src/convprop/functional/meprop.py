@@ -42,10 +42,10 @@ from ._engine.layout import channels_major, to_batch_inner
 from .conv import ConvCache, conv2d_backward, flip_kernel
 from .linear import LinearCache, linear_backward
 
-__all__ = ["GRANULARITIES", "topk_mask", "linear_meprop_backward", "conv2d_meprop_backward"]
+__all__ = ["MEPROP_GRANULARITIES", "topk_mask", "linear_meprop_backward", "conv2d_meprop_backward"]
 
 #: What a convolution's top-k selects: whole output channels, or single output elements.
-GRANULARITIES = ("channel", "element")
+MEPROP_GRANULARITIES = ("channel", "element")
 
 
 def _check_k(op: str, k, units: int, what: str = "units") -> int:
@@ -144,8 +144,8 @@ def conv2d_meprop_backward(dy, cache: ConvCache, *, k: int, unified: bool = Fals
                          f"{len(geo.kernel)}-D convolution's cache")
     n, c_out = geo.x_shape[0], geo.c_out
     dy = check_dy(op, dy, (n, c_out, *geo.out), cache.w.dtype)
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"{op}: granularity must be one of {list(GRANULARITIES)}, "
+    if granularity not in MEPROP_GRANULARITIES:
+        raise ValueError(f"{op}: granularity must be one of {list(MEPROP_GRANULARITIES)}, "
                          f"got {granularity!r}")
     units = c_out if granularity == "channel" else dy[0].size
     k = _check_k(op, k, units, "output channels" if granularity == "channel"

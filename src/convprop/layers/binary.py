@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import functional as F
 from .._checks import boolean
-from ..functional.binary import (WEIGHT_SCALES, binarize_weight_backward,
+from ..functional.binary import (BINARY_WEIGHT_SCALES, binarize_weight_backward,
                                  binarize_weight_forward, sign_backward, sign_forward)
 from ._util import accumulate, check_input
 from .conv import Conv2d
@@ -78,8 +78,8 @@ class _Binary:
     backward around the float layer's kernel pair."""
 
     def _binary_setup(self, op, weight_scale, stochastic, rng):
-        if weight_scale not in WEIGHT_SCALES:
-            raise ValueError(f"{op}: weight_scale must be one of {list(WEIGHT_SCALES)}, "
+        if weight_scale not in BINARY_WEIGHT_SCALES:
+            raise ValueError(f"{op}: weight_scale must be one of {list(BINARY_WEIGHT_SCALES)}, "
                              f"got {weight_scale!r}")
         self.weight_scale = weight_scale
         self.stochastic = boolean(op, "stochastic", stochastic)

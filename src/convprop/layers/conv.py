@@ -14,7 +14,7 @@ import numpy as np
 from .. import functional as F
 from .._checks import boolean, ntuple, positive_int
 from ..functional.conv import conv_args
-from ..functional.meprop import GRANULARITIES, conv2d_meprop_backward
+from ..functional.meprop import MEPROP_GRANULARITIES, conv2d_meprop_backward
 from ._util import accumulate, check_input, float_dtype
 from .init import init_weight_and_bias
 from .module import Module, Parameter
@@ -148,9 +148,9 @@ class Conv2d(_Conv):
                  meprop_unified: bool = False, meprop_granularity: str = "channel"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, init=init, rng=rng, dtype=dtype, mode=mode)
-        if meprop_granularity not in GRANULARITIES:
+        if meprop_granularity not in MEPROP_GRANULARITIES:
             raise ValueError(f"Conv2d: meprop_granularity must be one of "
-                             f"{list(GRANULARITIES)}, got {meprop_granularity!r}")
+                             f"{list(MEPROP_GRANULARITIES)}, got {meprop_granularity!r}")
         if meprop_k is not None:
             meprop_k = positive_int("Conv2d", "meprop_k", meprop_k)
             if meprop_granularity == "channel" and meprop_k > self.out_channels:
