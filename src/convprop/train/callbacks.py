@@ -29,7 +29,8 @@ class Callback:
     Per step, in order: ``on_batch_begin`` (before the forward), ``on_loss_begin`` (after
     the forward, before the loss: ``batch.out`` is set), ``on_backward_end`` (the
     parameter gradients are complete, the optimizer has not stepped: the place to read,
-    reduce or clip gradients), ``on_batch_end``. Per epoch: ``on_epoch_end``."""
+    reduce or clip gradients), ``on_batch_end``. Per epoch: ``on_epoch_logs`` (may rewrite
+    the metrics before they are printed and recorded), then ``on_epoch_end``."""
 
     def on_train_begin(self, state) -> None: ...
 
@@ -40,6 +41,10 @@ class Callback:
     def on_backward_end(self, state, batch: Batch) -> None: ...
 
     def on_batch_end(self, state, batch: Batch) -> None: ...
+
+    def on_epoch_logs(self, state, logs: dict) -> None:
+        """The epoch's metrics before they are printed and recorded: a hook may rewrite them
+        (data-parallel training replaces the rank's loss and accuracy by the global ones)."""
 
     def on_epoch_end(self, state, logs: dict) -> None: ...
 

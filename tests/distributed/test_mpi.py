@@ -1,0 +1,54 @@
+"""Over real MPI (mpiexec -n 2, the ``mpi`` extra): the same equivalence as the thread tests,
+per-rank files from a script; a rank that raises stops the whole job with its rank named; a
+rank killed mid-epoch stops the job instead of hanging it. Skipped where MPI is absent."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_data_parallel import _train  # noqa: E402
+
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get("PATH", ""))
+try:
+    import mpi4py  # noqa: F401
+except ImportError:
+    mpi4py = None
+pytestmark = pytest.mark.skipif(MPIEXEC is None or mpi4py is None,
+                                reason="needs mpiexec and mpi4py: pip install 'convprop[mpi]'")
+SCRIPT = os.path.join(os.path.dirname(__file__), "_mpi_train.py")
+
+
+def _mpiexec(tmp_path, *args, n=2, timeout=120):
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "CONVPROP_NUM_THREADS": "1"}
+    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, SCRIPT, str(tmp_path), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_two_processes_equal_one_process(tmp_path, bn):
+    r = _mpiexec(tmp_path, *(["--bn", "--opt", "sgd"] if bn else []))
+    assert r.returncode == 0, r.stderr
+    one, h1 = _train(bn=bn, opt="sgd" if bn else "adam")
+    for rank in range(2):
+        got = np.load(tmp_path / f"rank{rank}.npz")
+        for k, v in one.state_dict().items():
+            np.testing.assert_allclose(got[k], v, rtol=0, atol=1e-10, err_msg=k)
+
+
+def test_a_rank_that_raises_stops_the_job_naming_it(tmp_path):
+    r = _mpiexec(tmp_path, "--fail-rank", "1")
+    assert r.returncode != 0
+    assert "rank 1 of 2 failed with ValueError: an injected failure" in r.stderr
+    assert not (tmp_path / "rank0.npz").exists()
+
+
+def test_a_killed_rank_stops_the_job_instead_of_hanging(tmp_path):
+    r = _mpiexec(tmp_path, "--kill-rank", "0", timeout=60)  # TimeoutExpired would fail
+    assert r.returncode != 0
+    assert not (tmp_path / "rank1.npz").exists()
