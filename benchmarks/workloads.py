@@ -272,5 +272,4 @@ def all_workloads() -> list[Workload]:
     wl.append(pool_workload((8, 16, 16, 32, 32), 2, 2, target=1.5))
     wl.append(convnd_workload(64, 64, (1024,), 64, 5, 1, 2, target=1.5))
     wl.append(step_workload("c3d_mini", "c3d_mini train step, batch 32", 1.5, warmup=2))
-    from .meprop import meprop_workloads  # meProp backward against k (issue 12)
-    return wl + zoo_workloads() + meprop_workloads()
+    return wl + zoo_workloads()
