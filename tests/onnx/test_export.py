@@ -187,10 +187,18 @@ def _layers(rng):
          (2, 2, 4, 4, 2)),
         ("adaptive_max3d", _seq(L.AdaptiveMaxPool3d((1, 2, 2))), (2, 2, 2, 4, 6)),
         ("global_avg2d", _seq(L.GlobalAvgPool2d()), (2, 3, 5, 4)),
+        ("stochastic1d", _seq(L.ReLU(), L.StochasticPool1d(2)), (2, 3, 6)),
+        ("stochastic3d", _seq(L.ReLU(), L.StochasticPool3d(2)), (2, 2, 4, 4, 4)),
+        ("mixed1d", _seq(L.MixedPool1d(3, stride=2, padding=1)), (2, 3, 7)),
+        ("mixed3d", _seq(L.MixedPool3d(2)), (2, 2, 4, 4, 4)),
+        ("mixed_maxavg1d", _seq(L.MixedMaxAvgPool1d(2)), (2, 3, 6)),
+        ("mixed_maxavg3d", _seq(L.MixedMaxAvgPool3d(2)), (2, 2, 4, 4, 4)),
+        ("gated1d", _seq(L.GatedPool1d(2)), (2, 3, 6)),
+        ("gated3d", _seq(L.GatedPool3d(2)), (2, 2, 4, 4, 4)),
     ]
 
 
-@pytest.mark.parametrize("i", range(64))
+@pytest.mark.parametrize("i", range(72))
 def test_layer_matches_onnxruntime(i, rng):
     cases = _layers(rng)
     if i >= len(cases):
@@ -201,7 +209,7 @@ def test_layer_matches_onnxruntime(i, rng):
 
 def test_every_layer_type_is_covered(rng):
     cases = _layers(rng)
-    assert len(cases) <= 64
+    assert len(cases) <= 72
     seen = {type(m) for _, model, _ in cases for m in model.modules()}
     seen |= {L.RoIPool, L.RoIAlign}  # tested below (two inputs)
     public = {getattr(L, n) for n in L.__all__ if isinstance(getattr(L, n), type)

@@ -10,16 +10,8 @@ The ``onnx`` package is imported only when one of these is called.
 
 from ._lib import ExportError, ImportError_ as OnnxImportError, OnnxError
 from .export import DEFAULT_OPSET, export, to_onnx
+from .graph import GraphModule, ImportedSequential
+from .importer import from_onnx, load
 
-__all__ = ["DEFAULT_OPSET", "ExportError", "GraphModule", "OnnxError", "OnnxImportError",
-           "export", "from_onnx", "load", "to_onnx"]
-
-
-def __getattr__(name):  # the import side loads on first use (it is the larger half)
-    if name in ("load", "from_onnx"):
-        from . import load as _load_mod
-        return getattr(_load_mod, name)
-    if name == "GraphModule":
-        from .graph import GraphModule
-        return GraphModule
-    raise AttributeError(f"module 'convprop.onnx' has no attribute {name!r}")
+__all__ = ["DEFAULT_OPSET", "ExportError", "GraphModule", "ImportedSequential", "OnnxError",
+           "OnnxImportError", "export", "from_onnx", "load", "to_onnx"]

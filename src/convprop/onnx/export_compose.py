@@ -125,7 +125,8 @@ def _dft(ctx, m, path, x):
     return ctx.node(path, "Sqrt", [sq])
 
 
-def _pools(ctx, path, x, kernel, stride, padding=(0, 0)):
+def _pools(ctx, path, x, kernel, stride, padding=None):
+    padding = (0,) * len(kernel) if padding is None else padding
     kw = dict(kernel_shape=[int(k) for k in kernel], strides=[int(s) for s in stride],
               pads=[int(p) for p in padding] * 2)
     return (ctx.node(path, "MaxPool", [x], **kw),
@@ -135,7 +136,8 @@ def _pools(ctx, path, x, kernel, stride, padding=(0, 0)):
 def _mix(ctx, path, mx, av, a):
     """``avg + a * (max - avg)``, a a scalar or one per channel."""
     a = np.asarray(a, np.float32)
-    a = a.reshape(1, -1, 1, 1) if a.size > 1 else np.float32(a.reshape(-1)[0])
+    nd = ctx.sample[mx].ndim - 2 if mx in ctx.sample else 2
+    a = a.reshape((1, -1) + (1,) * nd) if a.size > 1 else np.float32(a.reshape(-1)[0])
     d = ctx.node(path, "Sub", [mx, av])
     return ctx.node(path, "Add", [av, ctx.node(path, "Mul", [d, ctx.const(f"{path}.a", a)])])
 
@@ -148,11 +150,13 @@ def _mixed(ctx, m, path, x):
         return ctx.node(path, pool, [x], kernel_shape=list(m.kernel_size),
                         strides=list(m.stride), pads=list(m.padding) * 2, **extra)
     mx, av = _pools(ctx, path, x, m.kernel_size, m.stride, m.padding)
+    ctx.sample[mx] = np.empty((1,) * ctx.sample[x].ndim)  # _mix reads its rank
     return _mix(ctx, path, mx, av, lam)
 
 
 def _mixed_maxavg(ctx, m, path, x):
     mx, av = _pools(ctx, path, x, m.kernel_size, m.stride)
+    ctx.sample[mx] = np.empty((1,) * ctx.sample[x].ndim)  # _mix reads its rank
     return _mix(ctx, path, mx, av, m.a)
 
 
@@ -160,8 +164,9 @@ def _gated(ctx, m, path, x):
     c = ctx.sample[x].shape[1]
     w = m.weight.value
     w = np.broadcast_to(w, (c, *m.kernel_size)).reshape(c, 1, *m.kernel_size)
+    zero = (0,) * len(m.kernel_size)
     gate = ctx.node(path, "Sigmoid", [window_sum(ctx, path, x, m.kernel_size, m.stride,
-                                                 (0, 0), (0, 0), weight=w)])
+                                                 zero, zero, weight=w)])
     mx, av = _pools(ctx, path, x, m.kernel_size, m.stride)
     d = ctx.node(path, "Sub", [mx, av])
     return ctx.node(path, "Add", [av, ctx.node(path, "Mul", [d, gate])])
@@ -169,10 +174,11 @@ def _gated(ctx, m, path, x):
 
 def _stochastic(ctx, m, path, x):
     k, s = m.kernel_size, m.stride
-    s1 = window_sum(ctx, path, x, k, s, (0, 0), (0, 0))
+    zero = (0,) * len(k)
+    s1 = window_sum(ctx, path, x, k, s, zero, zero)
     sq = ctx.node(path, "Mul", [x, x])
     ctx.sample[sq] = ctx.sample[x]  # window_sum reads only its shape
-    s2 = window_sum(ctx, path, sq, k, s, (0, 0), (0, 0))
+    s2 = window_sum(ctx, path, sq, k, s, zero, zero)
     zero = ctx.const(f"{path}.zero", np.float32(0))
     empty = ctx.node(path, "Equal", [s1, zero])
     safe = ctx.node(path, "Where", [empty, ctx.const(f"{path}.one", np.float32(1)), s1])
@@ -225,10 +231,10 @@ COMPOSED = {
     transform_pooling.WaveletPool2d: _wavelet,
     transform_pooling.DFTPool2d: _dft,
     transform_pooling.AlphaPool2d: _alpha,
-    research_pooling.StochasticPool2d: _stochastic,
-    research_pooling.MixedPool2d: _mixed,
-    research_pooling.MixedMaxAvgPool2d: _mixed_maxavg,
-    research_pooling.GatedPool2d: _gated,
+    research_pooling._StochasticPoolNd: _stochastic,
+    research_pooling._MixedPoolNd: _mixed,
+    research_pooling._MixedMaxAvgPoolNd: _mixed_maxavg,
+    research_pooling._GatedPoolNd: _gated,
     lenet_classic.ScaledTanh: _scaled_tanh,
     lenet_classic.Subsampling2d: _subsampling,
     lenet_classic.MaskedConv2d: _masked_conv,

@@ -1,0 +1,156 @@
+"""NumPy semantics of the ONNX operators that compute on shapes and constants.
+
+:data:`EVAL` maps an operator to ``fn(inputs, attrs, opset) -> list of outputs``. The
+importer uses it twice: to fold nodes whose inputs are all constants (initializers,
+``Constant``, ``ConstantOfShape`` of a constant shape, ...) and, wrapped in
+:class:`~convprop.layers.onnx_nodes.IntOp`, for integer shape arithmetic that depends on
+the input at run time (``Shape`` -> ``Gather`` -> ``Concat`` -> ``Reshape``, as PyTorch's
+exporter writes). Float arithmetic that carries gradients becomes modules instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["EVAL", "attr_values", "tensor_dtype"]
+
+
+def tensor_dtype(onnx, elem_type: int) -> np.dtype:
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+
+
+def attr_values(onnx, node) -> dict:
+    """The node's attributes as Python values (tensors as arrays)."""
+    out = {}
+    for a in node.attribute:
+        v = onnx.helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, onnx.TensorProto):
+            v = onnx.numpy_helper.to_array(v)
+        elif isinstance(v, (list, tuple)):
+            v = [x.decode() if isinstance(x, bytes) else x for x in v]
+        out[a.name] = v
+    return out
+
+
+def _axes(inputs, attrs, opset, since, pos=1):
+    """``axes`` from an attribute (before ``since``) or an optional input."""
+    if opset < since:
+        return attrs.get("axes")
+    return None if len(inputs) <= pos or inputs[pos] is None else \
+        [int(a) for a in np.asarray(inputs[pos]).reshape(-1)]
+
+
+def _unsqueeze(inputs, attrs, opset):
+    x = np.asarray(inputs[0])
+    axes = _axes(inputs, attrs, opset, 13)
+    rank = x.ndim + len(axes)
+    shape = list(x.shape)
+    for a in sorted(a % rank for a in axes):
+        shape.insert(a, 1)
+    return [x.reshape(shape)]
+
+
+def _squeeze(inputs, attrs, opset):
+    x = np.asarray(inputs[0])
+    axes = _axes(inputs, attrs, opset, 13)
+    if axes is None:
+        return [np.squeeze(x)]
+    return [np.squeeze(x, axis=tuple(a % x.ndim for a in axes))]
+
+
+def _slice(inputs, attrs, opset):
+    x = np.asarray(inputs[0])
+    if opset < 10:
+        starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
+    else:
+        starts, ends = (np.asarray(v).reshape(-1) for v in inputs[1:3])
+        axes = inputs[3] if len(inputs) > 3 and inputs[3] is not None else None
+        steps = inputs[4] if len(inputs) > 4 and inputs[4] is not None else None
+    axes = range(len(starts)) if axes is None else np.asarray(axes).reshape(-1)
+    steps = [1] * len(starts) if steps is None else np.asarray(steps).reshape(-1)
+    idx = [slice(None)] * x.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        n = x.shape[int(a)]
+        s, e, st = int(s), int(e), int(st)
+        e = max(min(e, n), -n - 1) if e < 0 else min(e, n)
+        idx[int(a) % x.ndim] = slice(s, None if (st < 0 and e < -n) else e, st)
+    return [x[tuple(idx)]]
+
+
+def _gather(inputs, attrs, opset):
+    return [np.take(np.asarray(inputs[0]), np.asarray(inputs[1]), axis=attrs.get("axis", 0))]
+
+
+def _shape(inputs, attrs, opset):
+    shape = np.array(np.shape(inputs[0]), np.int64)
+    return [shape[attrs.get("start", 0):attrs.get("end", None)]]
+
+
+def _constant_of_shape(inputs, attrs, opset):
+    v = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)
+    return [np.full(tuple(int(s) for s in np.asarray(inputs[0]).reshape(-1)), v[0],
+                    dtype=v.dtype)]
+
+
+def _cast(inputs, attrs, opset):
+    import onnx
+    return [np.asarray(inputs[0]).astype(tensor_dtype(onnx, attrs["to"]))]
+
+
+def _reshape(inputs, attrs, opset):
+    from ..layers.onnx_nodes import onnx_shape
+    x = np.asarray(inputs[0])
+    shape = attrs["shape"] if opset < 5 else np.asarray(inputs[1]).reshape(-1)
+    return [x.reshape(onnx_shape(x.shape, shape, bool(attrs.get("allowzero", 0))))]
+
+
+def _binary(fn):
+    def f(inputs, attrs, opset):
+        a, b = np.asarray(inputs[0]), np.asarray(inputs[1])
+        y = fn(a, b)
+        if fn is np.divide and a.dtype.kind in "iu":
+            y = np.trunc(y).astype(np.result_type(a, b))
+        return [y]
+    return f
+
+
+def _unary(fn):
+    return lambda inputs, attrs, opset: [fn(np.asarray(inputs[0]))]
+
+
+def _constant(inputs, attrs, opset):
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in attrs:
+            v = attrs[key]
+            dt = np.float32 if "float" in key else np.int64 if "int" in key else None
+            return [np.asarray(v, dtype=dt) if dt else np.asarray(v)]
+    raise ValueError(f"has none of the supported value attributes (got {sorted(attrs)})")
+
+
+EVAL = {
+    "Identity": lambda i, a, o: [np.asarray(i[0])],
+    "Constant": _constant,
+    "Shape": _shape,
+    "Size": lambda i, a, o: [np.array(np.size(i[0]), np.int64)],
+    "Gather": _gather,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Concat": lambda i, a, o: [np.concatenate([np.asarray(v) for v in i], axis=a["axis"])],
+    "Slice": _slice,
+    "Cast": _cast,
+    "Reshape": _reshape,
+    "Transpose": lambda i, a, o: [np.transpose(np.asarray(i[0]), a.get("perm"))],
+    "ConstantOfShape": _constant_of_shape,
+    "Range": lambda i, a, o: [np.arange(np.asarray(i[0]), np.asarray(i[1]), np.asarray(i[2]),
+                                        dtype=np.asarray(i[0]).dtype)],
+    "Add": _binary(np.add), "Sub": _binary(np.subtract), "Mul": _binary(np.multiply),
+    "Div": _binary(np.divide), "Mod": _binary(np.mod), "Pow": _binary(np.power),
+    "Equal": _binary(np.equal),
+    "Where": lambda i, a, o: [np.where(np.asarray(i[0]), np.asarray(i[1]), np.asarray(i[2]))],
+    "Expand": lambda i, a, o: [np.asarray(i[0]) * np.ones(tuple(np.asarray(i[1]).reshape(-1)),
+                                                        np.asarray(i[0]).dtype)],
+    "Neg": _unary(np.negative), "Floor": _unary(np.floor), "Ceil": _unary(np.ceil),
+    "Sqrt": _unary(np.sqrt), "Abs": _unary(np.abs),
+}
