@@ -8,7 +8,6 @@ import os
 import struct
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -85,11 +84,17 @@ def run_cli(*argv, env=None, timeout=60):
     return r.returncode, r.stdout, r.stderr
 
 
-def run_many(cases: dict, workers: int = 6) -> dict:
-    """Run ``{id: (argv, env)}`` concurrently (each its own process): {id: result}."""
-    with ThreadPoolExecutor(workers) as pool:
-        futures = {k: pool.submit(run_cli, *argv, env=env) for k, (argv, env) in cases.items()}
-        return {k: f.result() for k, f in futures.items()}
+def run_many(cases: dict, timeout=120) -> dict:
+    """Run ``{id: (argv, env)}``, each command line in its own process forked from one that
+    imported convprop once (tests/hostile/_forkserver.py; the real entry point, without
+    paying the import per case): {id: (status, stdout, stderr)}."""
+    keys = list(cases)
+    payload = json.dumps([[list(map(str, cases[k][0])), cases[k][1] or {}] for k in keys])
+    server = os.path.join(os.path.dirname(__file__), "_forkserver.py")
+    r = subprocess.run([sys.executable, server], input=payload, capture_output=True,
+                       text=True, timeout=timeout, env=ENV)
+    assert r.returncode == 0, r.stderr
+    return {k: tuple(v) for k, v in zip(keys, json.loads(r.stdout))}
 
 
 def assert_one_line_error(result, *needles, code=1):
