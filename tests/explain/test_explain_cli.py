@@ -41,6 +41,11 @@ def ckpt(tmp_path_factory):
     return d
 
 
+def test_help(capsys):
+    code, out, _ = _run(capsys, "explain", "--help")
+    assert code == 0 and "EXAMPLE|CHECKPOINT" in out and "--json" in out
+
+
 @pytest.mark.parametrize("name, needle", [("mazur", "E = 1/2 Σ (t - o)² = 0.298371109"),
                                           ("cnn4x4", "E after the update = 0.183121285")])
 def test_worked_examples(capsys, name, needle):

@@ -18,7 +18,7 @@ from convprop.layers.dropout import Dropout
 from convprop.layers.linear import Linear
 from convprop.layers.loss import CrossEntropyLoss, MSELoss
 from convprop.layers.normalization import BatchNorm2d
-from convprop.layers.pooling import MaxPool2d
+from convprop.layers.pooling import AvgPool2d, MaxPool2d
 from convprop.layers.reshape import Flatten
 
 
@@ -133,6 +133,17 @@ def test_residual_blocks_are_single_steps():
     assert tr.steps[0].pushed["cache"][0][1]["type"] == "ReluCache"
 
 
+def test_a_relu_rule_is_not_a_training_step(setup):
+    model, x, t = setup
+    model[2].rule = "guided"
+    tr = trace(model, x, t)
+    model[2].rule = "gradient"
+    np.testing.assert_array_equal(tr.steps[0].grads["weight"], trace(model, x, t).steps[0]
+                                  .grads["weight"])
+    assert tr.notes == ["layer 2 back-propagates by the 'guided' rule; the trace uses the "
+                        "gradient"]
+
+
 def test_float32_model_and_a_plain_list_target():
     model = Sequential(Linear(3, 2, rng=np.random.default_rng(0)))   # float32
     tr = trace(model, np.ones((1, 3)), [[0.5, 0.1]])
@@ -157,6 +168,11 @@ def test_small_layers_show_their_windows_from_the_loop_tier():
         c, i, j = win["out"]
         assert win["value"] == pytest.approx(pool.y[0, c, i, j])
         assert tuple(win["switch"]) == tuple(pool.pushed["switches"][0, c, i, j])
+    avg = trace(Sequential(AvgPool2d(3, stride=2, padding=1)), x, np.zeros((1, 1, 2, 2)),
+                loss=MSELoss()).steps[0]
+    assert len(avg.windows) == 4 and all(w["agrees"] for w in avg.windows)
+    assert avg.windows[0]["members"] == [[0, 0], [0, 1], [1, 0], [1, 1]]   # padding left out
+    assert avg.windows[0]["value"] == pytest.approx(x[0, 0, :2, :2].sum() / 9)
     big = trace(Sequential(Conv2d(1, 1, 2, rng=rng, dtype=np.float64)),
                 rng.standard_normal((1, 1, 8, 8)), np.zeros((1, 1, 7, 7)), loss=MSELoss())
     assert big.steps[0].windows is None   # 49 outputs: not shown one by one

@@ -58,6 +58,11 @@ def test_each_picture_is_written_and_named(capsys, ck, picture, extra):
     png_ok(want)
 
 
+def test_help(capsys):
+    code, out, _ = _run(capsys, "show", "--help")
+    assert code == 0 and "{filters,features,confusion,gradients}" in out
+
+
 def test_out(capsys, ck, tmp_path):
     code, out, _ = _run(capsys, "show", "filters", ck / "net.safetensors", "--out",
                         tmp_path / "sub" / "f.png")

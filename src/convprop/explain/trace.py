@@ -282,6 +282,8 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
         frozen: parameter names (dotted, as ``named_parameters()``) left out of the update.
         training: the mode of the forward (True: dropout draws its mask, batch norm uses
             the batch statistics).
+    A ReLU set to another backward rule (guided, deconvnet) back-propagates by the gradient
+    here (the copy's rule is reset; ``notes`` says so).
     Returns: a :class:`Trace`. Raises ValueError for an input or target that does not fit.
     """
     if not isinstance(model, Module):
@@ -290,6 +292,12 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
         raise ValueError(f"trace: lr must be a finite number >= 0, got {lr!r}")
     net = copy.deepcopy(model)
     net.zero_grad()
+    notes = []
+    for name, m in net.named_modules():   # a training step follows the true gradient
+        if getattr(m, "rule", "gradient") != "gradient":
+            notes.append(f"layer {name or 'model'} back-propagates by the {m.rule!r} rule; "
+                         "the trace uses the gradient")
+            m.rule = "gradient"
     params = dict(net.named_parameters())
     unknown = sorted(set(frozen) - set(params))
     if unknown:
@@ -357,4 +365,4 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
     after = float(loss.forward(net.predict(x), target)[0])
     return Trace(repr(model), np.array(x, np.float64), target, repr(loss),
                  _loss_equation(loss), np.array(a, np.float64), float(value), first, steps,
-                 float(lr), tuple(frozen), after)
+                 float(lr), tuple(frozen), after, notes=notes)

@@ -124,7 +124,8 @@ def worked_example(name: str) -> Trace:
     ex = EXAMPLES[name]()
     tr = trace(ex["model"], ex["x"], ex["target"], loss=ex["loss"], lr=ex["lr"],
                frozen=ex["frozen"])
-    tr.title, tr.notes, tr.checks_source = ex["title"], list(ex["notes"]), ex["source"]
+    tr.title, tr.checks_source = ex["title"], ex["source"]
+    tr.notes = list(ex["notes"]) + tr.notes
     tr.checks = [{"label": label, "published": digits, "computed": float(get(tr)),
                   "agrees": _agrees(get(tr), digits)} for label, digits, get in ex["published"]]
     return tr
