@@ -7,7 +7,8 @@ the callback makes the ranks one training run:
   batch; rank ``r`` of ``K`` keeps the contiguous slice ``[r n // K, (r + 1) n // K)`` of
   its ``n`` examples. Every example is used once per epoch across the ranks.
 - **Gradients.** After the backward, each rank's parameter gradients (of the mean loss over
-  its ``n_r`` examples) are packed into one flat float64 buffer, scaled by ``n_r / n`` and
+  its ``n_r`` examples) are packed into one flat buffer (the parameters' dtype), scaled by
+  ``n_r / n`` and
   summed by one allreduce: the gradient of the mean loss over the global batch, exactly
   what one process with the whole batch computes (up to summation order), on every rank.
   The optimizer then takes the same step everywhere, so parameters and optimizer state stay
@@ -96,15 +97,22 @@ class DataParallel(Callback):
         batch.x, batch.y, batch.labels = batch.x[lo:hi], batch.y[lo:hi], batch.labels[lo:hi]
 
     def on_backward_end(self, state, batch):
-        params = state.model.parameters()
+        self.average_gradients(state.model.parameters(), self._n_local, self._n)
+
+    def average_gradients(self, params, n_local: int, n: int) -> None:
+        """Replace every parameter's gradient (of the mean loss over this rank's ``n_local``
+        examples) by the gradient of the mean loss over the global batch of ``n``: scale by
+        ``n_local / n`` and sum over the ranks, with one allreduce of one flat buffer in the
+        parameters' dtype (float32 training sends 4 bytes per parameter)."""
         size = sum(p.value.size for p in params)
-        if self._flat is None or self._flat.size != size:
-            self._flat = np.empty(size, np.float64)
+        dtype = np.result_type(*(p.value.dtype for p in params)) if params else np.float64
+        if self._flat is None or self._flat.size != size or self._flat.dtype != dtype:
+            self._flat = np.empty(size, dtype)
         flat, at = self._flat, 0
         for p in params:
             flat[at:at + p.value.size] = np.ravel(p.grad)
             at += p.value.size
-        flat *= self._n_local / self._n
+        flat *= dtype.type(n_local / n)
         self.comm.allreduce_(flat)
         at = 0
         for p in params:
