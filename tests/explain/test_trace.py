@@ -119,6 +119,17 @@ def test_update_and_frozen_parameters(setup):
     assert tr.loss_after < tr.loss
 
 
+def test_loss_after_in_training_mode_uses_the_same_dropout_mask(setup):
+    model, x, t = setup
+    tr = trace(model, x, t, lr=0.05)
+    stepped = small_cnn()
+    for (n, p), s in zip(stepped.named_parameters(), [s for s in tr.steps for _ in s.params]):
+        p.value = s.updated[n.split(".", 1)[1]]
+    y, _ = stepped.forward(x, training=True)   # dropout's generator: the same fresh seed
+    assert tr.loss_after == pytest.approx(float(CrossEntropyLoss().forward(y, t)[0]),
+                                          rel=1e-12)
+
+
 def test_residual_blocks_are_single_steps():
     rng = np.random.default_rng(3)
     kw = dict(rng=rng, dtype=np.float64)

@@ -93,7 +93,7 @@ class Trace:
     steps: list
     lr: float
     frozen: tuple
-    loss_after: float                  # the loss after the update, same x and target
+    loss_after: float                  # after the update: same x, target, mode and draws
     title: str = ""
     notes: list = dataclasses.field(default_factory=list)
     checks: list = dataclasses.field(default_factory=list)   # label, published, computed
@@ -303,6 +303,12 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
     if unknown:
         raise ValueError(f"trace: frozen names no parameter of the model: {unknown} "
                          f"(parameters: {sorted(params)})")
+    # the loss after the update is taken in the same mode, with the same dropout draws and
+    # batch-norm statistics as before it: keep the generators' states and the buffers
+    rngs = {id(m): m.rng.bit_generator.state for m in net.modules()
+            if isinstance(getattr(m, "rng", None), np.random.Generator)}
+    buffers = [(m, b, np.array(getattr(m, b), copy=True)) for m in net.modules()
+               for b in m._buffers]
     dtype = next(iter(params.values())).value.dtype if params else np.float64
     x = np.asarray(x, dtype=dtype)
     loss = _default_loss(target) if loss is None else loss
@@ -362,7 +368,12 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
     for full, p in params.items():   # the update, then the loss it gives
         if full not in frozen:
             p.value = (p.value - p.value.dtype.type(lr) * p.grad).astype(p.value.dtype)
-    after = float(loss.forward(net.predict(x), target)[0])
+    for m in net.modules():
+        if id(m) in rngs:
+            m.rng.bit_generator.state = rngs[id(m)]
+    for m, b, v in buffers:
+        m.set_buffer(b, v)
+    after = float(loss.forward(net.forward(x, training=training)[0], target)[0])
     return Trace(repr(model), np.array(x, np.float64), target, repr(loss),
                  _loss_equation(loss), np.array(a, np.float64), float(value), first, steps,
                  float(lr), tuple(frozen), after, notes=notes)
