@@ -60,8 +60,14 @@ def resign(path, edit_meta=None, edit_tensors=None, *, raw_meta: str | None = No
         edit_tensors(tensors)
     if edit_meta is not None:
         info = edit_meta(info) or info
-    info["sha256"] = digest(tensors, info) if isinstance(info, dict) else None
-    text = raw_meta if raw_meta is not None else json.dumps(info)
+    # INF / -INF stand for the literal 1e400 / -1e400 in the text: JSON has no infinity, but
+    # a parser reads 1e400 as one
+    text = json.dumps(info).replace(f'"{INF}"', "1e400").replace(f'"-{INF}"', "-1e400")
+    parsed = json.loads(text)
+    if isinstance(parsed, dict):
+        parsed["sha256"] = digest(tensors, parsed)
+        text = json.dumps(parsed).replace("-Infinity", "-1e400").replace("Infinity", "1e400")
+    text = raw_meta if raw_meta is not None else text
     names = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64",
              np.dtype(np.int64): "I64"}
     new, chunks, off = {}, [], 0
@@ -74,6 +80,9 @@ def resign(path, edit_meta=None, edit_tensors=None, *, raw_meta: str | None = No
     new["__metadata__"] = {"convprop": text}
     write_raw(path, new, b"".join(chunks))
     return path
+
+
+INF = "__1e400__"
 
 
 def run_cli(*argv, env=None, timeout=60):

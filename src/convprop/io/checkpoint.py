@@ -177,7 +177,8 @@ def load_checkpoint(path) -> Checkpoint:
     try:
         info = parse_header(meta["convprop"].encode("utf-8"), path)
     except SafetensorsError as e:
-        msg = str(e).replace("safetensors:", "checkpoint:", 1).replace("header", "metadata")
+        msg = (str(e).replace("safetensors:", "checkpoint:", 1)
+               .replace("a corrupt header", "corrupt metadata"))
         if "not a JSON object" in msg:
             msg = f"checkpoint: {path} has metadata that is not a JSON object (expected one)"
         raise CheckpointError(msg) from None
