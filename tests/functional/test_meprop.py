@@ -144,6 +144,19 @@ def test_linear_k_all_is_the_full_backward_bit_for_bit(unified, dtype, rng):
                 np.testing.assert_array_equal(g, e)
 
 
+@pytest.mark.parametrize("k", [2, 5, 6, 9])
+def test_linear_both_product_paths(k, rng):
+    # a batch of one: the kept columns are exactly k, so k <= 5 multiplies only those
+    # columns and k > 5 (more than half of 10) the full products of the zeroed dy
+    x, w = rng.standard_normal((1, 5)), rng.standard_normal((10, 5))
+    y, cache = linear_forward(x, w)
+    dy = rng.standard_normal(y.shape)
+    got = linear_meprop_backward(dy, cache, k=k)
+    want = loop_linear_grads(x, w, dy, loop_topk(dy, k))
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-12)
+
+
 def test_linear_no_bias_and_need_dx(rng):
     x, w = rng.standard_normal((3, 4)), rng.standard_normal((5, 4))
     y, cache = linear_forward(x, w)

@@ -28,8 +28,9 @@ the flattened (C_out, Ho, Wo) gradient of each example, is ``granularity="elemen
 Ties: among equal scores the lower index (column / channel / flat element) is kept, so the
 selection is deterministic. ``k == D`` (all units) runs the unmodified full backward, bit for
 bit. NumPy has no sparse x dense product, so the per-example variant computes the products on
-the union of the units that *any* example kept (exact: the others are zero for every row);
-it saves time only when that union is small. The unified variant always multiplies k units.
+the union of the units that *any* example kept (exact: the others are zero for every row)
+when that union is at most half the units, else the full products of the zeroed dy; it saves
+time only when the union is small. The unified variant always multiplies k units.
 """
 
 from __future__ import annotations
@@ -113,12 +114,15 @@ def linear_meprop_backward(dy, cache: LinearCache, *, k: int, unified: bool = Fa
     if k >= w.shape[0]:
         return linear_backward(dy, cache, need_dx=need_dx)
     mask = topk_mask(dy, k, unified=unified)
+    db = dy.sum(axis=0) if cache.has_bias else None
     cols = np.flatnonzero(mask.any(axis=0))       # units some example kept, ascending
+    if 2 * cols.size > w.shape[0]:                # most columns live: masked full products
+        d = dy * mask
+        return (d @ w if need_dx else None), d.T @ x, db
     d = dy[:, cols] * mask[:, cols]               # (N, |cols|): the only nonzero columns
     dx = d @ w[cols] if need_dx else None
     dw = np.zeros(w.shape, dtype=w.dtype)
     dw[cols] = d.T @ x
-    db = dy.sum(axis=0) if cache.has_bias else None
     return dx, dw, db
 
 
