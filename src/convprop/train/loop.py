@@ -69,25 +69,32 @@ def _diagnose(model, optimizer, batch, epoch: int, step: int, value: float):
     bad = _first_nonfinite([("the batch inputs", batch.x)])
     if bad:
         return NonFiniteLossError(epoch, step, value, "inputs", bad, lr, False)
+    x = np.asarray(batch.x)
+    x_max = float(np.abs(x).max()) if x.size and x.dtype.kind in "fiu" else 0.0
+    # inputs this large overflow the forward pass (and the gradients) whatever the step size
+    huge_x = x_max > 1e6
+    scale = (f"; the inputs are very large (largest |x| {x_max:.3g}): check the data's "
+             "scaling" if huge_x else "")
     named = model.named_parameters() if hasattr(model, "named_parameters") else []
     bad = _first_nonfinite((f"parameter {n!r}", p.value) for n, p in named)
     if bad:
-        return NonFiniteLossError(epoch, step, value, "parameters", bad, lr, True)
+        return NonFiniteLossError(epoch, step, value, "parameters", bad + scale, lr, not huge_x)
     out = np.asarray(batch.out)
     big = 0.0
     if hasattr(model, "parameters"):
         big = max((float(np.abs(p.value).max()) for p in model.parameters() if p.value.size),
                   default=0.0)
-    finite_out = np.isfinite(out).all()
-    out_max = float(np.abs(out[np.isfinite(out)]).max()) if out.size and finite_out else 0.0
-    # weights or logits this large mean the run diverged: the step size is the usual cause
-    diverged = big > 1e6 or out_max > 1e6
+    finite_out = bool(np.isfinite(out).all())
+    out_max = float(np.abs(out).max()) if out.size and finite_out else 0.0
     if not finite_out:
         bad = _first_nonfinite([("the outputs", out)])
-        return NonFiniteLossError(epoch, step, value, "outputs", bad, lr, big > 1e3)
+        return NonFiniteLossError(epoch, step, value, "outputs", bad + scale, lr,
+                                  big > 1e3 and not huge_x)
+    # weights or logits this large mean the run diverged: the step size is the usual cause
+    diverged = (big > 1e6 or out_max > 1e6) and not huge_x
     return NonFiniteLossError(epoch, step, value, "loss",
-                              f"largest |output| {out_max:.3g}, largest |weight| {big:.3g}",
-                              lr, diverged)
+                              f"largest |output| {out_max:.3g}, largest |weight| {big:.3g}"
+                              + scale, lr, diverged)
 
 
 @dataclass
