@@ -183,3 +183,21 @@ def test_errors():
     k.check_type_errors([x, a])
     k.check_type_errors([x, np.zeros(2)])
     k.check_dy_errors([x, a])
+
+
+def test_per_channel_alphas_on_every_evaluation_path(rng):
+    """One call whose channels take the series (alpha ~ 1), the log1p/expm1 (|p| < 1/4) and
+    the log-sum-exp paths equals one call per channel with that alpha alone, forward and
+    backward (each channel's evaluation is independent of the others')."""
+    x = rng.random((2, 5, 6, 5)) * 3 + 0.05
+    alpha = np.array([1.0, 1 + 1e-7, 0.7, -1.0, 9.0])      # p = 0, ~0, 0.15, 1, -4
+    y, cache = alpha_pool2d_forward(x, alpha, kernel_size=2, stride=(2, 1))
+    dy = rng.standard_normal(y.shape)
+    dx, dalpha = alpha_pool2d_backward(dy, cache)
+    for ch, a in enumerate(alpha):
+        yc, cc = alpha_pool2d_forward(x[:, ch:ch + 1], np.array(a), kernel_size=2,
+                                      stride=(2, 1))
+        dxc, dac = alpha_pool2d_backward(dy[:, ch:ch + 1], cc)
+        np.testing.assert_allclose(y[:, ch:ch + 1], yc, rtol=1e-13)
+        np.testing.assert_allclose(dx[:, ch:ch + 1], dxc, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(dalpha[ch], dac, rtol=1e-10, atol=1e-14)

@@ -22,8 +22,10 @@ log-sum-exp form, so that large |p| neither overflows nor underflows):
 
 With ``l`` centred on its window mean k1 (``c = l - k1``), ``log y = k1 + g`` and
 ``g = log(mean(exp(p c))) / p`` is evaluated through ``log1p(mean(expm1(p c))) / p`` where
-``|p c| <= 1`` (accurate as p -> 0) and through log-sum-exp elsewhere; g = 0 at p = 0 (the
-geometric mean). Near p = 0 (|p| < 1e-5) ``d(log y)/dp`` is the cumulant series
+``|p| < 1/4`` (accurate as p -> 0; |p c| < 45 there for any positive float32, so nothing
+overflows) and through log-sum-exp elsewhere; g = 0 at p = 0 (the geometric mean). The path
+is chosen per alpha (per layer, or per channel), so each window is evaluated once.
+Near p = 0 (|p| < 1e-5) ``d(log y)/dp`` is the cumulant series
 ``k2/2 + p k3/3 + p^2 k4/8`` (k2, k3, k4: the window's cumulants of l), its limit at
 alpha = 1 being half the variance of log x.
 
@@ -96,6 +98,54 @@ def _check_alpha(op: str, alpha, channels: int) -> np.ndarray:
     return alpha
 
 
+#: |p| below which g is evaluated as log1p(mean(expm1(p c))) / p: no cancellation as p -> 0,
+#: and no overflow (with |p| < 1/4, |p c| stays below 45 for every positive float32).
+_SMALL_P = 0.25
+
+
+def _paths(p: np.ndarray):
+    """The evaluation path of each alpha: ("series" for |p| < 1e-5, "small" for |p| < 1/4,
+    else "large") with the channels it covers (a slice for one alpha per layer)."""
+    kinds = np.where(np.abs(p) < _SERIES_P, 0, np.where(np.abs(p) < _SMALL_P, 1, 2))
+    names = ("series", "small", "large")
+    if p.size == 1:
+        return [(names[int(kinds[0])], slice(None))]
+    return [(names[k], np.flatnonzero(kinds == k)) for k in range(3) if (kinds == k).any()]
+
+
+def _large(c, p, k):
+    """|p| >= 1/4: log-sum-exp (no overflow for large |p|); w = softmax(p c)."""
+    s = p * c
+    smax = s.max(axis=-1, keepdims=True)
+    s -= smax
+    w = np.exp(s, out=s)
+    den = w.sum(axis=-1, keepdims=True)
+    w /= den
+    g = (smax + np.log(den) - math.log(k)) / p
+    return w, g, ((w * c).sum(axis=-1, keepdims=True) - g) / p
+
+
+def _small(c, p, k, series: bool = False):
+    """|p| < 1/4: g through log1p/expm1 (accurate as p -> 0, 0 at p = 0); w = exp(p c) / sum
+    (exp, not expm1 + 1, which would lose the tiny weights of tiny inputs); d(log y)/dp by
+    its cumulant series when ``series`` (|p| < 1e-5, alpha near 1)."""
+    s = p * c
+    p_safe = np.where(p == 0, 1, p)
+    g = np.where(p == 0, 0, np.log1p(np.expm1(s).mean(axis=-1, keepdims=True)) / p_safe)
+    w = np.exp(s, out=s)
+    w /= w.sum(axis=-1, keepdims=True)
+    if series:
+        c2 = c * c
+        k2, k3 = c2.mean(axis=-1, keepdims=True), (c2 * c).mean(axis=-1, keepdims=True)
+        k4 = (c2 * c2).mean(axis=-1, keepdims=True) - 3 * k2 * k2
+        return w, g, k2 / 2 + p * k3 / 3 + p * p * k4 / 8
+    return w, g, ((w * c).sum(axis=-1, keepdims=True) - g) / p_safe
+
+
+_PATHS = {"large": _large, "small": _small,
+          "series": lambda c, p, k: _small(c, p, k, series=True)}
+
+
 def alpha_pool2d_forward(x: np.ndarray, alpha: np.ndarray, *, kernel_size, stride=None):
     """Alpha-integration pooling: ``y = ((1/K) sum_R x^p)^(1/p)``, ``p = (1 - alpha)/2``
     (the geometric mean at alpha = 1).
@@ -125,37 +175,23 @@ def alpha_pool2d_forward(x: np.ndarray, alpha: np.ndarray, *, kernel_size, strid
                          f"positive values), got a minimum of {np.nanmin(x) if x.size else x}"
                          + (" and NaN" if np.isnan(x).any() else ""))
     win = _windows(x, ks, st)                                  # (N, C, Ho, Wo, K)
-    k = win.shape[-1]
-    p = ((1 - alpha) / 2).reshape(1, -1, 1, 1, 1)              # broadcasts over windows
-    p_safe = np.where(p == 0, 1, p)
-    l = np.log(win)
-    k1 = l.mean(axis=-1, keepdims=True)
-    c = l - k1                                                 # centred: log y = k1 + g
-    s = p * c
-    smax = s.max(axis=-1, keepdims=True)
-    e = np.exp(s - smax)
-    den = e.sum(axis=-1, keepdims=True)
-    w = e / den                                                # softmax(p l)
-    # g = log(mean(exp(p c))) / p: through log1p/expm1 where |p c| <= 1 (no cancellation as
-    # p -> 0), through log-sum-exp elsewhere (no overflow for large |p|); 0 at p = 0.
-    near = np.abs(s).max(axis=-1, keepdims=True) <= 1
-    g_small = np.log1p(np.expm1(np.minimum(s, 1)).mean(axis=-1, keepdims=True)) / p_safe
-    g_large = (smax + np.log(den) - math.log(k)) / p_safe
-    g = np.where(p == 0, 0, np.where(near, g_small, g_large))
-    logy = k1 + g
-    # d(log y)/dp = (sum w c - g) / p, or its cumulant series near p = 0 (alpha = 1)
-    c2 = c * c
-    k2, k3 = c2.mean(axis=-1, keepdims=True), (c2 * c).mean(axis=-1, keepdims=True)
-    k4 = (c2 * c2).mean(axis=-1, keepdims=True) - 3 * k2 * k2
-    series = k2 / 2 + p * k3 / 3 + p * p * k4 / 8
-    dlogy = np.where(np.abs(p) < _SERIES_P, series,
-                     ((w * c).sum(axis=-1, keepdims=True) - g) / p_safe)
-    y = np.exp(logy)
-    jac = y * w / win
+    c = np.log(win)
+    k1 = c.mean(axis=-1, keepdims=True)
+    c -= k1                                                    # centred logs: log y = k1 + g
+    p = ((1 - alpha) / 2).reshape(-1)                          # (1,) or (C,)
+    y = np.empty(win.shape[:4] + (1,), dt)
+    dlogy = np.empty(win.shape[:4] + (1,), dt)
+    jac = np.empty(win.shape, dt)
+    for path, chans in _paths(p):
+        sel = (slice(None), chans)
+        pc = p[chans].reshape(1, -1, 1, 1, 1) if p.size > 1 else p.reshape(1, 1, 1, 1, 1)
+        w, g, dl = _PATHS[path](c[sel], pc, win.shape[-1])
+        y[sel] = np.exp(k1[sel] + g)
+        dlogy[sel] = dl
+        jac[sel] = w * y[sel] / win[sel]
     dydalpha = (-0.5 * y * dlogy)[..., 0]
     return (np.ascontiguousarray(y[..., 0], dtype=dt),
-            AlphaPool2dCache(tuple(x.shape), alpha.shape, dt, ks, st, jac.astype(dt),
-                             dydalpha.astype(dt)))
+            AlphaPool2dCache(tuple(x.shape), alpha.shape, dt, ks, st, jac, dydalpha))
 
 
 def alpha_pool2d_backward(dy: np.ndarray, cache: AlphaPool2dCache):
