@@ -1,6 +1,13 @@
-"""Pictures (matplotlib, the optional ``plot`` extra), one module per subject: training
-curves (:mod:`.history`)."""
+"""Pictures (matplotlib, the optional ``plot`` extra; imported only when a function is
+called), one module per subject: training curves (:mod:`.history`), a network's filters,
+feature maps, confusion matrix and gradient norms (:mod:`.network`), saliency maps and
+DeconvNet projections (:mod:`.saliency`). Each function returns a matplotlib Figure (or
+writes a PNG and returns its path)."""
 
 from .history import have_matplotlib, plot_history
+from .network import (feature_maps, first_conv, plot_confusion, plot_feature_maps, plot_filters,
+                      plot_gradient_norms, save_figure)
 
-__all__ = ["have_matplotlib", "plot_history"]
+__all__ = ["feature_maps", "first_conv", "have_matplotlib", "plot_confusion",
+           "plot_feature_maps", "plot_filters", "plot_gradient_norms", "plot_history",
+           "save_figure"]

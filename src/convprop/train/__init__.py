@@ -2,8 +2,10 @@
 
 from .callbacks import Batch, Callback, EarlyStopping, KeepBest, SaveCheckpoint
 from .evaluate import evaluate, predict, softmax
+from .gradient_norms import GradientNorms, gradient_norm_series, layer_gradient_norms
 from .history import History
 from .loop import NonFiniteLossError, TrainState, fit
 
-__all__ = ["Batch", "Callback", "EarlyStopping", "History", "KeepBest", "NonFiniteLossError",
-           "SaveCheckpoint", "TrainState", "evaluate", "fit", "predict", "softmax"]
+__all__ = ["Batch", "Callback", "EarlyStopping", "GradientNorms", "History", "KeepBest",
+           "NonFiniteLossError", "SaveCheckpoint", "TrainState", "evaluate", "fit",
+           "gradient_norm_series", "layer_gradient_norms", "predict", "softmax"]
