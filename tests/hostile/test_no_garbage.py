@@ -16,6 +16,8 @@ from convprop.optim import (SGD, Adam, AdamW, CosineAnnealingLR, ExponentialLR, 
 from convprop.train import Callback, NonFiniteLossError, fit
 
 NAN, INF = float("nan"), float("inf")
+# the runs that go non-finite on purpose overflow in NumPy, which warns
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
 def _p():
