@@ -6,7 +6,8 @@
 Draws the saliency maps of the chosen methods (default all of
 :data:`convprop.explain.METHODS`) for class ``--target`` (default: the predicted class), each
 beside its overlay on the image; ``--layer`` is the layer of the Grad-CAM methods (default the
-last layer with spatial maps). With ``--projections K`` it draws instead the DeconvNet
+last layer with spatial maps); Integrated Gradients start from the black image (raw 0). With
+``--projections K`` it draws instead the DeconvNet
 projections of the K strongest activations of ``--layer``. Writes ``--out`` (default
 ``<checkpoint>-saliency.png`` / ``-deconvnet.png``) and prints where. The image must have
 the model's size and channel count (a saliency map is about the pixels the network saw, so
@@ -128,7 +129,9 @@ def run(a) -> int:
         fig = plot_deconvnet(img, panels, layer=layer)
         out = _out(a, "deconvnet")
     else:
-        maps = saliency_panels(model, x, target, methods, layer=layer)
+        black = (0.0 - mean) / std  # Integrated Gradients from the black image (raw 0)
+        maps = saliency_panels(model, x, target, methods, layer=layer, options={
+            "integrated_gradients": {"baseline": np.broadcast_to(black, x.shape)}})
         label = classes[target] if target < len(classes) else str(target)
         fig = plot_saliency(img, maps, title=f"{os.path.basename(a.image)}: class {label} "
                             f"(score {scores[target]:.3g}); Grad-CAM layer {layer!r}")
