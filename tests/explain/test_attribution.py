@@ -56,6 +56,26 @@ def test_gradient_on_resnet_with_batch_norm_matches_numerical(resnet, rng):
     assert np.linalg.norm(got - want) <= 1e-7 * np.linalg.norm(want)
 
 
+def test_gradient_of_a_1d_model_matches_numerical(rng):
+    """Any convprop model and batch: a 1-D CNN over (N, C, L) sequences."""
+    model = build("cnn1d", input_size=24, in_channels=2, widths=(3, 4), pools=(2, 2),
+                  rng=np.random.default_rng(2), dtype=np.float64)
+    x = rng.standard_normal((2, 2, 24))
+    got = attribute(model, x, [1, 4], "gradient")
+    want = numerical_score_gradient(model, x, [1, 4])
+    assert np.linalg.norm(got - want) <= 1e-7 * np.linalg.norm(want)
+    assert attribute(model, x, 1, "integrated_gradients", steps=3).shape == x.shape
+
+
+@pytest.mark.parametrize("method", ["gradient", "guided_gradcam", "cues"])
+def test_non_contiguous_input_gives_the_same(method, lenet, rng):
+    x = rng.standard_normal((2, 1, 28, 56))[:, :, :, ::2]
+    assert not x.flags.c_contiguous
+    opts = LAYER_OPTS.get(method, {})
+    np.testing.assert_array_equal(attribute(lenet, x, 3, method, **opts),
+                                  attribute(lenet, np.ascontiguousarray(x), 3, method, **opts))
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_no_method_touches_parameter_gradients_or_values(method, lenet, rng):
     grads, values = {}, {}
@@ -302,6 +322,9 @@ def test_bad_input_is_named(lenet, rng):
         attribute(lenet, x, 1, "gradient", layer="3")
     with raises("attribute", "x must be a float32 or float64 numpy.ndarray", TypeError):
         attribute(lenet, x.tolist(), 1)
+    with raises("attribute", "x has dtype float32 but the model's parameters are float64",
+                TypeError):
+        attribute(lenet, x.astype(np.float32), 1)
     with raises("attribute", "model must be a convprop Module", TypeError):
         attribute(lambda z: z, x, 1)
     with raises("attribute", r"the model must output class scores \(N, K\)"):

@@ -73,6 +73,10 @@ def _check_model_x(op: str, model, x) -> np.ndarray:
                         f"{type(x).__name__} {getattr(x, 'dtype', '')}".rstrip())
     if x.ndim < 2 or x.shape[0] < 1:
         raise ValueError(f"{op}: x must be a batch (N, C, ...) with N >= 1, got shape {x.shape}")
+    params = model.parameters()
+    if params and params[0].value.dtype != x.dtype:
+        raise TypeError(f"{op}: x has dtype {x.dtype} but the model's parameters are "
+                        f"{params[0].value.dtype}; cast x or call model.astype({x.dtype})")
     return x
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from .._checks import as_float_array, check_cache, check_dy, finite_number
 
 __all__ = [
-    "RELU_RULES", "relu_rule_arg", "ReluCache", "relu_forward", "relu_backward",
+    "RELU_RULES", "ReluCache", "relu_forward", "relu_backward",
     "LeakyReluCache", "leaky_relu_forward", "leaky_relu_backward",
     "SigmoidCache", "sigmoid_forward", "sigmoid_backward",
     "TanhCache", "tanh_forward", "tanh_backward",
