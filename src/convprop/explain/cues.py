@@ -12,9 +12,12 @@ centre prior, and blurred:
 The backward signal is rectified *at each chosen layer* (its negative part set to zero) before
 it continues down, so the signal a lower layer receives was built from positive evidence only.
 
-Where the paper leaves things open we follow the authors' published top-down code
-(Saliency_BackwardForwardFeatures_VGG16, read for this implementation; nothing copied) and
-say so:
+The paper's full text was not within reach when this was written; the equation above is
+taken from the authors' own published code for the paper's top-down part
+(Saliency_BackwardForwardFeatures_VGG16, "revised code for the top-down saliency computation
+part", read for this implementation; nothing copied) and its README. That code covers the
+paper's top-down saliency; whatever else the paper's full model adds is not implemented
+here. The choices, each following that code unless said otherwise:
 
 - Layers: they use VGG-16's pool2..pool5 outputs with weights 0.1, 0.5, 1.0, 0.1. Here
   ``layers`` may name any modules (dotted names or the modules); by default the outputs of

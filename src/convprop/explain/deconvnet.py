@@ -16,7 +16,9 @@ layer to zero, and send that back down through the layers beneath, each one reve
 
 This is the explicit construction. It equals back-propagating the one-hot activation with
 every ReLU under the "deconvnet" rule (:func:`~convprop.layers.activation.relu_rule`), which the
-tests check, and Captum's ``NeuronDeconvolution`` times the activation. Layers with no
+tests check, and Captum's ``NeuronDeconvolution`` times the activation; the two differ only
+under overlapping pooling windows, where a switch shared by two windows is written once by
+unpooling but receives both gradients in the backward. Layers with no
 DeconvNet inverse in the paper (batch norm, residual blocks, other poolings) are rejected by
 name.
 """
