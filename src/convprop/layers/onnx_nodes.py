@@ -98,13 +98,23 @@ class Binary(Module):
 
 
 class Sum(Module):
-    """``y = x_0 + x_1 + ...`` (ONNX Sum, with broadcasting); one input passes through."""
+    """``y = x_0 + x_1 + ... (+ constant)`` (ONNX Sum, with broadcasting); ``constant`` (a
+    buffer) is the sum of the node's constant inputs."""
+
+    def __init__(self, constant=None):
+        super().__init__()
+        if constant is None:
+            self.constant = None
+        else:
+            self.register_buffer("constant", np.asarray(constant))
 
     def forward(self, x, *, training: bool = False):
         xs = list(x) if isinstance(x, (tuple, list)) else [x]
         y = xs[0]
         for v in xs[1:]:
             y = y + v
+        if self.constant is not None:
+            y = y + self.constant.astype(y.dtype, copy=False)
         return y, [np.shape(v) for v in xs]
 
     def backward(self, dy, cache, *, need_dx: bool = True):

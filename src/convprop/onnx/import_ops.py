@@ -295,9 +295,8 @@ def _binary(op):
 
 def _sum(ctx, node):
     vals, runtime = _consts_and_runtime(ctx, node)
-    if len(runtime) != len(node.inputs):
-        raise Unsupported("Sum of computed tensors and constants is not supported")
-    return Sum(), runtime
+    consts = [v for v in vals if v is not None]
+    return Sum(sum(consts[1:], consts[0]) if consts else None), runtime
 
 
 def _concat(ctx, node):

@@ -158,6 +158,28 @@ def _shapes(onnx, proto) -> dict:
     return out
 
 
+def _complete_outputs(onnx, proto):
+    """A copy for the checker in which graph outputs declared without a shape (ONNX Runtime
+    runs such files, the checker refuses them) get the one shape inference finds."""
+    outs = proto.graph.output
+    if all(o.type.tensor_type.HasField("shape") for o in outs):
+        return proto
+    try:
+        g = onnx.shape_inference.infer_shapes(proto).graph
+        inferred = {v.name: v for v in list(g.value_info) + list(g.output)}
+    except Exception:
+        return proto
+    proto = type(proto).FromString(proto.SerializeToString())
+    for o in proto.graph.output:
+        if o.type.tensor_type.HasField("shape"):
+            continue
+        if inferred.get(o.name, o).type.tensor_type.HasField("shape"):
+            o.CopyFrom(inferred[o.name])
+        else:  # data-dependent (e.g. Reshape to a computed shape): present, of unknown size
+            o.type.tensor_type.shape.SetInParent()
+    return proto
+
+
 def from_onnx(proto, *, where: str = "<ModelProto>"):
     """The module for an ``onnx.ModelProto`` (see :func:`load`)."""
     onnx = require_onnx("load")
@@ -165,7 +187,7 @@ def from_onnx(proto, *, where: str = "<ModelProto>"):
         proto, where)
     nodes, opset = _structure(proto, where)
     try:
-        onnx.checker.check_model(proto)
+        onnx.checker.check_model(_complete_outputs(onnx, proto))
     except Exception as e:
         raise ImportError_(f"load: {where} fails onnx.checker: {e}") from None
     g = proto.graph
