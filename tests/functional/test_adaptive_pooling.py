@@ -1,7 +1,7 @@
 """Adaptive and global average / max pooling in 1, 2 and 3 dimensions through the kernel
 contract: loop oracles (PyTorch's bins, which overlap when O does not divide L), gradient
 checks, hostile inputs, dtypes, errors; global pooling's PyTorch parity (the adaptive ones'
-is in the randomized sweep)."""
+is in the randomized sweep). The tie policies (``ties``) are tested in test_adaptive_ties.py."""
 
 import math
 

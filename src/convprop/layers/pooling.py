@@ -265,24 +265,45 @@ class AdaptiveAvgPool3d(_AdaptivePoolNd):
     _nd = 3
 
 
-class AdaptiveMaxPool1d(_AdaptivePoolNd):
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    _kind = "adaptive_max_pool"
+
+    def __init__(self, output_size, return_indices: bool = False, *, ties: str = "first"):
+        super().__init__(output_size, return_indices)
+        self.ties = tie_policy(type(self).__name__, ties)
+
+    def forward(self, x, *, training: bool = False):
+        y, cache = _kernel(self._nd, self._kind, "forward")(x, output_size=self.output_size,
+                                                            ties=self.ties)
+        return ((y, cache.indices) if self.return_indices else y), cache
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", ties={self.ties!r}" if self.ties != "first" else "")
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """Max pooling to a fixed output length, as ``torch.nn.AdaptiveMaxPool1d``
-    (``return_indices`` as for MaxPool1d)."""
+    (``return_indices`` and ``ties`` as for AdaptiveMaxPool2d)."""
 
-    _nd, _kind = 1, "adaptive_max_pool"
+    _nd = 1
 
 
-class AdaptiveMaxPool2d(_AdaptivePoolNd):
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """Max pooling to a fixed output size, as ``torch.nn.AdaptiveMaxPool2d``; the first
-    maximum of each bin gets the gradient (overlapping bins add)."""
+    maximum of each bin gets the gradient (overlapping bins add), unless ``ties="split"``
+    (shared equally) or ``"all"`` (each gets all of it, as a naive mask; not a gradient)
+    says otherwise: see :func:`~convprop.functional.adaptive_max_pool2d_forward`.
+    ``return_indices=True``: the output is ``(y, indices)`` (PyTorch's, the first maxima,
+    under every policy)."""
 
-    _nd, _kind = 2, "adaptive_max_pool"
+    _nd = 2
 
 
-class AdaptiveMaxPool3d(_AdaptivePoolNd):
-    """Max pooling to a fixed output size, as ``torch.nn.AdaptiveMaxPool3d``."""
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Max pooling to a fixed output size, as ``torch.nn.AdaptiveMaxPool3d`` (``ties`` as for
+    AdaptiveMaxPool2d)."""
 
-    _nd, _kind = 3, "adaptive_max_pool"
+    _nd = 3
 
 
 class _GlobalPoolNd(Module):
@@ -314,22 +335,40 @@ class GlobalAvgPool3d(_GlobalPoolNd):
     _nd = 3
 
 
-class GlobalMaxPool1d(_GlobalPoolNd):
-    """Maximum over L: x (N, C, L) -> y (N, C); the first maximum gets the gradient."""
+class _GlobalMaxPoolNd(_GlobalPoolNd):
+    _kind = "global_max_pool"
 
-    _nd, _kind = 1, "global_max_pool"
+    def __init__(self, *, ties: str = "first"):
+        super().__init__()
+        self.ties = tie_policy(type(self).__name__, ties)
+
+    def forward(self, x, *, training: bool = False):
+        return _kernel(self._nd, self._kind, "forward")(x, ties=self.ties)
+
+    def extra_repr(self) -> str:
+        return f"ties={self.ties!r}" if self.ties != "first" else ""
 
 
-class GlobalMaxPool2d(_GlobalPoolNd):
-    """Maximum over (H, W): x (N, C, H, W) -> y (N, C); the first maximum gets the gradient."""
+class GlobalMaxPool1d(_GlobalMaxPoolNd):
+    """Maximum over L: x (N, C, L) -> y (N, C); the first maximum gets the gradient (``ties``
+    as for GlobalMaxPool2d)."""
 
-    _nd, _kind = 2, "global_max_pool"
+    _nd = 1
 
 
-class GlobalMaxPool3d(_GlobalPoolNd):
-    """Maximum over (D, H, W): x (N, C, D, H, W) -> y (N, C)."""
+class GlobalMaxPool2d(_GlobalMaxPoolNd):
+    """Maximum over (H, W): x (N, C, H, W) -> y (N, C); the first maximum gets the gradient,
+    unless ``ties="split"`` (shared equally among the plane's tied maxima) or ``"all"`` (each
+    gets all of it): see :func:`~convprop.functional.global_max_pool2d_forward`."""
 
-    _nd, _kind = 3, "global_max_pool"
+    _nd = 2
+
+
+class GlobalMaxPool3d(_GlobalMaxPoolNd):
+    """Maximum over (D, H, W): x (N, C, D, H, W) -> y (N, C) (``ties`` as for
+    GlobalMaxPool2d)."""
+
+    _nd = 3
 
 
 class _MaxUnpoolNd(Module):
