@@ -153,7 +153,7 @@ def _check_preprocess(pre, cfg: dict) -> None:
         raise _Bad(f"extra.preprocess.channels is {channels} but the model takes {in_ch} "
                    "input channels")
     spatial = list(shape) if shape is not None else [size, size] if type(size) is int else size
-    nd = models.SPATIAL_DIMS[name]
+    nd = models.SPATIAL_DIMS.get(name, len(spatial))
     if len(spatial) != nd:
         raise _Bad(f"extra.preprocess.shape {spatial} has {len(spatial)} axes but {name} "
                    f"takes {nd}-D examples")

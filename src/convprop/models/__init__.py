@@ -94,12 +94,13 @@ def _walk_numbers(op: str, key: str, v, depth: int = 0) -> None:
                     f"{type(v).__name__}")
 
 
-def _size(op: str, key: str, v, nd: int) -> None:
+def _size(op: str, key: str, v, nd: int | None) -> None:
     ok = (type(v) is int or isinstance(v, np.integer)) and not isinstance(v, bool)
-    if ok or isinstance(v, (list, tuple)) and len(v) == nd and all(
+    if ok or isinstance(v, (list, tuple)) and len(v) <= 8 and all(
             isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
-        return  # the ranges are the builder's to check (its own messages)
-    raise TypeError(f"{op}: {key} must be an int or a list of {nd} ints, got {v!r}"[:300])
+        return  # the ranges and the length are the builder's to check (its own messages)
+    raise TypeError(f"{op}: {key} must be an int or a list of {nd or 'spatial'} ints, got "
+                    f"{v!r}"[:300])
 
 
 def check_config(config, *, op: str = "models.check_config") -> dict:
@@ -131,7 +132,7 @@ def check_config(config, *, op: str = "models.check_config") -> dict:
             if v < 1:
                 raise ValueError(f"{op}: {key} must be >= 1, got {v}")
         elif key == "input_size":
-            _size(op, key, v, SPATIAL_DIMS[name])
+            _size(op, key, v, SPATIAL_DIMS.get(name))
         else:
             _walk_numbers(op, key, v)
     return config
