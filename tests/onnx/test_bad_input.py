@@ -1,0 +1,132 @@
+"""Bad ONNX input: each a clear OnnxImportError (a ValueError) naming what is wrong, or a
+ValueError at run time for an input of the wrong shape."""
+
+import numpy as np
+import pytest
+
+from ortutil import onnx
+
+from convprop.onnx import OnnxImportError, from_onnx, load, to_onnx
+from test_export import zoo_model
+
+h = onnx.helper
+TP = onnx.TensorProto
+
+
+@pytest.fixture
+def lenet_bytes(rng):
+    model, shape = zoo_model("lenet5", rng)
+    return to_onnx(model, shape).SerializeToString()
+
+
+def graph(nodes, opset=13, domain="", inits=()):
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, ["N", 3])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, ["N", 3])],
+                     initializer=list(inits))
+    m = h.make_model(g, opset_imports=[h.make_opsetid(domain, opset)])
+    m.ir_version = 7
+    return m.SerializeToString()
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9, 0.999])
+def test_truncated_file(tmp_path, lenet_bytes, cut):
+    p = tmp_path / "t.onnx"
+    p.write_bytes(lenet_bytes[:int(len(lenet_bytes) * cut)])
+    with pytest.raises(OnnxImportError, match=r"load: .*t\.onnx"):
+        load(p)
+
+
+def test_corrupt_header(tmp_path, lenet_bytes):
+    p = tmp_path / "c.onnx"
+    p.write_bytes(b"\xff" * 24 + lenet_bytes[24:])
+    with pytest.raises(OnnxImportError, match="not an ONNX model"):
+        load(p)
+
+
+@pytest.mark.parametrize("data", [b"", b"hello world\n", b"\x89PNG\r\n\x1a\n" + bytes(64),
+                                  b'{"model": 1}'])
+def test_not_onnx(tmp_path, data):
+    p = tmp_path / "x.onnx"
+    p.write_bytes(data)
+    with pytest.raises(OnnxImportError, match="not an ONNX model"):
+        load(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "absent.onnx")
+
+
+def test_cycle():
+    nodes = [h.make_node("Add", ["x", "b"], ["a"], name="first"),
+             h.make_node("Relu", ["a"], ["b"], name="second"),
+             h.make_node("Identity", ["b"], ["y"], name="out")]
+    with pytest.raises(OnnxImportError, match=r"cycle through node 'first' \(Add\), "
+                                              r"node 'second' \(Relu\)"):
+        from_onnx(graph(nodes))
+
+
+def test_dangling_input():
+    nodes = [h.make_node("Add", ["x", "ghost"], ["y"], name="adder")]
+    with pytest.raises(OnnxImportError, match=r"node 'adder' \(Add\) reads tensor 'ghost'.*"
+                                              "dangling"):
+        from_onnx(graph(nodes))
+
+
+def test_output_produced_by_nothing():
+    nodes = [h.make_node("Relu", ["x"], ["z"], name="r")]
+    with pytest.raises(OnnxImportError, match="graph output 'y' is produced by no node"):
+        from_onnx(graph(nodes))
+
+
+def test_unsupported_operator_names_node_and_operator():
+    nodes = [h.make_node("Erf", ["x"], ["y"], name="gelu_part")]
+    with pytest.raises(OnnxImportError, match=r"node 'gelu_part' \(Erf\): operator 'Erf' is "
+                                              "outside convprop's set"):
+        from_onnx(graph(nodes))
+
+
+@pytest.mark.parametrize("node,why", [
+    (h.make_node("Pad", ["x", "p"], ["y"], name="n", mode="reflect"), "mode='reflect'"),
+    (h.make_node("Softmax", ["x"], ["y"], name="n", axis=1), None),
+])
+def test_unsupported_attribute(node, why):
+    inits = [onnx.numpy_helper.from_array(np.array([0, 1, 0, 1], np.int64), "p")]
+    if why is None:
+        from_onnx(graph([node], inits=inits))  # supported: no error
+        return
+    with pytest.raises(OnnxImportError, match=rf"node 'n' \(Pad\): {why}"):
+        from_onnx(graph([node], inits=inits))
+
+
+def test_conv_transpose_auto_pad_refused():
+    w = onnx.numpy_helper.from_array(np.ones((3, 2, 3, 3), np.float32), "w")
+    node = h.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", auto_pad="SAME_UPPER",
+                       strides=[2, 2])
+    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", TP.FLOAT, ["N", 3, 4, 4])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, None)], initializer=[w])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 7
+    with pytest.raises(OnnxImportError, match=r"node 'up' \(ConvTranspose\): auto_pad="
+                                              "'SAME_UPPER'"):
+        from_onnx(m)
+
+
+def test_old_opset_and_foreign_domain():
+    nodes = [h.make_node("Relu", ["x"], ["y"], name="r")]
+    with pytest.raises(OnnxImportError, match="opset 8; convprop imports opset 9 and newer"):
+        from_onnx(graph(nodes, opset=8))
+    foreign = [h.make_node("Relu", ["x"], ["y"], name="r", domain="com.example")]
+    with pytest.raises(OnnxImportError, match=r"node 'r' \(Relu\) is in domain 'com.example'"):
+        from_onnx(graph(foreign))
+
+
+def test_wrong_input_shape_at_run_time(rng, lenet_bytes):
+    chain = from_onnx(lenet_bytes)
+    with pytest.raises(ValueError, match=r"input 'input' must have shape \('N', 1, 28, 28\)"):
+        chain.predict(np.zeros((2, 1, 32, 32), np.float32))
+    model, shape = zoo_model("resnet20", rng)
+    dag = from_onnx(to_onnx(model, shape))
+    with pytest.raises(ValueError, match=r"input 'input' must have shape \('N', 3, 16, 16\)"):
+        dag.predict(np.zeros((2, 3, 16), np.float32))
+    chain.predict(np.zeros((5, 1, 28, 28), np.float32))  # any batch size
