@@ -293,11 +293,16 @@ def test_modules_pass_ties_through(rng, nd, ties):
 def test_return_indices_stay_torchs(torch, rng, nd, ties):
     x = rng.integers(0, 2, SHAPES[nd]).astype(float)
     out = OUTS[nd][0]
-    (y, idx), cache = getattr(LP, f"AdaptiveMaxPool{nd}d")(out, return_indices=True,
-                                                           ties=ties).forward(x)
-    ty, ti = getattr(torch.nn.functional, f"adaptive_max_pool{nd}d")(
-        torch.tensor(x), out, return_indices=True)
-    np.testing.assert_array_equal(y, ty.numpy())
+    m = getattr(LP, f"AdaptiveMaxPool{nd}d")(out, return_indices=True, ties=ties)
+    (y, idx), cache = m.forward(x)
+    tx = torch.tensor(x, requires_grad=True)
+    ty, ti = getattr(torch.nn.functional, f"adaptive_max_pool{nd}d")(tx, out,
+                                                                     return_indices=True)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
     np.testing.assert_array_equal(idx, ti.numpy())  # the first maxima under every policy
+    if ties == "first":  # and PyTorch's gradient, ties and overlapping bins included
+        dy = rng.standard_normal(y.shape)
+        ty.backward(torch.tensor(dy))
+        np.testing.assert_allclose(m.backward(dy, cache), tx.grad.numpy(), rtol=0, atol=1e-12)
     assert "return_indices=True" in repr(getattr(LP, f"AdaptiveMaxPool{nd}d")(
         out, return_indices=True, ties=ties))
