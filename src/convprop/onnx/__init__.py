@@ -8,7 +8,7 @@
 The ``onnx`` package is imported only when one of these is called.
 """
 
-from ._lib import ExportError, ImportError_ as OnnxImportError, OnnxError
+from ._lib import ExportError, OnnxImportError, OnnxError
 from .export import DEFAULT_OPSET, export, to_onnx
 from .graph import GraphModule, ImportedSequential
 from .importer import from_onnx, load

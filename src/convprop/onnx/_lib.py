@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["OnnxError", "ExportError", "ImportError_", "require_onnx"]
+__all__ = ["OnnxError", "ExportError", "OnnxImportError", "require_onnx"]
 
 INSTALL_HINT = "pip install 'convprop[onnx]' (or: pip install onnx)"
 
@@ -16,7 +16,7 @@ class ExportError(OnnxError):
     layer and why."""
 
 
-class ImportError_(OnnxError):
+class OnnxImportError(OnnxError):
     """An ONNX graph convprop cannot turn into modules; the message names the node and its
     operator."""
 

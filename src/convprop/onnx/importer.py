@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._lib import ImportError_, require_onnx
+from ._lib import OnnxImportError, require_onnx
 from .evaluate import EVAL, attr_values
 from .graph import GraphModule, GraphNode, ImportedSequential, InputSpec, attribute_name
 from .import_ops import IMPORTERS, Unsupported, int_op
@@ -73,10 +73,10 @@ def _read(onnx, source):
     try:
         proto.ParseFromString(data)
     except Exception as e:  # google.protobuf.message.DecodeError and friends
-        raise ImportError_(f"load: {where} is not an ONNX model (truncated or corrupt: "
+        raise OnnxImportError(f"load: {where} is not an ONNX model (truncated or corrupt: "
                            f"{type(e).__name__}: {e})") from None
     if not proto.HasField("graph") or not proto.graph.node:
-        raise ImportError_(f"load: {where} is not an ONNX model (no graph with nodes; an "
+        raise OnnxImportError(f"load: {where} is not an ONNX model (no graph with nodes; an "
                            f"empty, truncated or foreign file)")
     return proto, where
 
@@ -90,7 +90,7 @@ def _structure(proto, where) -> tuple[list[Node], int]:
         if imp.domain in ("", "ai.onnx"):
             opset = imp.version
     if opset is None or opset < MIN_IMPORT_OPSET:
-        raise ImportError_(f"load: {where} uses opset {opset}; convprop imports opset "
+        raise OnnxImportError(f"load: {where} uses opset {opset}; convprop imports opset "
                            f"{MIN_IMPORT_OPSET} and newer (convert it with "
                            "onnx.version_converter)")
     g = proto.graph
@@ -99,7 +99,7 @@ def _structure(proto, where) -> tuple[list[Node], int]:
         node = Node(n.name or f"{n.op_type}_{i}", n.op_type, list(n.input), list(n.output),
                     attr_values(onnx, n))
         if n.domain not in ("", "ai.onnx"):
-            raise ImportError_(f"load: {_label(node)} is in domain {n.domain!r}; convprop "
+            raise OnnxImportError(f"load: {_label(node)} is in domain {n.domain!r}; convprop "
                                "imports the standard operators only")
         nodes.append(node)
     known = {i.name for i in g.input} | {t.name for t in g.initializer}
@@ -108,18 +108,18 @@ def _structure(proto, where) -> tuple[list[Node], int]:
         for o in node.outputs:
             if o:
                 if o in producer or o in known:
-                    raise ImportError_(f"load: {_label(node)} writes tensor {o!r}, which "
+                    raise OnnxImportError(f"load: {_label(node)} writes tensor {o!r}, which "
                                        "another node or the graph already defines")
                 producer[o] = k
     for node in nodes:
         for name in node.inputs:
             if name and name not in known and name not in producer:
-                raise ImportError_(f"load: {_label(node)} reads tensor {name!r}, which no "
+                raise OnnxImportError(f"load: {_label(node)} reads tensor {name!r}, which no "
                                    "node, graph input or initializer provides (a dangling "
                                    "input)")
     for o in g.output:
         if o.name not in known and o.name not in producer:
-            raise ImportError_(f"load: graph output {o.name!r} is produced by no node")
+            raise OnnxImportError(f"load: graph output {o.name!r} is produced by no node")
     deps = [{producer[n] for n in node.inputs if n in producer} for node in nodes]
     users = [[] for _ in nodes]
     for k, d in enumerate(deps):
@@ -137,7 +137,7 @@ def _structure(proto, where) -> tuple[list[Node], int]:
                 heapq.heappush(queue, u)
     if len(order) != len(nodes):
         stuck = [_label(nodes[k]) for k in range(len(nodes)) if indeg[k] > 0]
-        raise ImportError_(f"load: the graph has a cycle through {', '.join(stuck[:6])}")
+        raise OnnxImportError(f"load: the graph has a cycle through {', '.join(stuck[:6])}")
     return [nodes[k] for k in order], opset
 
 
@@ -189,7 +189,7 @@ def from_onnx(proto, *, where: str = "<ModelProto>"):
     try:
         onnx.checker.check_model(_complete_outputs(onnx, proto))
     except Exception as e:
-        raise ImportError_(f"load: {where} fails onnx.checker: {e}") from None
+        raise OnnxImportError(f"load: {where} fails onnx.checker: {e}") from None
     g = proto.graph
     consts = {t.name: onnx.numpy_helper.to_array(t) for t in g.initializer}
     inits = set(consts)
@@ -216,7 +216,7 @@ def from_onnx(proto, *, where: str = "<ModelProto>"):
                                   f"({', '.join(sorted(IMPORTERS))})")
         except (Unsupported, KeyError, ValueError, TypeError) as e:
             why = f"missing attribute {e}" if isinstance(e, KeyError) else str(e)
-            raise ImportError_(f"load: {_label(node)}: {why}") from None
+            raise OnnxImportError(f"load: {_label(node)}: {why}") from None
         built.append((node, module, runtime))
     return _assemble(g, built, consts, shapes, where)
 
@@ -236,7 +236,7 @@ def _assemble(g, built, consts, shapes, where):
     outputs = [o.name for o in g.output]
     for o in outputs:
         if o in consts:
-            raise ImportError_(f"load: graph output {o!r} is a constant; convprop imports "
+            raise OnnxImportError(f"load: graph output {o!r} is a constant; convprop imports "
                                "graphs whose outputs depend on the input")
     specs = [s if s.shape is not None else InputSpec(s.name, None) for s in specs]
     uses = Counter(n for _, _, rt in built for n in rt) + Counter(outputs)
@@ -259,7 +259,7 @@ def _assemble(g, built, consts, shapes, where):
 
 def _spec(s: InputSpec) -> InputSpec:
     if s.shape is None:
-        raise ImportError_(f"load: graph input {s.name!r} has no shape in the file")
+        raise OnnxImportError(f"load: graph input {s.name!r} has no shape in the file")
     return InputSpec(s.name, tuple(None if (i == 0 or d is None) else int(d)
                                    for i, d in enumerate(s.shape)))
 
