@@ -313,3 +313,21 @@ def test_conv_errors(rng):
         conv2d_meprop_backward(np.zeros((1, 2, 3)), c1, k=1)
     with raises(op, r"dy must have shape \(2, 4, 3, 3\)"):
         conv2d_meprop_backward(np.zeros((2, 4, 3, 4)), cache, k=1)
+
+
+@pytest.mark.parametrize("unified", [False, True])
+def test_conv_banded_engine_path(unified, rng, monkeypatch):
+    """Large layers run in bands of output rows (their columns rebuilt in backward): the
+    live-filter products must take that path too."""
+    import convprop.functional._engine.correlate as corr
+    monkeypatch.setattr(corr, "BAND_ABOVE", 0)
+    monkeypatch.setattr(corr, "BAND_BYTES", 1)     # one output row per band
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((5, 3, 3, 3))
+    y, cache = conv2d_forward(x, w, None, stride=2, padding=1)
+    assert cache.work.bands
+    dy = rng.standard_normal(y.shape)
+    keep = loop_channel_keep(dy, 1, unified)
+    dx, dw, _ = conv2d_meprop_backward(dy, cache, k=1, unified=unified)
+    want_dx, want_dw = loop_conv_grads(x, w, dy * keep[:, :, None, None], 2, 1)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dw, want_dw, rtol=1e-12, atol=1e-12)
