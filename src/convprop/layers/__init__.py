@@ -9,7 +9,7 @@ losses take ``forward(pred, target)`` and ``backward(dy, cache)``. Initializers 
 
 from . import init
 from ._summary import layer_table, summary
-from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from .activation import LeakyReLU, ReLU, Sigmoid, Tanh, relu_rule
 from .container import Concat, Residual, Sequential
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
@@ -110,6 +110,7 @@ __all__ = [
     "SumPool2d",
     "SumPool3d",
     "Tanh",
+    "relu_rule",
     "WaveletPool2d",
     "init",
     "layer_table",
