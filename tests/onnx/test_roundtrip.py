@@ -95,3 +95,13 @@ def test_graph_node_names_are_readable(rng):
     names = [n.onnx_name for n in imported.nodes]
     assert "0/Conv" in names and any(n.endswith("body.1/BatchNormalization") for n in names)
     assert "0_Conv.weight" in imported.state_dict()
+
+
+@pytest.mark.parametrize("key", ["resnet20", "googlenet_mini", "lenet5"])
+def test_imported_model_exports_again(key, rng):
+    """ONNX -> convprop -> ONNX -> convprop: a fine-tuned import can be written back."""
+    model, shape = zoo_model(key, rng)
+    once = from_onnx(to_onnx(model, shape))
+    twice = from_onnx(to_onnx(once, shape))
+    x = rng.normal(size=(2,) + shape[1:]).astype(np.float32)
+    np.testing.assert_allclose(twice.predict(x), model.predict(x), rtol=1e-5, atol=1e-5)

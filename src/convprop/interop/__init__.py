@@ -9,8 +9,9 @@ convprop modules use PyTorch's parameter and buffer names (``0.weight``,
 (the zoo's twins in ``twins/torch_zoo.py``) loads without a name map.
 """
 
+from .init import init_model
 from .torch_weights import (StateDictMismatch, load_torch_weights, read_state_dict,
                             save_torch_safetensors, torch_state_dict)
 
-__all__ = ["StateDictMismatch", "load_torch_weights", "read_state_dict",
+__all__ = ["StateDictMismatch", "init_model", "load_torch_weights", "read_state_dict",
            "save_torch_safetensors", "torch_state_dict"]

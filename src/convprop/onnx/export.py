@@ -97,18 +97,32 @@ def emit(ctx: Context, module: Module, path: str, x):
         ctx.sample[y] = (sum(ctx.sample[o] for o in outs) if isinstance(module, Residual)
                          else np.concatenate([ctx.sample[o] for o in outs], axis=1))
         return y
+    from .graph import GraphModule
+    if isinstance(module, GraphModule):
+        xs = x if isinstance(x, tuple) else (x,)
+        values = {spec.name: v for spec, v in zip(module.input_specs, xs)}
+        for node in module.nodes:
+            args = tuple(values[n] for n in node.inputs)
+            out = emit(ctx, getattr(module, node.name),
+                       f"{path}.{node.name}" if path else node.name,
+                       args[0] if len(args) == 1 else args)
+            outs = out if len(node.outputs) > 1 else (out,)
+            values.update((n, o) for n, o in zip(node.outputs, outs) if n)
+        ys = tuple(values[n] for n in module.output_names)
+        return ys[0] if len(ys) == 1 else ys
     from .export_ops import EXPORTERS
     fn = next((EXPORTERS[t] for t in type(module).__mro__ if t in EXPORTERS), None)
     label = f"export: layer {path or '<root>'!r} ({type(module).__name__})"
     if fn is None:
-        raise ExportError(f"{label} has no ONNX mapping: convprop knows how to write "
-                          f"{sorted(t.__name__ for t in EXPORTERS)} and containers")
+        raise ExportError(f"{label} has no ONNX mapping (the layers convprop writes are the "
+                          "keys of convprop.onnx.export_ops.EXPORTERS, and containers)")
     sample_in = tuple(ctx.sample[n] for n in x) if isinstance(x, tuple) else ctx.sample[x]
     try:
         y_sample = module.predict(sample_in)
     except (ValueError, TypeError) as e:
         raise ExportError(f"{label} fails on the sample input (give export a sample= that "
                           f"the model accepts): {e}") from None
+    ctx.sample_out = np.asarray(y_sample[0] if isinstance(y_sample, tuple) else y_sample)
     try:
         y = fn(ctx, module, path or type(module).__name__, x)
     except ExportError as e:

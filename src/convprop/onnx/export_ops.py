@@ -18,6 +18,7 @@ from ..layers import activation, conv, dropout, linear, normalization, pooling, 
 from ..layers import shortcut
 from ._lib import ExportError
 from .export_compose import COMPOSED, avg_pool
+from .export_nodes import NODE_EXPORTERS
 
 __all__ = ["EXPORTERS"]
 
@@ -212,3 +213,4 @@ EXPORTERS = {
     roi.RoIAlign: _roi_align,
 }
 EXPORTERS.update(COMPOSED)
+EXPORTERS.update(NODE_EXPORTERS)
