@@ -330,7 +330,7 @@ def _cmd_predict(a) -> int:
     from .train import predict
 
     ckpt, model, pre = _load_model(a.checkpoint)
-    classes = ckpt.extra.get("classes") or [str(i) for i in range(10)]
+    classes = ckpt.extra.get("classes")
     # checkpoints before 1-D/3-D data recorded only a square image's side
     shape = tuple(pre.get("shape") or (pre["size"], pre["size"]))
     imgs = np.stack([_read_image(p, pre["channels"], shape, a.invert) for p in a.images])
@@ -341,6 +341,8 @@ def _cmd_predict(a) -> int:
     probs = predict(_FiniteOutputs(model, a.checkpoint, "predict"), x)
     if not np.isfinite(probs).all():
         raise ValueError(f"predict: the model in {a.checkpoint} gave non-finite probabilities")
+    if classes is None or len(classes) != probs.shape[1]:  # unnamed: the class indices
+        classes = [str(i) for i in range(probs.shape[1])]
     for path, p in zip(a.images, probs):
         top = np.argsort(-p, kind="stable")[:a.top]
         print(f"{path}: " + ", ".join(f"{classes[k]} ({p[k]:.4f})" for k in top))

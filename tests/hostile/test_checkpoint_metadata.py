@@ -79,6 +79,12 @@ METADATA = {
     "schedule-eta-infinite": (_set(["schedule", "eta_min"], "-" + INF), "eta_min must be finite"),
     "rng-unknown-generator": (_set(["rng", "bit_generator"], "os.system"), "bit_generator"),
     "rng-not-object": (_set(["rng"], 42), "'rng'"),
+    "rng-state-129-bits": (_set(["rng", "state", "state"], 2**129), "rng.state.state"),
+    "rng-state-negative": (_set(["rng", "state", "inc"], -1), "rng.state.inc"),
+    "rng-state-float": (_set(["rng", "state", "state"], 1.5), "rng.state.state"),
+    "rng-has-uint32-huge": (_set(["rng", "has_uint32"], 2**70), "rng.has_uint32"),
+    "rng-uinteger-negative": (_set(["rng", "uinteger"], -5), "rng.uinteger"),
+    "rng-state-extra-key": (_set(["rng", "state", "evil"], 1), "rng.state"),
     "module-rngs-not-objects": (_set(["module_rngs"], {"dropout": 1}), "module_rngs"),
     "int-2-to-200": (_set(["extra", "anything"], 2**200), "too large"),
     "nesting-too-deep": (_set(["extra", "deep"], json.loads("[" * 40 + "]" * 40)), "nested"),
@@ -143,10 +149,10 @@ def _live(ck):
 @pytest.mark.parametrize("edit, part", [
     (_set(["schedule", "T_max"], "many"), "schedule"),
     (_set(["schedule", "last_lr"], -1.0), "schedule"),
-    (_set(["rng", "state", "state"], "seed"), "training generator"),
+    (_set(["rng", "bit_generator"], "MT19937"), "training generator"),
     (_set(["optimizer", "hyperparams", "betas"], [0.9, 1.5]), "optimizer"),
     (_set(["optimizer", "hyperparams", "amsgrad"], 2), "optimizer"),
-], ids=["T_max-string", "last-lr-negative", "rng-state-string", "beta-above-1",
+], ids=["T_max-string", "last-lr-negative", "rng-of-another-kind", "beta-above-1",
         "amsgrad-not-bool"])
 def test_restore_refuses_bad_states_and_changes_nothing(ckpt, edit, part):
     resign(ckpt, edit)

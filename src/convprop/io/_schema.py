@@ -76,6 +76,14 @@ def _rng_state(v, where) -> None:
     if v["bit_generator"] not in _BIT_GENERATORS:
         raise _Bad(f"{where}.bit_generator must be one of {list(_BIT_GENERATORS)}, got "
                    f"{v['bit_generator'][:40]!r}")
+    if v["bit_generator"] in ("PCG64", "PCG64DXSM"):  # numpy's default; others: its setter
+        st = v.get("state")
+        if not isinstance(st, dict) or set(st) != {"state", "inc"}:
+            raise _Bad(f"{where}.state must be an object with 'state' and 'inc'")
+        for k in ("state", "inc"):
+            _int(st[k], f"{where}.state.{k}", 0, (1 << 128) - 1)
+        _int(v.get("has_uint32"), f"{where}.has_uint32", 0, 1)
+        _int(v.get("uinteger"), f"{where}.uinteger", 0, (1 << 32) - 1)
 
 
 def _builder_default(name: str, key: str):

@@ -91,7 +91,7 @@ class Checkpoint:
                 for u in reversed(done):
                     u()
                 if isinstance(e, CheckpointError) or not isinstance(
-                        e, (KeyError, ValueError, TypeError)):
+                        e, (KeyError, ValueError, TypeError, OverflowError)):
                     raise
                 if part == "model":
                     raise CheckpointError(f"checkpoint does not match the model: {e}") from None
