@@ -123,7 +123,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("predict", help="classify images with a checkpoint",
                        description="Print the predicted class and its probability for each "
-                       "image (PNG/JPEG need Pillow; .npy arrays hold raw 0..255 pixels).")
+                       "image (PNG/JPEG need Pillow; .npy arrays hold raw 0..255 pixels). "
+                       "Values must be finite and within 0..255 give or take 10%% of the "
+                       "range (-25.5..280.5); anything else is refused, naming the file.")
     r.add_argument("checkpoint")
     r.add_argument("images", nargs="+")
     r.add_argument("--invert", action="store_true",
