@@ -252,3 +252,17 @@ def test_dag_with_fan_out_gradients():
              h.make_node("Concat", ["a", "x"], ["k"], axis=1),
              h.make_node("Sigmoid", ["k"], ["y"])]
     same_as_ort(model(nodes, (2, 2, 4, 4), 13, [init("w", w)]), x_of(2, 2, 4, 4))
+
+
+def test_elementwise_reduce_where_lp_pool():
+    nodes = [h.make_node("Abs", ["x"], ["a"]), h.make_node("Sqrt", ["a"], ["s"]),
+             h.make_node("Exp", ["s"], ["e"]), h.make_node("Log", ["e"], ["l"]),
+             h.make_node("Neg", ["l"], ["n"]),
+             h.make_node("ReduceSum", ["n", "ax"], ["r"], keepdims=1),
+             h.make_node("Equal", ["x", "zero"], ["z"]),
+             h.make_node("Where", ["z", "one", "r"], ["w"]),
+             h.make_node("LpPool", ["w"], ["y"], kernel_shape=[2, 2], p=2)]
+    inits = [init("ax", np.array([1], np.int64)), init("zero", np.float32(0)),
+             init("one", np.float32(1))]
+    x = x_of(2, 3, 4, 4) + 3  # away from 0, where |x| and sqrt have kinks
+    same_as_ort(model(nodes, (2, 3, 4, 4), 13, inits), x)

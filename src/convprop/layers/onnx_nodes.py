@@ -18,7 +18,7 @@ from .._checks import as_float_array
 from .module import Module, Parameter
 
 __all__ = ["Binary", "ConcatAxis", "DynamicPad", "IndexedMaxPool", "IndexedMaxUnpool", "IntOp",
-           "MatMulConst", "Reshaping", "RoiAlignNode",
+           "MatMulConst", "ReduceSum", "Reshaping", "RoiAlignNode", "Unary", "Where",
            "ReduceMean", "Reshape", "Slice", "Softmax", "Sum", "Transpose", "unbroadcast"]
 
 
@@ -425,3 +425,66 @@ class MatMulConst(Module):
         k, m = self.weight.value.shape
         self.weight.grad += x.reshape(-1, k).T @ dy.reshape(-1, m)
         return dy @ self.weight.value.T
+
+
+_UNARY = {"abs": (np.abs, lambda x, y: np.sign(x)), "neg": (np.negative, lambda x, y: -1.0),
+          "exp": (np.exp, lambda x, y: y), "log": (np.log, lambda x, y: 1.0 / x),
+          "sqrt": (np.sqrt, lambda x, y: np.where(y > 0, 0.5 / np.where(y > 0, y, 1), 0.0))}
+
+
+class Unary(Module):
+    """Elementwise ``y = f(x)`` for f in abs, neg, exp, log, sqrt; ``dx = dy f'(x)`` (the
+    derivative of abs at 0 is 0, of sqrt at 0 taken as 0)."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        if op not in _UNARY:
+            raise ValueError(f"Unary: op must be one of {tuple(_UNARY)}, got {op!r}")
+        self.op = op
+
+    def forward(self, x, *, training: bool = False):
+        x = as_float_array(f"Unary({self.op})", "x", x)
+        y = _UNARY[self.op][0](x)
+        return y, (x, y)
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        x, y = cache
+        return (dy * _UNARY[self.op][1](x, y)).astype(dy.dtype, copy=False)
+
+    def extra_repr(self) -> str:
+        return repr(self.op)
+
+
+class ReduceSum(ReduceMean):
+    """Sum over ``axes`` (None: all), keeping them as size 1 when ``keepdims``."""
+
+    def forward(self, x, *, training: bool = False):
+        y, cache = super().forward(x, training=training)
+        shape, axes = cache
+        return y * np.prod([shape[a] for a in axes], dtype=y.dtype), cache
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        shape, axes = cache
+        return super().backward(dy, cache) * np.prod([shape[a] for a in axes], dtype=dy.dtype)
+
+
+class Where(Module):
+    """``y = where(cond, a, b)`` with broadcasting; input (cond, a, b) with the constant ones
+    given as ``constants`` ({1: a} or {2: b}); the gradient goes to the chosen operand."""
+
+    def __init__(self, constants=None):
+        super().__init__()
+        self.constants = {int(k): np.asarray(v) for k, v in (constants or {}).items()}
+
+    def forward(self, x, *, training: bool = False):
+        it = iter(x if isinstance(x, tuple) else (x,))
+        args = [self.constants[i] if i in self.constants else next(it) for i in range(3)]
+        cond, a, b = (np.asarray(v) for v in args)
+        return np.where(cond, a, b), (cond, a.shape, b.shape)
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        cond, sa, sb = cache
+        grads = [None, unbroadcast(np.where(cond, dy, 0), sa),
+                 unbroadcast(np.where(cond, 0, dy), sb)]
+        out = tuple(g for i, g in enumerate(grads) if i not in self.constants)
+        return out if len(out) > 1 else out[0]

@@ -18,8 +18,9 @@ import numpy as np
 from ..layers import activation, conv, dropout, linear, normalization, pooling, reshape, roi
 from ..layers.container import Sequential
 from ..layers.onnx_nodes import (Binary, ConcatAxis, DynamicPad, IndexedMaxPool,
-                                 IndexedMaxUnpool, IntOp, MatMulConst, ReduceMean, Reshape,
-                                 Reshaping, RoiAlignNode, Slice, Softmax, Sum, Transpose)
+                                 IndexedMaxUnpool, IntOp, MatMulConst, ReduceMean, ReduceSum,
+                                 Reshape, Reshaping, RoiAlignNode, Slice, Softmax, Sum,
+                                 Transpose, Unary, Where)
 from ..layers.pad import ConstantPad, PaddedAvgPool, SamePad
 from .evaluate import EVAL
 
@@ -359,8 +360,12 @@ def _pad(ctx, node):
     return ConstantPad(pads[:r], pads[r:], value), [node.inputs[0]]
 
 
-def _reduce_mean(ctx, node):
-    if ctx.opset < 18:
+def _reduce(cls, since):
+    return lambda ctx, node: _reduce_mean(ctx, node, cls, since)
+
+
+def _reduce_mean(ctx, node, cls=ReduceMean, since=18):
+    if ctx.opset < since:
         axes = node.attrs.get("axes")
     else:
         axes = ctx.const(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
@@ -368,8 +373,25 @@ def _reduce_mean(ctx, node):
             raise Unsupported("axes computed at run time are not supported")
         if axes is None and node.attrs.get("noop_with_empty_axes", 0):
             return Reshaping("Identity", lambda x: x), [node.inputs[0]]
-    return ReduceMean(None if axes is None else list(np.asarray(axes).reshape(-1)),
-                      bool(node.attrs.get("keepdims", 1))), [node.inputs[0]]
+    return cls(None if axes is None else list(np.asarray(axes).reshape(-1)),
+               bool(node.attrs.get("keepdims", 1))), [node.inputs[0]]
+
+
+def _where(ctx, node):
+    vals, runtime = _consts_and_runtime(ctx, node)
+    if vals[0] is not None:
+        raise Unsupported("a constant condition is not supported")
+    return Where({i: v for i, v in enumerate(vals) if i and v is not None}), runtime
+
+
+def _lp_pool(ctx, node):
+    k, s, d, pb, pe, auto = _spatial(ctx, node, None)
+    p = int(node.attrs.get("p", 2))
+    if p % 2 or auto not in ("NOTSET", "VALID") or any(pb + pe) or node.attrs.get(
+            "ceil_mode", 0) or any(v != 1 for v in d):
+        raise Unsupported(f"p={p} with pads/auto_pad/ceil_mode/dilations: convprop imports "
+                          "LpPool with an even p (|x|^p = x^p), no padding, floor mode")
+    return getattr(pooling, f"LPPool{len(k)}d")(p, k, s), [node.inputs[0]]
 
 
 def _max_roi_pool(ctx, node):
@@ -406,5 +428,9 @@ IMPORTERS = {
     "Reshape": _reshape,
     "Unsqueeze": _view, "Squeeze": _view, "Cast": _view, "Slice": _slice,
     "Transpose": _transpose, "Pad": _pad, "ReduceMean": _reduce_mean,
+    "ReduceSum": _reduce(ReduceSum, 13), "Where": _where, "LpPool": _lp_pool,
+    "Abs": _unary(lambda a: Unary("abs")), "Neg": _unary(lambda a: Unary("neg")),
+    "Exp": _unary(lambda a: Unary("exp")), "Log": _unary(lambda a: Unary("log")),
+    "Sqrt": _unary(lambda a: Unary("sqrt")),
     "MaxRoiPool": _max_roi_pool, "RoiAlign": _roi_align,
 }

@@ -206,8 +206,8 @@ def from_onnx(proto, *, where: str = "<ModelProto>"):
                     consts[name] = np.asarray(v)
                 continue
             out_type = shapes.get(node.outputs[0], (None, 0))[1]
-            if node.op in EVAL and (node.op in _NO_GRAD or (out_type and
-                                                            out_type not in float_kinds)):
+            int_out = out_type and out_type not in float_kinds
+            if node.op in EVAL and (node.op in _NO_GRAD or int_out or node.op not in IMPORTERS):
                 module, runtime = int_op(ctx, node)
             elif node.op in IMPORTERS:
                 module, runtime = IMPORTERS[node.op](ctx, node)
