@@ -69,7 +69,8 @@ def test_extracted_folder(tmp_path, cifar_writer):
 
 def test_missing(tmp_path):
     with pytest.raises(FileNotFoundError,
-                       match=r"cifar10: neither cifar-10-binary.tar.gz .*--data-dir.*download=True"):
+                       match=r"cifar10: neither cifar-10-binary.tar.gz "
+                             r".*--data-dir.*download=True"):
         load_dataset("cifar10", root=tmp_path)
 
 

@@ -52,7 +52,8 @@ def test_missing_file_names_it(tmp_path, idx_writer):
     idx_writer.write(tmp_path, "train", n=3)
     (tmp_path / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(FileNotFoundError,
-                       match=r"idx: train-labels-idx1-ubyte.gz not found.*--data-dir.*download=True"):
+                       match=r"idx: train-labels-idx1-ubyte.gz not found"
+                             r".*--data-dir.*download=True"):
         load_dataset("mnist", root=tmp_path)
 
 
