@@ -13,8 +13,9 @@ whose every entry has a known dtype, a shape that is a list of non-negative ints
 offsets; sizes are computed with Python ints (no int64 wrap-around), and the tensors' byte
 ranges must tile the data section exactly, from 0 to its end with no gap, overlap or trailing
 byte, as the reference reader requires. The data section may hold at most ``max_bytes``
-(default :data:`MAX_BYTES`, 16 GiB; the ``CONVPROP_MAX_FILE_BYTES`` environment variable
-overrides it). Only then is each tensor read by its byte range into its own array.
+(default :data:`MAX_BYTES`, 4 GiB; the ``CONVPROP_MAX_FILE_BYTES`` environment variable
+overrides it): a sparse file costs nothing on disk, but every byte it announces would be
+allocated when read. Only then is each tensor read by its byte range into its own array.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ _NAMES = {np.dtype(v): k for k, v in _DTYPES.items()}
 #: The largest JSON header accepted (the reference reader's limit).
 MAX_HEADER = 100 * 1024 * 1024
 #: The default bound on a file's data section: far above any convprop checkpoint (a ResNet-20
-#: with Adam state is ~3 MB), far below a machine's memory.
-MAX_BYTES = 16 << 30
+#: with Adam state is ~3 MB; 4 GiB is a billion float32 weights), far below a machine's memory.
+MAX_BYTES = 4 << 30
 
 
 class SafetensorsError(ValueError):
