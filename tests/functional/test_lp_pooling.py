@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 import pytest
-from contract import Kernel, ntuple, raises
+from contract import Kernel, raises
 
 from convprop.functional import lp_pooling as LP
 from convprop.functional import pooling as P
+from convprop.reference import lp_pool
 
 LPK = {nd: (getattr(LP, f"lp_pool{nd}d_forward"), getattr(LP, f"lp_pool{nd}d_backward"))
        for nd in (1, 2, 3)}
@@ -22,31 +23,6 @@ AVG = {nd: (getattr(P, f"avg_pool{nd}d_forward"), getattr(P, f"avg_pool{nd}d_bac
 
 def lp_kernel(nd, **kw):
     return Kernel.of(*LPK[nd], **kw)
-
-
-def _out_len(n, k, s, ceil):
-    o = (-(-(n - k) // s) if ceil else (n - k) // s) + 1
-    return o - 1 if ceil and (o - 1) * s >= n else o
-
-
-def lp_pool_loop(x, *, norm_type, kernel_size, stride=None, ceil_mode=False):
-    """PyTorch's Lp pooling one window at a time: (K / n_in * sum of x**p) ** (1/p) over the
-    n_in in-bounds elements of a window of K (n_in < K only for ceil_mode's last windows,
-    which PyTorch's avg_pool-then-multiply rescales)."""
-    nd = x.ndim - 2
-    k = ntuple(kernel_size, nd)
-    s = k if stride is None else ntuple(stride, nd)
-    out = tuple(_out_len(x.shape[2 + a], k[a], s[a], ceil_mode) for a in range(nd))
-    y = np.zeros(x.shape[:2] + out)
-    for n, c in np.ndindex(*x.shape[:2]):
-        for o in np.ndindex(*out):
-            box = x[(n, c, *(slice(oa * sa, oa * sa + ka) for oa, sa, ka in zip(o, s, k)))]
-            if norm_type == math.inf:
-                y[(n, c, *o)] = np.abs(box).max()
-                continue
-            total = (box.astype(np.float64) ** norm_type).sum() * math.prod(k) / box.size
-            y[(n, c, *o)] = total ** (1 / norm_type)
-    return y
 
 
 # (x shape, kernel, stride, ceil_mode)
@@ -80,7 +56,7 @@ def test_lp_pool_forward_matches_loop(rng, shape, k, s, ceil, p):
     kw = dict(norm_type=p, kernel_size=k, stride=s, ceil_mode=ceil)
     x = rng.standard_normal(shape) if p in (1, 2, math.inf) else _positive(rng, shape)
     lp_kernel(len(shape) - 2, **kw).check_forward(
-        [x], lambda a: lp_pool_loop(a, **kw), rtol=1e-12, atol=1e-13)
+        [x], lambda a: lp_pool(a, **kw), rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("p", NORMS)

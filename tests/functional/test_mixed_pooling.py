@@ -7,9 +7,9 @@ and errors."""
 
 import numpy as np
 import pytest
-import loops
-from contract import Kernel, raises
+from contract import Kernel, ntuple, raises
 
+from convprop import reference as R
 from convprop.functional.mixed_pooling import gated_pool1d_backward, gated_pool1d_forward, \
     gated_pool2d_backward, gated_pool2d_forward, gated_pool3d_backward, gated_pool3d_forward, \
     mixed_maxavg_pool1d_backward, mixed_maxavg_pool1d_forward, mixed_maxavg_pool2d_backward, \
@@ -18,79 +18,21 @@ from convprop.functional.mixed_pooling import gated_pool1d_backward, gated_pool1
     mixed_pool3d_backward, mixed_pool3d_forward
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _windows(x, k, s, p=0, fill=0.0):
-    """Loop oracle helper: every window as a list in row-major order, by output position."""
-    kh, kw = _pair(k)
-    sh, sw = _pair(k if s is None else s)
-    ph, pw = _pair(p)
-    n, c, h, w = x.shape
-    xp = np.full((n, c, h + 2 * ph, w + 2 * pw), fill, dtype=np.float64)
-    xp[:, :, ph:ph + h, pw:pw + w] = x
-    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    out = {}
-    for b, ch, i, j in np.ndindex(n, c, ho, wo):
-        out[b, ch, i, j] = [xp[b, ch, i * sh + a, j * sw + d] for a in range(kh)
-                            for d in range(kw)]
-    return out, (n, c, ho, wo)
-
-
 def loop_max(x, k, s, p=0):
-    """First maximum (strictly greater replaces), padding -inf."""
-    wins, shape = _windows(x, k, s, p, -np.inf)
-    y = np.zeros(shape)
-    for idx, vals in wins.items():
-        best = vals[0]
-        for v in vals[1:]:
-            if v > best:
-                best = v
-        y[idx] = best
-    return y
+    return R.max_pool(x, kernel_size=k, stride=s, padding=p)[0]
 
 
 def loop_avg(x, k, s, p=0):
-    """Zero padding counted in the divisor (count_include_pad=True)."""
-    wins, shape = _windows(x, k, s, p, 0.0)
-    y = np.zeros(shape)
-    for idx, vals in wins.items():
-        y[idx] = sum(vals) / len(vals)
-    return y
+    return R.avg_pool(x, kernel_size=k, stride=s, padding=p)
 
 
 def loop_yu(x, k, s, p, granularity, seed):
-    ym, ya = loop_max(x, k, s, p), loop_avg(x, k, s, p)
-    shape = {"layer": (), "channel": (x.shape[1],), "window": ym.shape}[granularity]
+    """The kernel's draw (one uniform per layer / channel / window, lambda = u < 1/2)
+    through the reference rule; (y, lambda)."""
+    shape = {"layer": (), "channel": (x.shape[1],),
+             "window": loop_avg(x, k, s, p).shape}[granularity]
     lam = np.random.default_rng(seed).random(shape) < 0.5
-    y = np.zeros(ym.shape)
-    for b, ch, i, j in np.ndindex(ym.shape):
-        choice = {"layer": lambda: lam[()], "channel": lambda: lam[ch],
-                  "window": lambda: lam[b, ch, i, j]}[granularity]()
-        y[b, ch, i, j] = ym[b, ch, i, j] if choice else ya[b, ch, i, j]
-    return y, lam
-
-
-def loop_lee(x, a, k, s):
-    ym, ya = loop_max(x, k, s), loop_avg(x, k, s)
-    y = np.zeros(ym.shape)
-    for b, ch, i, j in np.ndindex(ym.shape):
-        ac = float(a.reshape(-1)[ch if a.size > 1 else 0])
-        y[b, ch, i, j] = ac * ym[b, ch, i, j] + (1 - ac) * ya[b, ch, i, j]
-    return y
-
-
-def loop_gated(x, w, k, s):
-    ym, ya = loop_max(x, k, s), loop_avg(x, k, s)
-    wins, shape = _windows(x, k, s)
-    y = np.zeros(shape)
-    for (b, ch, i, j), vals in wins.items():
-        mask = (w if w.ndim == 2 else w[ch]).reshape(-1)
-        z = sum(float(m) * v for m, v in zip(mask, vals))
-        gate = 1 / (1 + np.exp(-z))
-        y[b, ch, i, j] = gate * ym[b, ch, i, j] + (1 - gate) * ya[b, ch, i, j]
-    return y
+    return R.mixed_pool(x, lam, granularity, kernel_size=k, stride=s, padding=p), lam
 
 
 def _distinct(rng, shape):
@@ -236,12 +178,8 @@ def test_yu_max_ties_go_to_the_first_maximum(rng, kind):
                                     training=False, eval_lambda=1)
     dy = rng.standard_normal(y.shape)
     dx = mixed_pool2d_backward(dy, cache)
-    want = np.zeros((2, 3, 9, 8))
-    wins, _ = _windows(x, 3, 1, 1, -np.inf)
-    for (b, ch, i, j), vals in wins.items():
-        q = int(np.argmax(vals))  # numpy's argmax: the first maximum
-        want[b, ch, i + q // 3, j + q % 3] += dy[b, ch, i, j]
-    np.testing.assert_allclose(dx, want[:, :, 1:-1, 1:-1], rtol=0, atol=1e-12)
+    _, first = R.max_pool(x, kernel_size=3, stride=1, padding=1)  # the first maximum
+    np.testing.assert_allclose(dx, R.max_pool_backward(dy, first, shape), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("granularity", GRAN)
@@ -290,7 +228,8 @@ def _a(rng, shape, per_channel):
 @pytest.mark.parametrize("shape,k,s", LEE_CASES, ids=LEE_IDS)
 def test_lee_mixed_forward_matches_loop(rng, shape, k, s, per_channel):
     x, a = rng.standard_normal(shape), _a(rng, shape, per_channel)
-    lee(kernel_size=k, stride=s).check_forward([x, a], lambda x, a: loop_lee(x, a, k, s))
+    lee(kernel_size=k, stride=s).check_forward(
+        [x, a], lambda x, a: R.mixed_maxavg_pool(x, a, kernel_size=k, stride=s))
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -331,7 +270,7 @@ def test_lee_mixed_hostile_dtypes_errors(rng):
 # ------------------------------------------------------------------ Lee et al. 2016: gated
 
 def _w(rng, shape, k, per_channel):
-    kk = _pair(k)
+    kk = ntuple(k, 2)
     return 0.5 * rng.standard_normal(((shape[1],) if per_channel else ()) + kk)
 
 
@@ -339,7 +278,8 @@ def _w(rng, shape, k, per_channel):
 @pytest.mark.parametrize("shape,k,s", LEE_CASES, ids=LEE_IDS)
 def test_gated_forward_matches_loop(rng, shape, k, s, per_channel):
     x, w = rng.standard_normal(shape), _w(rng, shape, k, per_channel)
-    gated(kernel_size=k, stride=s).check_forward([x, w], lambda x, w: loop_gated(x, w, k, s))
+    gated(kernel_size=k, stride=s).check_forward(
+        [x, w], lambda x, w: R.gated_pool(x, w, kernel_size=k, stride=s))
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -500,12 +440,8 @@ def test_lee_nd(rng, torch, shape, k, s, per_channel):
     for got, want in zip((y, *mbwd(dy, cache)), (ty, tdx, tda)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     # gated: forward against the window loop, gradients numerically
-    wins = loops.windows(x, k, s)
-    mask = w.reshape(1, 1, *(1,) * nd, -1) if w.ndim == nd else \
-        w.reshape(1, shape[1], *(1,) * nd, -1)
-    gate = 1 / (1 + np.exp(-(wins * mask).sum(-1)))
-    want = gate * wins.max(-1) + (1 - gate) * wins.mean(-1)
-    np.testing.assert_allclose(gfwd(x, w, kernel_size=k, stride=s)[0], want, rtol=1e-12,
+    np.testing.assert_allclose(gfwd(x, w, kernel_size=k, stride=s)[0],
+                               R.gated_pool(x, w, kernel_size=k, stride=s), rtol=1e-12,
                                atol=1e-12)
     xd = _distinct(rng, shape)
     for kern, p in ((Kernel(f"mixed_maxavg_pool{nd}d", lambda x, a: mfwd(

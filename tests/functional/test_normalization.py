@@ -8,41 +8,7 @@ from contract import Kernel, raises
 
 from convprop.functional import (batch_norm_backward, batch_norm_forward,
                                  local_response_norm_backward, local_response_norm_forward)
-
-
-# ---- independent loop references ------------------------------------------------------
-def ref_batch_norm(x, gamma, beta, rm, rv, training, momentum, eps):
-    x = np.asarray(x, np.float64)
-    C = x.shape[1]
-    y = np.empty_like(x)
-    new_rm, new_rv = np.empty(C), np.empty(C)
-    for c in range(C):
-        vals = [float(v) for v in x[:, c].ravel()]
-        m = len(vals)
-        mu = sum(vals) / m
-        var = sum((v - mu) ** 2 for v in vals) / m
-        if training:
-            new_rm[c] = (1 - momentum) * rm[c] + momentum * mu
-            new_rv[c] = (1 - momentum) * rv[c] + momentum * var * m / (m - 1)
-        else:
-            mu, var = rm[c], rv[c]
-            new_rm[c], new_rv[c] = rm[c], rv[c]
-        y[:, c] = gamma[c] * (x[:, c] - mu) / np.sqrt(var + eps) + beta[c]
-    return y, new_rm, new_rv
-
-
-def ref_lrn(x, size, alpha, beta, k):
-    x = np.asarray(x, np.float64)
-    N, C = x.shape[:2]
-    y = np.empty_like(x)
-    for n in range(N):
-        for c in range(C):
-            s = np.zeros(x.shape[2:])
-            for j in range(c - size // 2, c + (size - 1) // 2 + 1):
-                if 0 <= j < C:
-                    s = s + x[n, j] ** 2
-            y[n, c] = x[n, c] / (k + alpha / size * s) ** beta
-    return y
+from convprop.reference import batch_norm, local_response_norm
 
 
 def _bn_args(rng, C, dtype=np.float64):
@@ -72,7 +38,7 @@ def test_batch_norm_forward_matches_loop(shape, training, rng):
     x = rng.standard_normal(shape) * 3 + 1
     g, b, rm, rv = _bn_args(rng, shape[1])
     y, cache = batch_norm_forward(x, g, b, rm, rv, training=training, momentum=0.2, eps=1e-3)
-    ry, rrm, rrv = ref_batch_norm(x, g, b, rm, rv, training, 0.2, 1e-3)
+    ry, rrm, rrv = batch_norm(x, g, b, rm, rv, training, 0.2, 1e-3)
     np.testing.assert_allclose(y, ry, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(cache.running_mean, rrm, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(cache.running_var, rrv, rtol=1e-12, atol=1e-14)
@@ -95,7 +61,7 @@ def test_batch_norm_without_running_stats(rng):
     g, b, _, _ = _bn_args(rng, 3)
     y, cache = batch_norm_forward(x, g, b, None, None, training=True)
     assert cache.running_mean is None and cache.running_var is None
-    ry, _, _ = ref_batch_norm(x, g, b, np.zeros(3), np.ones(3), True, 0.1, 1e-5)
+    ry, _, _ = batch_norm(x, g, b, np.zeros(3), np.ones(3), True, 0.1, 1e-5)
     np.testing.assert_allclose(y, ry, rtol=1e-12, atol=1e-12)
 
 
@@ -180,7 +146,8 @@ LRN_CASES = [((2, 5, 3, 4), 1), ((2, 5, 3, 4), 2), ((2, 5, 3, 4), 3), ((1, 6, 2,
 def test_lrn_forward_matches_loop(shape, size, rng):
     x = rng.standard_normal(shape) * 2
     y, _ = local_response_norm_forward(x, size=size, alpha=0.5, beta=0.75, k=1.3)
-    np.testing.assert_allclose(y, ref_lrn(x, size, 0.5, 0.75, 1.3), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(y, local_response_norm(x, size, 0.5, 0.75, 1.3), rtol=1e-12,
+                               atol=1e-14)
 
 
 @pytest.mark.parametrize("shape,size", [((2, 5, 2, 3), 2), ((1, 6, 2, 2), 3),

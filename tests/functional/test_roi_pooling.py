@@ -1,5 +1,5 @@
 """RoI max pooling and RoI Align through the kernel contract: loop oracles written from
-torchvision's CPU kernels one bin / one sample at a time (importing nothing from convprop),
+torchvision's CPU kernels one bin / one sample at a time (convprop.reference.roi),
 numerical gradients, overlapping boxes, boxes partly or wholly outside the image, empty bins,
 hostile inputs, dtypes, errors, and the forward against onnxruntime's MaxRoiPool and RoiAlign
 (opset 16) where onnx and onnxruntime are installed.
@@ -20,112 +20,11 @@ import numpy as np
 import pytest
 from contract import Kernel, raises
 
+from convprop import reference as R
 from convprop.functional.roi_pooling import (roi_align_backward, roi_align_forward,
                                              roi_pool_backward, roi_pool_forward)
 
 FLT_MAX = float(np.finfo(np.float32).max)
-
-
-# ----------------------------------------------------------------------------- loop oracles
-
-def _round(v):
-    """C's round: halves away from zero."""
-    return int(math.copysign(math.floor(abs(v) + 0.5), v))
-
-
-def loop_roi_pool(x, boxes, output_size, spatial_scale=1.0):
-    """torchvision's roi_pool, one bin and one pixel at a time: (y, argmax)."""
-    T = x.dtype.type
-    ph_n, pw_n = (output_size, output_size) if isinstance(output_size, int) else output_size
-    n, c, h, w = x.shape
-    k = boxes.shape[0]
-    y = np.zeros((k, c, ph_n, pw_n), x.dtype)
-    arg = np.full((k, c, ph_n, pw_n), -1, np.int64)
-    for r in range(k):
-        b = int(boxes[r, 0])
-        x1, y1, x2, y2 = (_round(float(boxes[r, i] * T(spatial_scale))) for i in range(1, 5))
-        rh, rw = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)
-        bh, bw = T(rh) / T(ph_n), T(rw) / T(pw_n)
-        for ph in range(ph_n):
-            for pw in range(pw_n):
-                hs = min(max(int(math.floor(T(ph) * bh)) + y1, 0), h)
-                he = min(max(int(math.ceil(T(ph + 1) * bh)) + y1, 0), h)
-                ws = min(max(int(math.floor(T(pw) * bw)) + x1, 0), w)
-                we = min(max(int(math.ceil(T(pw + 1) * bw)) + x1, 0), w)
-                empty = he <= hs or we <= ws
-                for ch in range(c):
-                    best, idx = (0.0 if empty else -FLT_MAX), -1
-                    for i in range(hs, he):
-                        for j in range(ws, we):
-                            if x[b, ch, i, j] > best:
-                                best, idx = x[b, ch, i, j], i * w + j
-                    y[r, ch, ph, pw], arg[r, ch, ph, pw] = best, idx
-    return y, arg
-
-
-def loop_roi_pool_grad(dy, boxes, arg, x_shape):
-    dx = np.zeros(x_shape)
-    for r, ch, i, j in np.ndindex(*arg.shape):
-        a = arg[r, ch, i, j]
-        if a >= 0:
-            dx[int(boxes[r, 0]), ch, a // x_shape[3], a % x_shape[3]] += dy[r, ch, i, j]
-    return dx
-
-
-def _bilinear(plane, y, x):
-    """torchvision's bilinear_interpolate: 0 outside [-1, H] x [-1, W], clamped inside."""
-    h, w = plane.shape
-    if y < -1.0 or y > h or x < -1.0 or x > w:
-        return 0.0
-    y, x = max(y, 0.0), max(x, 0.0)
-    yl, xl = int(y), int(x)
-    if yl >= h - 1:
-        yh = yl = h - 1
-        y = float(yl)
-    else:
-        yh = yl + 1
-    if xl >= w - 1:
-        xh = xl = w - 1
-        x = float(xl)
-    else:
-        xh = xl + 1
-    ly, lx = y - yl, x - xl
-    hy, hx = 1.0 - ly, 1.0 - lx
-    return (hy * hx * plane[yl, xl] + hy * lx * plane[yl, xh] + ly * hx * plane[yh, xl]
-            + ly * lx * plane[yh, xh])
-
-
-def loop_roi_align(x, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1,
-                   aligned=False):
-    """torchvision's roi_align, one sample at a time (geometry in x's dtype)."""
-    T = x.dtype.type
-    ph_n, pw_n = (output_size, output_size) if isinstance(output_size, int) else output_size
-    n, c, h, w = x.shape
-    k = boxes.shape[0]
-    y = np.zeros((k, c, ph_n, pw_n), x.dtype)
-    off = T(0.5) if aligned else T(0.0)
-    for r in range(k):
-        b = int(boxes[r, 0])
-        sx, sy, ex, ey = (boxes[r, i] * T(spatial_scale) - off for i in range(1, 5))
-        rw, rh = ex - sx, ey - sy
-        if not aligned:
-            rw, rh = max(rw, T(1)), max(rh, T(1))
-        bh, bw = rh / T(ph_n), rw / T(pw_n)
-        gh = sampling_ratio if sampling_ratio > 0 else int(math.ceil(rh / T(ph_n)))
-        gw = sampling_ratio if sampling_ratio > 0 else int(math.ceil(rw / T(pw_n)))
-        count = max(gh * gw, 1)
-        for ch in range(c):
-            plane = x[b, ch].astype(np.float64)
-            for ph in range(ph_n):
-                for pw in range(pw_n):
-                    acc = 0.0
-                    for iy in range(gh):
-                        yy = sy + T(ph) * bh + T(iy + 0.5) * bh / T(gh)
-                        for ix in range(gw):
-                            xx = sx + T(pw) * bw + T(ix + 0.5) * bw / T(gw)
-                            acc += _bilinear(plane, float(yy), float(xx))
-                    y[r, ch, ph, pw] = acc / count
-    return y
 
 
 # ----------------------------------------------------------------------------- cases
@@ -181,7 +80,7 @@ ALIGN_OPTS = [(-1, False), (-1, True), (2, False), (1, True), (3, True)]
 def test_roi_pool_forward_matches_loop(shape, rows, out, scale, rng):
     x, b = rng.standard_normal(shape), _boxes(rows)
     pool_kernel(out, scale).check_forward(
-        [x, b], lambda x, b: loop_roi_pool(x, b, out, scale), rtol=0, atol=0)
+        [x, b], lambda x, b: R.roi_pool(x, b, out, scale), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("shape,rows,out,scale", CASES, ids=IDS)
@@ -195,12 +94,12 @@ def test_roi_pool_backward_scatters_at_argmax(shape, rows, out, scale, rng):
     first in row-major order gets the gradient, overlapping bins and boxes add)."""
     x, b = rng.integers(0, 3, shape).astype(np.float64), _boxes(rows)
     y, cache = roi_pool_forward(x, b, allow_outside=True, output_size=out, spatial_scale=scale)
-    ry, rarg = loop_roi_pool(x, b, out, scale)
+    ry, rarg = R.roi_pool(x, b, out, scale)
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(cache.argmax, rarg)
     dy = rng.standard_normal(y.shape)
     np.testing.assert_allclose(roi_pool_backward(dy, cache),
-                               loop_roi_pool_grad(dy, b, rarg, shape), rtol=0, atol=1e-12)
+                               R.roi_pool_backward(dy, b, rarg, shape), rtol=0, atol=1e-12)
 
 
 def test_roi_pool_overlap_accumulates_and_empty_bins():
@@ -217,9 +116,11 @@ def test_roi_pool_rounds_half_away_from_zero():
     """torchvision rounds with C's round: 0.5 -> 1 and 2.5 -> 3 (NumPy's round gives 0, 2),
     -0.5 -> -1."""
     x = np.arange(36, dtype=np.float64).reshape(1, 1, 6, 6)
-    y, cache = roi_pool_forward(x, _boxes([[0, 0.5, 2.5, 0.5, 2.5]]), allow_outside=True, output_size=1)
+    y, cache = roi_pool_forward(x, _boxes([[0, 0.5, 2.5, 0.5, 2.5]]), allow_outside=True,
+                                output_size=1)
     assert cache.argmax[0, 0, 0, 0] == 3 * 6 + 1
-    y, cache = roi_pool_forward(-x, _boxes([[0, -0.5, -0.5, 0.5, 0.5]]), allow_outside=True, output_size=(3, 3))
+    y, cache = roi_pool_forward(-x, _boxes([[0, -0.5, -0.5, 0.5, 0.5]]), allow_outside=True,
+                                output_size=(3, 3))
     # the box spans pixels -1..1: bins (0, *) and (*, 0) hold row/column -1 only: empty
     assert (cache.argmax[0, 0, 0] == -1).all() and (cache.argmax[0, 0, :, 0] == -1).all()
     assert y[0, 0, 2, 2] == -x[0, 0, 1, 1]
@@ -231,7 +132,7 @@ def test_roi_pool_nan_and_flt_max_follow_torchvision():
     x = np.array([[[[np.nan, 1.0], [-np.inf, -1e300]]]])
     b = _boxes([[0, 0, 0, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0]])
     y, cache = roi_pool_forward(x, b, allow_outside=True, output_size=1)
-    ry, rarg = loop_roi_pool(x, b, 1)
+    ry, rarg = R.roi_pool(x, b, 1)
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(cache.argmax, rarg)
     assert y[:, 0, 0, 0].tolist() == [1.0, -FLT_MAX, -FLT_MAX]
@@ -247,7 +148,7 @@ def test_roi_pool_geometry_in_float32():
                np.float32)
     for out in ((3, 7), (7, 3), (5, 6)):
         y, cache = roi_pool_forward(x, b, allow_outside=True, output_size=out, spatial_scale=0.75)
-        ry, rarg = loop_roi_pool(x, b, out, 0.75)
+        ry, rarg = R.roi_pool(x, b, out, 0.75)
         np.testing.assert_array_equal(y, ry)
         np.testing.assert_array_equal(cache.argmax, rarg)
 
@@ -259,7 +160,7 @@ def test_roi_pool_geometry_in_float32():
 def test_roi_align_forward_matches_loop(shape, rows, out, scale, ratio, aligned, rng):
     x, b = rng.standard_normal(shape), _boxes(rows)
     align_kernel(out, scale, ratio, aligned).check_forward(
-        [x, b], lambda x, b: loop_roi_align(x, b, out, scale, ratio, aligned),
+        [x, b], lambda x, b: R.roi_align(x, b, out, scale, ratio, aligned),
         rtol=1e-12, atol=1e-13)
 
 
@@ -278,8 +179,8 @@ def test_roi_align_backward_is_the_adjoint(rng):
     b[:, 3] = b[:, 1] + rng.uniform(0, 6, 12)
     b[:, 4] = b[:, 2] + rng.uniform(0, 6, 12)
     for ratio, aligned in ALIGN_OPTS:
-        y, cache = roi_align_forward(x, b, allow_outside=True, output_size=(3, 4), sampling_ratio=ratio,
-                                     aligned=aligned)
+        y, cache = roi_align_forward(x, b, allow_outside=True, output_size=(3, 4),
+                                     sampling_ratio=ratio, aligned=aligned)
         dy = rng.standard_normal(y.shape)
         dx = roi_align_backward(dy, cache)
         assert abs(np.vdot(dy, y) - np.vdot(dx, x)) < 1e-12 * (1 + abs(np.vdot(dy, y)))
@@ -295,7 +196,7 @@ def test_roi_align_samples_on_the_range_edges(rng):
                 [0, 4.02, 1, 6.02, 3],      # x = 5.02 > W: outside
                 [0, 0, -2.02, 2, -0.02]])   # y = -1.02 < -1: outside
     y, _ = roi_align_forward(x, b, allow_outside=True, output_size=1, sampling_ratio=1)
-    np.testing.assert_array_equal(y, loop_roi_align(x, b, 1, 1.0, 1))
+    np.testing.assert_array_equal(y, R.roi_align(x, b, 1, 1.0, 1))
     np.testing.assert_allclose(y[:3, :, 0, 0], [x[0, :, 3, 4], x[0, :, 3, 2], x[0, :, 0, 0]],
                                rtol=0, atol=1e-15)
     assert (y[3:] == 0).all()
@@ -303,7 +204,8 @@ def test_roi_align_samples_on_the_range_edges(rng):
 
 def test_roi_align_zero_size_aligned_box_outputs_zero(rng):
     x = rng.standard_normal((1, 2, 5, 5))
-    y, cache = roi_align_forward(x, _boxes([[0, 2, 2, 2, 2]]), allow_outside=True, output_size=2, aligned=True)
+    y, cache = roi_align_forward(x, _boxes([[0, 2, 2, 2, 2]]), allow_outside=True,
+                                 output_size=2, aligned=True)
     assert (y == 0).all() and cache.grid.tolist() == [[0, 0]]
     assert (roi_align_backward(np.ones_like(y), cache) == 0).all()
     # not aligned: the box is forced to 1x1 pixels

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
-import loops
 from contract import Kernel, raises
 
+from convprop import reference as R
 from convprop.functional.stochastic_pooling import stochastic_pool1d_backward, \
     stochastic_pool1d_forward, stochastic_pool2d_backward, stochastic_pool2d_forward, \
     stochastic_pool3d_backward, stochastic_pool3d_forward
@@ -17,68 +17,12 @@ from convprop.functional.stochastic_pooling import stochastic_pool1d_backward, \
 OP = "stochastic_pool2d"
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _out(n, k, s):
-    return (n - k) // s + 1
-
-
-def loop_sample(x, kernel_size, stride, seed):
-    """Oracle: for each window, u ~ U[0,1) (one float64 draw per window, in y's C order),
-    the position = the first (row-major) whose cumulative activation exceeds u * sum; an
-    all-zero window takes floor(u * K). Returns (y, offsets)."""
-    kh, kw = _pair(kernel_size)
-    sh, sw = _pair(kernel_size if stride is None else stride)
-    n, c, h, w = x.shape
-    ho, wo = _out(h, kh, sh), _out(w, kw, sw)
-    u = np.random.default_rng(seed).random((n, c, ho, wo))
-    y = np.zeros((n, c, ho, wo), dtype=x.dtype)
-    off = np.zeros((n, c, ho, wo), dtype=np.int64)
-    for b in range(n):
-        for ch in range(c):
-            for i in range(ho):
-                for j in range(wo):
-                    vals = [float(x[b, ch, i * sh + a, j * sw + d])
-                            for a in range(kh) for d in range(kw)]
-                    total = sum(vals)
-                    if total == 0:
-                        pick = min(int(u[b, ch, i, j] * len(vals)), len(vals) - 1)
-                    else:
-                        t, cum, pick = u[b, ch, i, j] * total, 0.0, None
-                        for q, v in enumerate(vals):
-                            cum += v
-                            if cum > t:
-                                pick = q
-                                break
-                    off[b, ch, i, j] = pick
-                    y[b, ch, i, j] = vals[pick]
-    return y, off
-
-
-def loop_weighted(x, kernel_size, stride):
-    """Oracle of the test-time rule: sum_i p_i a_i with p_i = a_i / sum a (0 if all zero)."""
-    kh, kw = _pair(kernel_size)
-    sh, sw = _pair(kernel_size if stride is None else stride)
-    n, c, h, w = x.shape
-    ho, wo = _out(h, kh, sh), _out(w, kw, sw)
-    y = np.zeros((n, c, ho, wo))
-    for b, ch, i, j in np.ndindex(n, c, ho, wo):
-        win = x[b, ch, i * sh:i * sh + kh, j * sw:j * sw + kw].astype(np.float64)
-        total = win.sum()
-        y[b, ch, i, j] = 0.0 if total == 0 else float((win / total * win).sum())
-    return y
-
-
-def loop_scatter(dy, off, x_shape, kernel_size, stride):
-    kh, kw = _pair(kernel_size)
-    sh, sw = _pair(kernel_size if stride is None else stride)
-    dx = np.zeros(x_shape)
-    for b, ch, i, j in np.ndindex(dy.shape):
-        a, d = divmod(int(off[b, ch, i, j]), kw)
-        dx[b, ch, i * sh + a, j * sw + d] += dy[b, ch, i, j]
-    return dx
+def loop_sample(x, k, s, seed):
+    """The reference's inverse-CDF rule on the kernel's draws: one float64 per window, in
+    y's C order."""
+    out = R.windows(x, k, s).shape[:-1]
+    return R.stochastic_pool(x, np.random.default_rng(seed).random(out), kernel_size=k,
+                             stride=s)
 
 
 def seeded(seed, training=True, **kw):
@@ -122,7 +66,7 @@ def test_eval_forward_matches_loop(rng, shape, k, s):
     x = rng.random(shape) * (rng.random(shape) < 0.7)
     x[0, 0, :3, :3] = 0
     seeded(0, training=False, kernel_size=k, stride=s).check_forward(
-        [x], lambda x: loop_weighted(x, k, s))
+        [x], lambda x: R.stochastic_pool_eval(x, kernel_size=k, stride=s))
 
 
 @pytest.mark.parametrize("shape,k,s", CASES, ids=IDS)
@@ -135,7 +79,8 @@ def test_training_gradient_of_the_replayed_forward(rng, shape, k, s):
     y, cache = kern.forward(x)
     dy = rng.standard_normal(y.shape)
     np.testing.assert_allclose(kern.backward(dy, cache),
-                               loop_scatter(dy, cache.offset, shape, k, s), rtol=0, atol=1e-12)
+                               R.scatter_to_offsets(dy, cache.offset, shape, k, s), rtol=0,
+                               atol=1e-12)
 
 
 @pytest.mark.parametrize("shape,k,s", CASES, ids=IDS)
@@ -205,7 +150,7 @@ def test_all_zero_window_is_uniform_and_routes_to_the_recorded_position():
     assert _chi2(counts, np.full(4, 0.25)) < _chi2_critical(3)
     dy = np.random.default_rng(4).standard_normal(y.shape)
     dx = stochastic_pool2d_backward(dy, cache)
-    np.testing.assert_array_equal(dx, loop_scatter(dy, cache.offset, x.shape, 2, None))
+    np.testing.assert_array_equal(dx, R.scatter_to_offsets(dy, cache.offset, x.shape, 2, None))
     # evaluation: output 0 and no gradient at an all-zero window
     y, cache = stochastic_pool2d_forward(x[:3], kernel_size=2, training=False, rng=None)
     assert not y.any()
@@ -246,7 +191,7 @@ def test_backward_replays_the_cache_and_never_draws(rng, training):
     dx2 = stochastic_pool2d_backward(dy, cache)
     np.testing.assert_array_equal(dx1, dx2)
     if training:
-        np.testing.assert_array_equal(dx1, loop_scatter(dy, cache.offset, x.shape, 3, 2))
+        np.testing.assert_array_equal(dx1, R.scatter_to_offsets(dy, cache.offset, x.shape, 3, 2))
 
 
 def test_eval_forward_does_not_draw(rng):
@@ -359,25 +304,6 @@ ND_CASES = [((2, 3, 9), 3, 2), ((1, 2, 7), 2, None),
 ND_IDS = [f"{c[0]}-k{c[1]}-s{c[2]}" for c in ND_CASES]
 
 
-def loop_sample_nd(x, k, s, seed):
-    wins = loops.windows(x, k, s)
-    u = np.random.default_rng(seed).random(wins.shape[:-1])
-    off = np.zeros(wins.shape[:-1], dtype=np.int64)
-    for idx in np.ndindex(*wins.shape[:-1]):
-        vals = wins[idx]
-        total = float(sum(vals))
-        if total == 0:
-            off[idx] = min(int(u[idx] * len(vals)), len(vals) - 1)
-            continue
-        cum = 0.0
-        for q, v in enumerate(vals):
-            cum += v
-            if cum > u[idx] * total:
-                off[idx] = q
-                break
-    return np.take_along_axis(wins, off[..., None], -1)[..., 0], off
-
-
 @pytest.mark.parametrize("shape,k,s", ND_CASES, ids=ND_IDS)
 def test_nd(rng, torch, shape, k, s):
     nd = len(shape) - 2
@@ -386,7 +312,7 @@ def test_nd(rng, torch, shape, k, s):
     train = Kernel(f"stochastic_pool{nd}d", lambda x: fwd(
         x, kernel_size=k, stride=s, rng=np.random.default_rng(4), training=True), bwd,
         extras=lambda c: c.offset)
-    train.check_forward([x], lambda x: loop_sample_nd(x, k, s, 4), rtol=0, atol=0)
+    train.check_forward([x], lambda x: loop_sample(x, k, s, 4), rtol=0, atol=0)
     # evaluation against PyTorch's autograd of avg_pool(x^2) / avg_pool(x)
     xp = _positive(rng, shape)
     y, cache = fwd(xp, kernel_size=k, stride=s, training=False, rng=None)

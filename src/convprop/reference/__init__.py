@@ -19,6 +19,10 @@ module                 references
 :mod:`.normalization`  batch_norm, batch_norm_backward, local_response_norm
 :mod:`.loss`           cross_entropy, cross_entropy_backward, mse, mse_backward
 :mod:`.research`       alpha_pool, dft_pool, subsampling and euclidean_rbf (LeNet-5)
+:mod:`.mixed`          stochastic_pool (+ _eval), scatter_to_offsets, mixed_pool (Yu),
+                       mixed_maxavg_pool and gated_pool (Lee)
+:mod:`.roi`            roi_pool, roi_pool_backward, roi_align, roi_align_backward
+:mod:`.wavelet`        wavelet_pool, wavelet_pool_paper_backward (dwt2, idwt2)
 =====================  ==============================================================
 
 Every function takes the forward's arguments with PyTorch's names and semantics (any number
@@ -33,11 +37,17 @@ from .dense import (ACTIVATIONS, activation, activation_backward, dropout, dropo
                     flatten, linear, linear_backward, pad_shortcut)
 from .loss import (cross_entropy, cross_entropy_backward, mse, mse_backward, reduce,
                    squared_errors)
+from .mixed import (gated_pool, mixed_maxavg_pool, mixed_pool, scatter_to_offsets,
+                    stochastic_pool, stochastic_pool_eval)
 from .normalization import batch_norm, batch_norm_backward, local_response_norm
 from .pooling import (avg_pool, avg_pool_backward, lp_pool, max_pool, max_pool_backward,
                       pool_windows, pooled_length, scatter_at_indices, windows)
 from .research import alpha_mean, alpha_pool, dft_pool, euclidean_rbf, subsampling
+from .roi import (bilinear_weights, roi_align, roi_align_backward, roi_pool,
+                  roi_pool_backward)
 from .unpooling import max_unpool, max_unpool_backward, unpool_size
+from .wavelet import (WAVELET_FILTERS, dwt2, idwt2, per_plane, wavelet_pool,
+                      wavelet_pool_paper_backward)
 
 __all__ = ["ACTIVATIONS", "activation", "activation_backward", "adaptive_avg_pool",
            "alpha_mean", "alpha_pool", "dft_pool", "euclidean_rbf", "subsampling",
@@ -48,4 +58,8 @@ __all__ = ["ACTIVATIONS", "activation", "activation_backward", "adaptive_avg_poo
            "linear", "linear_backward", "local_response_norm", "lp_pool", "max_pool",
            "max_pool_backward", "max_unpool", "max_unpool_backward", "mse", "mse_backward",
            "ntuple", "pad_shortcut", "pool_windows", "pooled_length", "positions", "reduce",
-           "scatter_at_indices", "squared_errors", "unpool_size", "windows"]
+           "scatter_at_indices", "squared_errors", "unpool_size", "windows",
+           "WAVELET_FILTERS", "dwt2", "idwt2", "per_plane", "wavelet_pool",
+           "wavelet_pool_paper_backward", "bilinear_weights", "roi_align", "roi_align_backward",
+           "roi_pool", "roi_pool_backward", "gated_pool", "mixed_maxavg_pool", "mixed_pool",
+           "scatter_to_offsets", "stochastic_pool", "stochastic_pool_eval"]

@@ -16,7 +16,7 @@ import numpy as np
 from ._grid import positions
 
 __all__ = ["ACTIVATIONS", "activation", "activation_backward", "dropout", "dropout_backward",
-           "flatten", "linear", "linear_backward", "pad_shortcut"]
+           "flatten", "linear", "linear_backward", "pad_shortcut", "sigmoid"]
 
 
 def linear(x, w, b):
@@ -43,8 +43,8 @@ def linear_backward(dy, x, w):
     return dx, dw, db
 
 
-def _sigmoid(v):
-    # two forms, so that exp never overflows
+def sigmoid(v):
+    """1 / (1 + exp(-v)) of one float, in the form whose exp never overflows."""
     return 1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v))
 
 
@@ -52,7 +52,7 @@ def _sigmoid(v):
 ACTIVATIONS = {
     "relu": (lambda v, a: v if v > 0 else 0.0, lambda v, a: 1.0 if v > 0 else 0.0),
     "leaky_relu": (lambda v, a: v if v > 0 else a * v, lambda v, a: 1.0 if v > 0 else a),
-    "sigmoid": (lambda v, a: _sigmoid(v), lambda v, a: _sigmoid(v) * (1 - _sigmoid(v))),
+    "sigmoid": (lambda v, a: sigmoid(v), lambda v, a: sigmoid(v) * (1 - sigmoid(v))),
     "tanh": (lambda v, a: math.tanh(v), lambda v, a: 1 - math.tanh(v) ** 2),
 }
 
