@@ -163,3 +163,17 @@ def test_safetensors_needs_no_torch(tmp_path, monkeypatch):
     st_torch.save_file(twin("lenet5").state_dict(), p)
     monkeypatch.setitem(sys.modules, "torch", None)
     load_torch_weights(build("lenet5"), p)
+
+
+def test_name_map_by_order(rng):
+    tm = twin("resnet20")
+    sd = {f"net.block{i}.{k.split('.')[-1]}": v.numpy()
+          for i, (k, v) in enumerate(tm.state_dict().items())}
+    cm = build("resnet20", **ZOO["resnet20"][0])
+    load_torch_weights(cm, sd, name_map="order")
+    x = rng.normal(size=(2, 3, 16, 16)).astype(np.float32)
+    np.testing.assert_allclose(cm.predict(x), tm(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)
+    short = dict(list(sd.items())[:-1])
+    with pytest.raises(StateDictMismatch, match="pairs entries one to one"):
+        load_torch_weights(cm, short, name_map="order")

@@ -130,3 +130,24 @@ def test_wrong_input_shape_at_run_time(rng, lenet_bytes):
     with pytest.raises(ValueError, match=r"input 'input' must have shape \('N', 3, 16, 16\)"):
         dag.predict(np.zeros((2, 3, 16), np.float32))
     chain.predict(np.zeros((5, 1, 28, 28), np.float32))  # any batch size
+
+
+def test_external_data_is_refused_and_not_read(tmp_path):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(3, dtype=np.float32).tobytes())
+    t = onnx.numpy_helper.from_array(np.zeros(3, np.float32), "b")
+    t.ClearField("raw_data")
+    t.data_location = TP.EXTERNAL
+    t.external_data.add(key="location", value=str(secret))
+    nodes = [h.make_node("Add", ["x", "b"], ["y"], name="a")]
+    with pytest.raises(OnnxImportError, match=r"tensors \['b'\] in external files"):
+        from_onnx(graph(nodes, inits=[t]))
+
+
+def test_huge_constant_of_shape_is_refused():
+    shape = onnx.numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), "s")
+    nodes = [h.make_node("ConstantOfShape", ["s"], ["c"], name="big"),
+             h.make_node("Add", ["x", "c"], ["y"], name="a")]
+    with pytest.raises(OnnxImportError, match=r"node 'big' \(ConstantOfShape\): "
+                                              "ConstantOfShape asks for a tensor"):
+        from_onnx(graph(nodes, inits=[shape]))

@@ -86,18 +86,45 @@ def _mapper(name_map, keys) -> Callable[[str], str]:
     return lambda k: k
 
 
+def _by_order(model, ours, state) -> dict:
+    """convprop name -> file name, pairing the entries module by module in definition order
+    (PyTorch's state_dict order: each module's parameters, then its buffers); the counters
+    ``num_batches_tracked`` are paired among themselves."""
+    order = []
+    for mname, m in model.named_modules():
+        for n in list(m._parameters) + list(m._buffers):
+            key = f"{mname}.{n}" if mname else n
+            if key in ours and key not in order:
+                order.append(key)
+
+    def split(keys):
+        nbt = [k for k in keys if k.endswith("num_batches_tracked")]
+        return [k for k in keys if k not in set(nbt)], nbt
+    (a, a_nbt), (b, b_nbt) = split(order), split(list(state))
+    if len(a) != len(b) or (b_nbt and len(a_nbt) != len(b_nbt)):
+        raise StateDictMismatch(f"load_torch_weights: name_map='order' pairs entries one to "
+                                f"one, but {type(model).__name__} has {len(a)} (and "
+                                f"{len(a_nbt)} num_batches_tracked) and the file {len(b)} "
+                                f"(and {len(b_nbt)})")
+    return dict(zip(a, b)) | dict(zip(a_nbt, b_nbt))
+
+
 def load_torch_weights(model: Module, source, *, name_map=None, strict: bool = True) -> dict:
     """Load a PyTorch ``state_dict`` (a path, or a dict of arrays) into ``model``.
 
     Every model entry is looked up under ``name_map(name)`` (identity by default, so twins
     with equal structure need no map; a file whose keys all start with "module." or "model."
-    is unwrapped). Checked before anything is loaded, all listed in one
+    is unwrapped; ``name_map="order"`` pairs the entries in definition order, for a torch
+    model of the same layers under other names, e.g. torchvision's ``features.0.weight``).
+    Checked before anything is loaded, all listed in one
     :class:`StateDictMismatch`: missing entries, unexpected ones (``strict``), shape
     mismatches, and dtypes that cannot be cast (a float parameter from an integer or bool
     tensor). Floats are cast to the model's dtype. Returns ``{model name: file name}``."""
     state = dict(source) if isinstance(source, Mapping) else read_state_dict(source)
     state = {k: np.asarray(v) for k, v in state.items()}
     ours = model.state_dict()
+    if isinstance(name_map, str) and name_map == "order":
+        name_map = _by_order(model, ours, state)
     to_file = _mapper(name_map, list(state))
     missing, shape, dtype, pairs = [], [], [], {}
     for name, ref in ours.items():

@@ -88,10 +88,35 @@ def _shape(inputs, attrs, opset):
     return [shape[attrs.get("start", 0):attrs.get("end", None)]]
 
 
+MAX_ELEMENTS = 1 << 28  # a tensor a graph asks for by shape must stay below this
+
+
+def _sized(op, shape) -> tuple:
+    shape = tuple(int(s) for s in np.asarray(shape).reshape(-1))
+    if min(shape, default=0) < 0 or int(np.prod(shape, dtype=object)) > MAX_ELEMENTS:
+        raise ValueError(f"{op} asks for a tensor of shape {shape} (negative, or over "
+                         f"{MAX_ELEMENTS} elements)")
+    return shape
+
+
 def _constant_of_shape(inputs, attrs, opset):
     v = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)
-    return [np.full(tuple(int(s) for s in np.asarray(inputs[0]).reshape(-1)), v[0],
-                    dtype=v.dtype)]
+    return [np.full(_sized("ConstantOfShape", inputs[0]), v[0], dtype=v.dtype)]
+
+
+def _range(inputs, attrs, opset):
+    start, limit, delta = (np.asarray(v) for v in inputs[:3])
+    if delta == 0 or (limit - start) / delta > MAX_ELEMENTS:
+        raise ValueError(f"Range from {start} to {limit} by {delta} is empty-stepped or over "
+                         f"{MAX_ELEMENTS} elements")
+    return [np.arange(start, limit, delta, dtype=start.dtype)]
+
+
+def _expand(inputs, attrs, opset):
+    x = np.asarray(inputs[0])
+    shape = np.broadcast_shapes(x.shape, _sized("Expand", inputs[1]))
+    _sized("Expand", shape)
+    return [np.broadcast_to(x, shape).copy()]
 
 
 def _cast(inputs, attrs, opset):
@@ -143,14 +168,12 @@ EVAL = {
     "Reshape": _reshape,
     "Transpose": lambda i, a, o: [np.transpose(np.asarray(i[0]), a.get("perm"))],
     "ConstantOfShape": _constant_of_shape,
-    "Range": lambda i, a, o: [np.arange(np.asarray(i[0]), np.asarray(i[1]), np.asarray(i[2]),
-                                        dtype=np.asarray(i[0]).dtype)],
+    "Range": _range,
     "Add": _binary(np.add), "Sub": _binary(np.subtract), "Mul": _binary(np.multiply),
     "Div": _binary(np.divide), "Mod": _binary(np.mod), "Pow": _binary(np.power),
     "Equal": _binary(np.equal),
     "Where": lambda i, a, o: [np.where(np.asarray(i[0]), np.asarray(i[1]), np.asarray(i[2]))],
-    "Expand": lambda i, a, o: [np.asarray(i[0]) * np.ones(tuple(np.asarray(i[1]).reshape(-1)),
-                                                        np.asarray(i[0]).dtype)],
+    "Expand": _expand,
     "Neg": _unary(np.negative), "Floor": _unary(np.floor), "Ceil": _unary(np.ceil),
     "Sqrt": _unary(np.sqrt), "Abs": _unary(np.abs),
 }

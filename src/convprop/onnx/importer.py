@@ -102,6 +102,13 @@ def _structure(proto, where) -> tuple[list[Node], int]:
             raise OnnxImportError(f"load: {_label(node)} is in domain {n.domain!r}; convprop "
                                "imports the standard operators only")
         nodes.append(node)
+    external = [t.name for t in g.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    external += [f"{n.name} (Constant)" for n in g.node for a in n.attribute
+                 if a.HasField("t") and a.t.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        raise OnnxImportError(f"load: {where} keeps tensors {external[:5]} in external files; "
+                              "convprop reads self-contained files only (save the model "
+                              "with its weights inside)")
     known = {i.name for i in g.input} | {t.name for t in g.initializer}
     producer = {}
     for k, node in enumerate(nodes):
