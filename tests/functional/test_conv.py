@@ -12,7 +12,7 @@ import convprop.functional as F
 import convprop.functional._engine.correlate as conv_mod
 import convprop.functional._engine.slide as slide_mod
 import convprop.functional._engine.workspace as workspace_mod
-import loops
+from convprop import reference as R
 from convprop.functional import conv2d_backward, conv2d_forward
 
 OPS = {1: (F.conv1d_forward, F.conv1d_backward), 2: (F.conv2d_forward, F.conv2d_backward),
@@ -129,7 +129,7 @@ def _path(monkeypatch, x, w, kw, path):
 def test_forward_matches_loop(nd, name, path, rng, monkeypatch):
     inputs, kw = _make(rng, nd, name)
     _path(monkeypatch, *inputs[:2], kw, path)
-    y = _kernel(nd, kw).check_forward(inputs, lambda x, w, b: loops.conv(x, w, b, **kw))[0]
+    y = _kernel(nd, kw).check_forward(inputs, lambda x, w, b: R.conv(x, w, b, **kw))[0]
     work = OPS[nd][0](*inputs, **kw)[1].work
     ho = y.shape[2]
     if path is not None:

@@ -9,7 +9,7 @@ import pytest
 from contract import Kernel, ntuple, raises
 
 import convprop.functional as F
-import loops
+from convprop import reference as R
 from convprop.functional import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, \
     max_pool2d_forward
 
@@ -79,7 +79,7 @@ MAX_IDS = [f"{c[0]}-k{c[1]}-s{c[2]}-p{c[3]}-d{c[4]}-ceil{int(c[5])}" for c in MA
 def test_max_pool_forward_matches_loop(rng, shape, k, s, p, d, ceil):
     kw = _kw(k, s, p, d, ceil)
     max_kernel(len(shape) - 2, **kw).check_forward(
-        [rng.standard_normal(shape)], lambda x: loops.max_pool(x, **kw), rtol=0, atol=0)
+        [rng.standard_normal(shape)], lambda x: R.max_pool(x, **kw), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("shape,k,s,p,d,ceil", MAX_CASES, ids=MAX_IDS)
@@ -107,11 +107,11 @@ def test_max_pool_ties_first_max_wins(rng, nd, maker):
     fwd, bwd = MAX[nd]
     for k, s, p, d, ceil in TIE_CONFIGS[nd]:
         y, cache = fwd(x, **_kw(k, s, p, d, ceil))
-        ry, ridx = loops.max_pool(x, **_kw(k, s, p, d, ceil))
+        ry, ridx = R.max_pool(x, **_kw(k, s, p, d, ceil))
         np.testing.assert_array_equal(y, ry)
         np.testing.assert_array_equal(cache.indices, ridx)
         dy = rng.standard_normal(y.shape)
-        np.testing.assert_allclose(bwd(dy, cache), loops.scatter_at_indices(dy, ridx, shape),
+        np.testing.assert_allclose(bwd(dy, cache), R.scatter_at_indices(dy, ridx, shape),
                                    rtol=0, atol=1e-12)
 
 
@@ -128,11 +128,11 @@ def test_max_pool_nan_is_the_maximum(rng, nd, k, s, p, d, ceil, torch):
     x[rng.random(shape) < 0.15] = np.nan
     kw = _kw(k, s, p, d, ceil)
     y, cache = MAX[nd][0](x, **kw)
-    ry, ridx = loops.max_pool(x, **kw)
+    ry, ridx = R.max_pool(x, **kw)
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(cache.indices, ridx)
     dy = rng.standard_normal(y.shape)
-    np.testing.assert_allclose(MAX[nd][1](dy, cache), loops.scatter_at_indices(dy, ridx, shape),
+    np.testing.assert_allclose(MAX[nd][1](dy, cache), R.scatter_at_indices(dy, ridx, shape),
                                rtol=0, atol=1e-12)
     ty, ti = getattr(torch.nn.functional, f"max_pool{nd}d")(torch.tensor(x), **kw,
                                                            return_indices=True)
@@ -146,11 +146,11 @@ def test_max_pool_more_than_256_kernel_offsets(rng, shape, k, s, torch):
     nd = len(shape) - 2
     x = rng.integers(0, 50, shape).astype(float)  # ties too
     y, cache = MAX[nd][0](x, kernel_size=k, stride=s)
-    ry, ridx = loops.max_pool(x, kernel_size=k, stride=s)
+    ry, ridx = R.max_pool(x, kernel_size=k, stride=s)
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(cache.indices, ridx)
     dy = rng.standard_normal(y.shape)
-    np.testing.assert_allclose(MAX[nd][1](dy, cache), loops.scatter_at_indices(dy, ridx, shape),
+    np.testing.assert_allclose(MAX[nd][1](dy, cache), R.scatter_at_indices(dy, ridx, shape),
                                rtol=0, atol=1e-12)
     ti = getattr(torch.nn.functional, f"max_pool{nd}d")(torch.tensor(x), k, s,
                                                        return_indices=True)[1]
@@ -205,7 +205,7 @@ def _avg_kw(k, s, p, ceil, include_pad, divisor=None):
 def test_avg_pool_forward_matches_loop(rng, shape, k, s, p, ceil, include_pad):
     kw = _avg_kw(k, s, p, ceil, include_pad)
     avg_kernel(len(shape) - 2, **kw).check_forward(
-        [rng.standard_normal(shape)], lambda x: loops.avg_pool(x, **kw), atol=1e-14)
+        [rng.standard_normal(shape)], lambda x: R.avg_pool(x, **kw), atol=1e-14)
 
 
 @pytest.mark.parametrize("include_pad", [True, False])
@@ -224,7 +224,7 @@ DIVISOR_CASES = [((2, 2, 9), 3, 2, 1, True, 1), ((1, 2, 7, 6), 3, 2, 1, True, 5)
 def test_avg_pool_divisor_override(rng, shape, k, s, p, ceil, divisor):
     kw = _avg_kw(k, s, p, ceil, True, divisor)
     kernel = avg_kernel(len(shape) - 2, **kw)
-    kernel.check_forward([rng.standard_normal(shape)], lambda x: loops.avg_pool(x, **kw),
+    kernel.check_forward([rng.standard_normal(shape)], lambda x: R.avg_pool(x, **kw),
                          atol=1e-14)
     kernel.check_gradient([rng.standard_normal(shape)], rng)
 
@@ -364,36 +364,6 @@ def test_avg_pool_divisor_override_torch_parity(torch, rng, divisor):
 
 # ----------------------------------------------------------------------------- tie policies
 
-def _tied_loop(x, dy, *, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               ties):
-    """Max pooling's backward under a tie policy, one window at a time: the real (unpadded)
-    elements equal to the window's maximum share dy ("split": dy / count each) or each get
-    all of it ("all"); a window whose maximum is NaN sends dy to its last NaN alone."""
-    nd = x.ndim - 2
-    sp = x.shape[2:]
-    k = ntuple(kernel_size, nd)
-    s = k if stride is None else ntuple(stride, nd)
-    p, d = ntuple(padding, nd), ntuple(dilation, nd)
-    out = dy.shape[2:]
-    dx = np.zeros(x.shape)
-    for n, c in np.ndindex(*x.shape[:2]):
-        for o in np.ndindex(*out):
-            cells = []
-            for kk in np.ndindex(*k):
-                at = tuple(oa * sa - pa + ka * da for oa, sa, pa, ka, da in zip(o, s, p, kk, d))
-                if all(0 <= a < m for a, m in zip(at, sp)):
-                    cells.append(at)
-            vals = [x[(n, c, *at)] for at in cells]
-            if any(math.isnan(v) for v in vals):
-                winners = [[at for at, v in zip(cells, vals) if math.isnan(v)][-1]]
-            else:
-                winners = [at for at, v in zip(cells, vals) if v == max(vals)]
-            g = dy[(n, c, *o)] / (len(winners) if ties == "split" else 1)
-            for at in winners:
-                dx[(n, c, *at)] += g
-    return dx
-
-
 @pytest.mark.parametrize("ties", ["split", "all"])
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("maker", ["equal", "integers", "distinct"])
@@ -412,7 +382,7 @@ def test_max_pool_tie_policies_match_loop(rng, nd, ties, maker):
         assert cache.ties == ties and cache.tied.shape == (math.prod(ntuple(k, nd)),) + y.shape
         dy = rng.standard_normal(y.shape)
         dx = bwd(dy, cache)
-        np.testing.assert_allclose(dx, _tied_loop(x, dy, **kw, ties=ties), rtol=1e-12,
+        np.testing.assert_allclose(dx, R.max_pool_backward_ties(dy, x, **kw, ties=ties), rtol=1e-12,
                                    atol=1e-12, err_msg=str(kw))
         if maker == "distinct":  # no ties: every policy is "first"
             np.testing.assert_allclose(dx, bwd(dy, c0), rtol=1e-12, atol=1e-12)
@@ -463,7 +433,7 @@ def test_max_pool_tie_policies_nan_and_minus_inf(rng, nd, ties):
         y, cache = MAX[nd][0](x, **kw, ties=ties)
         dy = rng.standard_normal(y.shape)
         dx = MAX[nd][1](dy, cache)
-        np.testing.assert_allclose(dx, _tied_loop(x, dy, **kw, ties=ties), rtol=1e-12,
+        np.testing.assert_allclose(dx, R.max_pool_backward_ties(dy, x, **kw, ties=ties), rtol=1e-12,
                                    atol=1e-12, err_msg=str(kw))
         if ties == "split":
             np.testing.assert_allclose(dx.sum(), dy.sum(), rtol=1e-12)

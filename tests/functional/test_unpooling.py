@@ -7,7 +7,7 @@ import pytest
 from contract import Kernel, raises
 
 import convprop.functional as F
-import loops
+from convprop import reference as R
 
 OPS = {1: (F.max_unpool1d_forward, F.max_unpool1d_backward),
        2: (F.max_unpool2d_forward, F.max_unpool2d_backward),
@@ -35,7 +35,7 @@ def _make(rng, shape, k, s, p, out, dtype=np.float64):
     _, cache = POOL[nd](rng.standard_normal(shape), kernel_size=k, stride=s, padding=p)
     x = rng.standard_normal(cache.indices.shape).astype(dtype)
     kw = dict(kernel_size=k, stride=s, padding=p, output_size=out)
-    out_sp = (loops.unpool_size(x.shape[2:], k, s, p) if out is None else tuple(out)[-nd:])
+    out_sp = (R.unpool_size(x.shape[2:], k, s, p) if out is None else tuple(out)[-nd:])
     return x, cache.indices, kw, out_sp
 
 
@@ -52,12 +52,12 @@ def _has_repeats(idx):
 @pytest.mark.parametrize("shape,k,s,p,out", CASES, ids=IDS)
 def test_forward_and_backward_match_loop(shape, k, s, p, out, rng):
     x, idx, kw, out_sp = _make(rng, shape, k, s, p, out)
-    ry, won = loops.max_unpool(x, idx, out_sp)
+    ry, won = R.max_unpool(x, idx, out_sp)
     _kernel(len(shape) - 2, kw).check_forward([x, idx], lambda x, i: ry, rtol=0, atol=0)
     y, cache = OPS[len(shape) - 2][0](x, idx, **kw)
     dy = rng.standard_normal(y.shape)
     np.testing.assert_array_equal(OPS[len(shape) - 2][1](dy, cache),
-                                  loops.max_unpool_backward(dy, idx, won))
+                                  R.max_unpool_backward(dy, idx, won))
 
 
 def test_the_grid_has_repeated_indices(rng):

@@ -9,7 +9,7 @@ kernels to, and what explain mode uses to show a small layer's windows one by on
 module                 references
 =====================  ==============================================================
 :mod:`.conv`           conv, conv_backward, conv_transpose, flip
-:mod:`.pooling`        max_pool (+ switches), max_pool_backward, avg_pool,
+:mod:`.pooling`        max_pool (+ switches), max_pool_backward (+ _ties), avg_pool,
                        avg_pool_backward, lp_pool, pool_windows, windows
 :mod:`.adaptive`       adaptive_avg_pool, adaptive_max_pool, global_avg_pool,
                        global_max_pool
@@ -41,6 +41,7 @@ from .mixed import (gated_pool, mixed_maxavg_pool, mixed_pool, scatter_to_offset
                     stochastic_pool, stochastic_pool_eval)
 from .normalization import batch_norm, batch_norm_backward, local_response_norm
 from .pooling import (avg_pool, avg_pool_backward, lp_pool, max_pool, max_pool_backward,
+                      max_pool_backward_ties,
                       pool_windows, pooled_length, scatter_at_indices, windows)
 from .research import alpha_mean, alpha_pool, dft_pool, euclidean_rbf, subsampling
 from .roi import (bilinear_weights, roi_align, roi_align_backward, roi_pool,
@@ -62,4 +63,5 @@ __all__ = ["ACTIVATIONS", "activation", "activation_backward", "adaptive_avg_poo
            "WAVELET_FILTERS", "dwt2", "idwt2", "per_plane", "wavelet_pool",
            "wavelet_pool_paper_backward", "bilinear_weights", "roi_align", "roi_align_backward",
            "roi_pool", "roi_pool_backward", "gated_pool", "mixed_maxavg_pool", "mixed_pool",
-           "scatter_to_offsets", "stochastic_pool", "stochastic_pool_eval"]
+           "scatter_to_offsets", "stochastic_pool", "stochastic_pool_eval",
+           "max_pool_backward_ties"]

@@ -15,6 +15,7 @@ import numpy as np
 from ._grid import ntuple, positions
 
 __all__ = ["avg_pool", "avg_pool_backward", "lp_pool", "max_pool", "max_pool_backward",
+           "max_pool_backward_ties",
            "pool_windows", "pooled_length", "scatter_at_indices", "windows"]
 
 
@@ -87,6 +88,28 @@ def scatter_at_indices(dy, idx, x_shape):
 
 
 max_pool_backward = scatter_at_indices
+
+
+def max_pool_backward_ties(dy, x, *, kernel_size, stride=None, padding=0, dilation=1,
+                           ceil_mode=False, ties="first"):
+    """Max pooling's backward under a tie policy, one window at a time: the window's input
+    elements equal to its maximum share dy ("split": dy / count each), each get all of it
+    ("all"), or the first alone gets it ("first"); a window holding a NaN sends dy to its
+    last NaN alone. Padding never takes a share."""
+    wins = pool_windows(x.shape, kernel_size=kernel_size, stride=stride, padding=padding,
+                        dilation=dilation, ceil_mode=ceil_mode)
+    dx = np.zeros(x.shape)
+    for n, c in positions(x.shape[:2]):
+        for o, cells in wins.items():
+            vals = [x[(n, c, *at)] for at in cells]
+            nans = [at for at, v in zip(cells, vals) if math.isnan(v)]
+            winners = nans[-1:] or [at for at, v in zip(cells, vals) if v == max(vals)]
+            if ties == "first":
+                winners = winners[:1]
+            g = dy[(n, c, *o)] / (len(winners) if ties == "split" else 1)
+            for at in winners:
+                dx[(n, c, *at)] += g
+    return dx
 
 
 def _avg_boxes(x_shape, k, s, p, out, count_include_pad, divisor_override):
