@@ -13,6 +13,8 @@ saliency research built on the same forward (Springenberg et al. 2014, fig. 1):
   2014, "Striving for simplicity"), both masks at once.
 
 Only "gradient" is a derivative; the other two are visualisation rules.
+
+Loop reference: :func:`convprop.reference.activation` (and ``activation_backward``).
 """
 
 from __future__ import annotations

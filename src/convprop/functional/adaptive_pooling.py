@@ -13,6 +13,10 @@ bins overlap when O does not divide L). Global pooling is the one-bin case, retu
   ``ties`` (max pooling's policies, :func:`~convprop.functional.max_pool2d_forward`):
   "first" (default) routes through those indices alone; "split" / "all" record the mask of
   each bin's tied maxima and send dy / count ("split") or dy ("all") to each of them.
+
+Loop reference: :func:`convprop.reference.adaptive_avg_pool`,
+:func:`convprop.reference.adaptive_max_pool`, :func:`convprop.reference.global_avg_pool`,
+:func:`convprop.reference.global_max_pool`.
 """
 
 from __future__ import annotations

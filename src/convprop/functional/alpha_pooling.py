@@ -35,8 +35,9 @@ mean's meaning), and a non-positive (or NaN) value is a ValueError. Feed it a st
 positive map (e.g. softplus, or ReLU output plus a small constant).
 
 Windows: ``kernel_size``, ``stride`` (default ``kernel_size``), no padding; windows that do
-not tile the input drop the remainder (floor), overlapping windows add their gradients. The
-loop oracle is in the tests (``tests/functional/test_alpha_pooling.py``).
+not tile the input drop the remainder (floor), overlapping windows add their gradients.
+
+Loop reference: :func:`convprop.reference.alpha_pool`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ first one convolution; the second is the convolution of signal processing, equal
 cross-correlation with the kernel reversed along every spatial axis (and its weight
 gradient reversed back). Both run on the engine's correlation (:mod:`._engine.correlate`):
 im2col columns and one GEMM per group, or bands of them for large layers.
+
+Loop reference: :func:`convprop.reference.conv` (and ``conv_backward``; true convolution is ``conv``
+with ``flip(w)``).
 """
 
 from __future__ import annotations

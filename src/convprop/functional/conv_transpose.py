@@ -10,6 +10,8 @@ runs on the engine's correlation with the roles swapped:
 
 which makes ``<conv(u, w), v> == <u, conv_transpose(v, w)>`` exact by construction.
 ``mode="convolution"`` reverses the kernel along every spatial axis, as for convolution.
+
+Loop reference: :func:`convprop.reference.conv_transpose`.
 """
 
 from __future__ import annotations

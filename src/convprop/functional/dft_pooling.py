@@ -26,7 +26,7 @@ Choices where the paper leaves room:
   and 0 elsewhere. Where ``|F| = 0`` the magnitude is not differentiable; we take the
   subgradient 0 there (as ``ReLU'(0) = 0``).
 
-The DFT by its sum formula is in the tests (``tests/functional/test_dft_pooling.py``).
+Loop reference (the DFT by its sum formula): :func:`convprop.reference.dft_pool`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Inverted dropout."""
+"""Inverted dropout.
+
+Loop reference: :func:`convprop.reference.dropout` (and ``dropout_backward``).
+"""
 
 from __future__ import annotations
 

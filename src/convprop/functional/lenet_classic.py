@@ -4,6 +4,8 @@ Haffner 1998, section II.B); the modules are in :mod:`convprop.layers.lenet_clas
 - S2 / S4, trainable subsampling: ``y[n, c] = coef[c] * sum_pool_2x2(x)[n, c] + bias[c]``, the
   block sums being sum pooling (average pooling with ``divisor_override=1``).
 - The Euclidean RBF output units: ``y[n, i] = sum_j (x[n, j] - codes[i, j])^2``.
+
+Loop reference: :func:`convprop.reference.subsampling`, :func:`convprop.reference.euclidean_rbf`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Fully connected (affine) layer kernels."""
+"""Fully connected (affine) layer kernels.
+
+Loop reference: :func:`convprop.reference.linear` (and ``linear_backward``).
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 Built on average pooling (:mod:`.pooling`), as PyTorch builds it: the window sum of x**p
 is an average pooling of x**p times the kernel area, so the windows, ceil_mode and the
 backward's scatter-add are average pooling's.
+
+Loop reference: :func:`convprop.reference.lp_pool`.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ average pooling divides by the full window, PyTorch's ``count_include_pad=True``
 route the backward through those branches' own backward passes. 1-D (N, C, L) and 3-D
 (N, C, D, H, W) versions are the same code with another count of spatial axes (the 2-D
 docstrings state the equations).
+
+Loop reference: :func:`convprop.reference.mixed_pool` (Yu's, given the recorded choice),
+:func:`convprop.reference.mixed_maxavg_pool` and :func:`convprop.reference.gated_pool` (Lee's).
 """
 
 from __future__ import annotations

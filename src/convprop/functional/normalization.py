@@ -1,4 +1,8 @@
-"""Batch normalization and local response normalization (across channels)."""
+"""Batch normalization and local response normalization (across channels).
+
+Loop reference: :func:`convprop.reference.batch_norm` (and ``batch_norm_backward``),
+:func:`convprop.reference.local_response_norm`.
+"""
 
 from __future__ import annotations
 

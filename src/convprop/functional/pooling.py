@@ -3,6 +3,10 @@
 All windows go through the engine's N-d primitive (:mod:`._engine.windows`): the forward pass
 gathers one strided view per kernel offset, the backward pass scatter-adds into the same
 views. A 1-D, 2-D or 3-D pool is the same code with a different count of spatial axes.
+
+Loop reference: :func:`convprop.reference.max_pool` (its switches; backward ``max_pool_backward``,
+the tie policies ``max_pool_backward_ties``), :func:`convprop.reference.avg_pool` (and
+``avg_pool_backward``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Flatten: (N, C, H, W, ...) -> (N, C*H*W*...), the bridge from convolutions to linear layers."""
+"""Flatten: (N, C, H, W, ...) -> (N, C*H*W*...), the bridge from convolutions to linear layers.
+
+Loop reference: :func:`convprop.reference.flatten`.
+"""
 
 from __future__ import annotations
 

@@ -32,8 +32,9 @@ A box lying wholly outside the feature map (every bin empty) is refused unless
 ``allow_outside=True`` (then it outputs zeros, as torchvision): it is nearly always a
 coordinate bug. Boxes partly outside are normal (proposals near the border) and pooled.
 
-The textbook loops (one sample at a time) are the tests' oracles in
-tests/functional/test_roi_pooling.py.
+Loop reference (torchvision's loops, one bin / one sample at a time):
+:func:`convprop.reference.roi_pool`, :func:`convprop.reference.roi_align` (and
+``roi_pool_backward``, ``roi_align_backward``).
 """
 
 from __future__ import annotations

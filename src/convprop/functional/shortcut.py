@@ -1,4 +1,7 @@
-"""The parameter-free ResNet shortcut ("option A" of He et al. 2016, used for CIFAR)."""
+"""The parameter-free ResNet shortcut ("option A" of He et al. 2016, used for CIFAR).
+
+Loop reference: :func:`convprop.reference.pad_shortcut`.
+"""
 
 from __future__ import annotations
 

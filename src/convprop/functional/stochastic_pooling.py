@@ -23,6 +23,10 @@ Where the paper is silent, convprop chooses (and the docstrings repeat):
 The windows come from the engine's N-d primitive and the pooling geometry helpers of
 :mod:`.pooling`; the training backward is max pooling's switch scatter. 1-D (N, C, L) and
 3-D (N, C, D, H, W) are the same code with another count of spatial axes.
+
+Loop reference: :func:`convprop.reference.stochastic_pool` (given the draws),
+:func:`convprop.reference.stochastic_pool_eval`, :func:`convprop.reference.scatter_to_offsets` (the
+training backward).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Repeated indices (possible only when the pooling windows overlapped) are a seman
 the last one in flat input order writes its value (PyTorch's serial CPU loop does the same)
 and alone receives the gradient, so forward and backward are exact adjoints; PyTorch's
 backward instead gives the gradient to every repeat.
+
+Loop reference: :func:`convprop.reference.max_unpool` (and ``max_unpool_backward``).
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ Choices where the paper leaves room (stated once, here):
   (a gradient check fails for it), but it agrees with the exact rule whenever dy has no
   detail content at its first level (e.g. a dy constant on aligned 2x2 blocks, for Haar).
 
-The loop form of the DWT is in the tests (``tests/functional/test_wavelet_pooling.py``).
+Loop reference: :func:`convprop.reference.wavelet_pool` (and ``wavelet_pool_paper_backward``; the
+DWT itself as ``dwt2`` / ``idwt2``).
 """
 
 from __future__ import annotations
