@@ -38,6 +38,10 @@ def ckpt(tmp_path_factory):
                     extra={"preprocess": {"mean": [0.0], "std": [1.0], "channels": 1,
                                           "size": 28}})
     (d / "junk.safetensors").write_bytes(b"not a checkpoint")
+    Image = pytest.importorskip("PIL.Image")
+    Image.new("L", (32, 32)).save(d / "big.png")
+    Image.new("RGB", (28, 28), (200, 10, 10)).save(d / "colour.png")
+    Image.new("L", (28, 28), 30).convert("P").save(d / "grey_palette.png")
     return d
 
 
@@ -88,6 +92,14 @@ def test_checkpoint(capsys, ckpt):
      "malformed metadata: model_config.name"),
     (["{ck}/other.safetensors", "--input", "{ck}/digit.npy", "--target", "1"], "shape"),
     (["{ck}/junk.safetensors", "--input", "{ck}/digit.npy", "--target", "1"], "junk"),
+    # a picture is never resized or recoloured behind the user's back (predict does that)
+    (["{ck}/lenet.safetensors", "--input", "{ck}/big.png", "--target", "1"],
+     "big.png is 32x32 pixels; the model takes 28x28"),
+    (["{ck}/lenet.safetensors", "--input", "{ck}/colour.png", "--target", "1"],
+     "colour.png has 3 channels; the model takes 1"),
+    (["{ck}/lenet.safetensors", "--input", "{ck}/missing.png", "--target", "1"],
+     "missing.png not found"),
+    (["{ck}/lenet.safetensors", "--input", "{ck}", "--target", "1"], "is a directory"),
 ])
 def test_bad_input_is_one_line(capsys, ckpt, args, needle):
     code, out, err = _run(capsys, "explain", *(a.format(ck=ckpt) for a in args))
@@ -95,3 +107,14 @@ def test_bad_input_is_one_line(capsys, ckpt, args, needle):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("convprop explain: error:"), err
     assert needle in lines[0], lines[0]
+    assert "predict:" not in lines[0]   # the shared reader's op name is not this command's
+
+
+def test_a_picture_of_the_models_size_is_read(capsys, ckpt):
+    """A grey palette PNG counts as one channel; the trace sees the picture's pixels."""
+    code, out, err = _run(capsys, "explain", str(ckpt / "lenet.safetensors"), "--input",
+                          str(ckpt / "grey_palette.png"), "--target", "2", "--json", "--eval")
+    assert code == 0, err
+    x = json.loads(out)["x"]
+    assert x["shape"] == [1, 1, 28, 28]
+    assert x["min"] == x["max"] == pytest.approx((30 / 255 - 0.1307) / 0.3081, rel=1e-6)

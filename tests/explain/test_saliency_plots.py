@@ -178,8 +178,9 @@ def test_command_bad_arguments_are_one_line(capsys, checkpoint, image, argv, nee
     (lambda p: _bad_png(p, 20, "L"), "is 20x20 pixels; the model takes 28x28"),
     (lambda p: _bad_png(p, 28, "RGB"), "has 3 channels; the model takes 1"),
     (lambda p: (np.save(p / "b.npy", np.zeros((3, 28, 28))), p / "b.npy")[1],
-     r"has shape \(3, 28, 28\); the model takes \(1, 28, 28\)"),
-    (lambda p: p / "missing.npy", "No such file"),
+     r"b.npy has shape \(3, 28, 28\), expected \(1, 28, 28\)"),
+    (lambda p: p / "missing.npy", "missing.npy not found"),
+    (lambda p: p, "is a directory"),
 ])
 def test_command_bad_images_are_one_line(capsys, checkpoint, tmp_path, make, needle):
     import re

@@ -36,6 +36,9 @@ def ck(tmp_path_factory):
                     extra={"preprocess": PRE, "history": [{"epoch": 1, "loss": 1.0}]})
     np.save(d / "digit.npy", np.random.default_rng(1).integers(0, 256, (28, 28)))
     np.save(d / "rgb.npy", np.zeros((3, 28, 28)))
+    from PIL import Image
+    Image.new("L", (20, 20)).save(d / "small.png")
+    Image.new("RGB", (28, 28), (0, 90, 200)).save(d / "colour.png")
     return d
 
 
@@ -78,6 +81,10 @@ def test_out(capsys, ck, tmp_path):
      "rgb.npy has shape (3, 28, 28)"),
     (["features", "{d}/net.safetensors", "--input", "{d}/digit.npy", "--layer", "nope"],
      "unknown layer 'nope'"),
+    (["features", "{d}/net.safetensors", "--input", "{d}/small.png"],
+     "small.png is 20x20 pixels; the model takes 28x28"),
+    (["features", "{d}/net.safetensors", "--input", "{d}/colour.png"],
+     "colour.png has 3 channels; the model takes 1"),
     (["filters", "{d}/missing.safetensors"], "missing.safetensors"),
     (["filters", "{d}/net.safetensors", "--out", "x.jpg"], "--out must name a .png file"),
     (["confusion", "{d}/net.safetensors", "--limit", "0"], "--limit must be positive"),

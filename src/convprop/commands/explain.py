@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                    help="a worked example (mazur, cnn4x4) or a checkpoint file")
     p.add_argument("--input", metavar="IMAGE",
                    help="for a checkpoint: the example (.npy of raw 0..255 values, or "
-                        "PNG/JPEG for 2-D models)")
+                        "PNG/JPEG of the model's size and channels, for 2-D models)")
     p.add_argument("--target", type=int, metavar="K", help="for a checkpoint: the true class")
     p.add_argument("--invert", action="store_true", help="invert the image (255 - x)")
     p.add_argument("--lr", type=float, default=0.01,
@@ -35,19 +35,15 @@ def add_parser(sub) -> None:
 
 
 def _checkpoint_trace(a):
-    from ..cli import _load_model, _read_image
+    from ..cli import _load_model
     from ..explain.trace import trace
     from ..layers.loss import CrossEntropyLoss
+    from ._example import read_example
 
     if a.input is None or a.target is None:
         raise ValueError(f"{a.what} is a checkpoint: give --input IMAGE and --target K")
     ckpt, model, pre = _load_model(a.what)
-    shape = tuple(pre.get("shape") or (pre["size"], pre["size"]))
-    img = _read_image(a.input, pre["channels"], shape, a.invert)[None]
-    bshape = (1, -1) + (1,) * len(shape)
-    mean = np.asarray(pre["mean"]).reshape(bshape) * 255.0
-    std = np.asarray(pre["std"]).reshape(bshape) * 255.0
-    x = (img - mean) / std
+    x = read_example(a.input, pre, a.invert)[1]
     k = model.predict(x.astype(np.float32)).shape[1]
     if not 0 <= a.target < k:
         raise ValueError(f"target {a.target} is out of range: the model has {k} classes "

@@ -57,37 +57,6 @@ def _methods(spec: str) -> list[str]:
     return names
 
 
-def _image_channels(img) -> int:
-    return 1 if img.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
-
-
-def _check_image(path: str, channels: int, shape: tuple) -> None:
-    """Refuse an image of another size or channel count, in one line."""
-    want = (channels, *shape)
-    if path.lower().endswith(".npy"):
-        a = np.load(path, allow_pickle=False)
-        ok = {want, (1, *want)} | ({tuple(shape), (1, *shape)} if channels == 1 else set())
-        if a.shape not in ok:
-            raise ValueError(f"{path} has shape {a.shape}; the model takes {want}")
-        return
-    if len(shape) != 2:
-        raise ValueError(f"this model takes {len(shape)}-D examples of shape {want}; pass "
-                         ".npy arrays")
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ValueError("reading PNG/JPEG needs Pillow: pip install 'convprop[images]' (or "
-                         "pass .npy arrays)") from None
-    with Image.open(path) as img:
-        size, got = img.size, _image_channels(img)
-    if size != (shape[1], shape[0]):
-        raise ValueError(f"{path} is {size[0]}x{size[1]} pixels; the model takes "
-                         f"{shape[1]}x{shape[0]}")
-    if got != channels:
-        raise ValueError(f"{path} has {got} channel{'s' * (got > 1)}; the model takes "
-                         f"{channels}")
-
-
 def _out(a, kind: str) -> str:
     if a.out:
         if not a.out.lower().endswith(".png"):
@@ -97,25 +66,24 @@ def _out(a, kind: str) -> str:
 
 
 def run(a) -> int:
-    from ..cli import _load_model, _read_image
+    from ..cli import _load_model
     from ..explain.attribution import class_scores
     from ..plot.saliency import (deconvnet_panels, default_layer, plot_deconvnet,
                                  plot_saliency, saliency_panels)
+    from ._example import example_shape, read_example
 
     methods = _methods(a.method)
     if a.projections is not None and a.projections < 1:
         raise ValueError(f"--projections must be >= 1, got {a.projections}")
+    out = _out(a, "deconvnet" if a.projections is not None else "saliency")
     ckpt, model, pre = _load_model(a.checkpoint)
-    shape = tuple(pre.get("shape") or (pre["size"], pre["size"]))
-    _check_image(a.image, pre["channels"], shape)
-    img = _read_image(a.image, pre["channels"], shape, a.invert)
+    shape = example_shape(pre)
     if len(shape) != 2:
         raise ValueError(f"saliency pictures are 2-D; this model takes {len(shape)}-D examples")
-    bshape = (1, -1, 1, 1)
-    mean = np.asarray(pre["mean"]).reshape(bshape) * 255.0
-    std = np.asarray(pre["std"]).reshape(bshape) * 255.0
+    img, x = read_example(a.image, pre, a.invert)
+    mean = np.asarray(pre["mean"], np.float64).reshape(1, -1, 1, 1) * 255.0
+    std = np.asarray(pre["std"], np.float64).reshape(1, -1, 1, 1) * 255.0
     model.astype(np.float64)  # attribution in float64: the maps are small differences
-    x = (img[None] - mean) / std
     scores = class_scores(model, x)[0]
     k = scores.shape[0]
     classes = ckpt.extra.get("classes") or [str(i) for i in range(k)]
@@ -127,7 +95,6 @@ def run(a) -> int:
     if a.projections is not None:
         panels = deconvnet_panels(model, x, layer, a.projections)
         fig = plot_deconvnet(img, panels, layer=layer)
-        out = _out(a, "deconvnet")
     else:
         black = (0.0 - mean) / std  # Integrated Gradients from the black image (raw 0)
         maps = saliency_panels(model, x, target, methods, layer=layer, options={
@@ -135,7 +102,6 @@ def run(a) -> int:
         label = classes[target] if target < len(classes) else str(target)
         fig = plot_saliency(img, maps, title=f"{os.path.basename(a.image)}: class {label} "
                             f"(score {scores[target]:.3g}); Grad-CAM layer {layer!r}")
-        out = _out(a, "saliency")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     fig.savefig(out)
     what = (f"DeconvNet projections of layer {layer!r}" if a.projections is not None

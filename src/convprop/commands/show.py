@@ -48,19 +48,17 @@ def _out(a) -> str:
 
 
 def _features(a, model, pre):
-    from ..cli import _read_image
     from ..plot.network import plot_feature_maps
+    from ._example import example_shape, read_example
 
     if a.input is None:
         raise ValueError("show features needs --input IMAGE")
-    shape = tuple(pre.get("shape") or (pre["size"], pre["size"]))
+    shape = example_shape(pre)
     if len(shape) != 2:
         raise ValueError(f"show features draws 2-D feature maps; this model takes "
                          f"{len(shape)}-D examples")
-    img = _read_image(a.input, pre["channels"], shape, a.invert)
-    mean = np.asarray(pre["mean"]).reshape(-1, 1, 1) * 255.0
-    std = np.asarray(pre["std"]).reshape(-1, 1, 1) * 255.0
-    return plot_feature_maps(model, ((img - mean) / std).astype(np.float32), a.layer)
+    x = read_example(a.input, pre, a.invert)[1]
+    return plot_feature_maps(model, x.astype(np.float32), a.layer)
 
 
 def _confusion(a, ckpt, model, pre):
