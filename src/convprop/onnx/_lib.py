@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["OnnxError", "ExportError", "OnnxImportError", "require_onnx"]
+__all__ = ["OnnxError", "ExportError", "OnnxImportError", "Unsupported", "require_onnx"]
 
 INSTALL_HINT = "pip install 'convprop[onnx]' (or: pip install onnx)"
 
@@ -19,6 +19,11 @@ class ExportError(OnnxError):
 class OnnxImportError(OnnxError):
     """An ONNX graph convprop cannot turn into modules; the message names the node and its
     operator."""
+
+
+class Unsupported(ValueError):
+    """An attribute or input form of a node that convprop cannot import (the loader adds
+    the node's name and operator and raises an OnnxImportError)."""
 
 
 def require_onnx(what: str):

@@ -125,7 +125,7 @@ def _cast(inputs, attrs, opset):
 
 
 def _reshape(inputs, attrs, opset):
-    from ..layers.onnx_nodes import onnx_shape
+    from ..layers.onnx_shape import onnx_shape
     x = np.asarray(inputs[0])
     shape = attrs["shape"] if opset < 5 else np.asarray(inputs[1]).reshape(-1)
     return [x.reshape(onnx_shape(x.shape, shape, bool(attrs.get("allowzero", 0))))]

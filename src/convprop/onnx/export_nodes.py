@@ -1,5 +1,6 @@
 """Export of the modules that imported ONNX graphs are made of
-(:mod:`convprop.layers.onnx_nodes`, :mod:`convprop.layers.pad`), so an imported network can
+(:mod:`convprop.layers.onnx_nodes`, :mod:`~convprop.layers.onnx_shape`,
+:mod:`convprop.layers.pad`), so an imported network can
 be fine-tuned and written again, and of the graph containers (``ImportedSequential`` is a
 ``Sequential``; ``GraphModule`` writes its nodes by their tensor names)."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import onnx_nodes as N
+from ..layers import onnx_shape as S
 from ..layers import pad as P
 from ._lib import ExportError
 
@@ -70,11 +72,11 @@ def _slice(ctx, m, path, x):
 
 
 NODE_EXPORTERS = {
-    N.Slice: _slice,
-    N.Binary: _binary, N.Sum: _sum, N.Softmax: _softmax, N.Reshape: _reshape,
-    N.Reshaping: _reshaping,
+    S.Slice: _slice,
+    N.Binary: _binary, N.Sum: _sum, N.Softmax: _softmax, S.Reshape: _reshape,
+    S.Reshaping: _reshaping,
     N.ConcatAxis: lambda ctx, m, path, x: ctx.node(path, "Concat", list(x), axis=m.axis),
-    N.Transpose: lambda ctx, m, path, x: ctx.node(path, "Transpose", [x], perm=m.perm and
+    S.Transpose: lambda ctx, m, path, x: ctx.node(path, "Transpose", [x], perm=m.perm and
                                                    list(m.perm)),
     N.ReduceMean: lambda ctx, m, path, x: ctx.reduce(
         path, "ReduceMean", x, list(m.axes) if m.axes is not None else

@@ -15,221 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import activation, conv, dropout, linear, normalization, pooling, reshape, roi
-from ..layers.container import Sequential
-from ..layers.onnx_nodes import (Binary, ConcatAxis, DynamicPad, IndexedMaxPool,
-                                 IndexedMaxUnpool, IntOp, MatMulConst, ReduceMean, ReduceSum,
-                                 Reshape, Reshaping, RoiAlignNode, Slice, Softmax, Sum,
-                                 Transpose, Unary, Where)
-from ..layers.pad import ConstantPad, PaddedAvgPool, SamePad
+from ..layers import activation, dropout, reshape
+from ..layers.onnx_nodes import (Binary, ConcatAxis, IntOp, ReduceMean, ReduceSum, Softmax,
+                                 Sum, Unary, Where)
+from ..layers.onnx_shape import DynamicPad, Reshape, Reshaping, Slice, Transpose
+from ..layers.pad import ConstantPad
+from ._lib import Unsupported
 from .evaluate import EVAL
+from .import_layers import LAYER_IMPORTERS
 
-__all__ = ["IMPORTERS", "Unsupported"]
-
-
-class Unsupported(ValueError):
-    """An attribute or input form of a node that convprop cannot import."""
-
-
-def _spatial(ctx, node, nd):
-    a = node.attrs
-    k = a.get("kernel_shape")
-    if k is None:
-        raise Unsupported("kernel_shape is required")
-    nd = len(k)
-    pads = list(a.get("pads", [0] * 2 * nd))
-    return (tuple(k), tuple(a.get("strides", [1] * nd)), tuple(a.get("dilations", [1] * nd)),
-            tuple(pads[:nd]), tuple(pads[nd:]), a.get("auto_pad", "NOTSET"))
-
-
-def _with_pads(ctx, node, make, kernel, stride, dilation, begin, end, auto_pad, value=0.0,
-               allow_pad=True):
-    """``make(padding)`` preceded, when needed, by the explicit pad ONNX asks for."""
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        return Sequential(SamePad(kernel, stride, dilation, auto_pad == "SAME_LOWER", value),
-                          make((0,) * len(kernel)))
-    if auto_pad == "VALID":
-        return make((0,) * len(kernel))
-    if auto_pad != "NOTSET":
-        raise Unsupported(f"auto_pad={auto_pad!r} is not one of NOTSET, VALID, SAME_UPPER, "
-                          "SAME_LOWER")
-    if begin == end and (allow_pad or not any(begin)):
-        return make(begin)
-    return Sequential(ConstantPad(begin, end, value), make((0,) * len(kernel)))
-
-
-def _weights(ctx, node, i, what):
-    v = ctx.const(node.inputs[i]) if len(node.inputs) > i and node.inputs[i] else None
-    if v is None and len(node.inputs) > i and node.inputs[i]:
-        raise Unsupported(f"the {what} (input {i}) is computed at run time; convprop needs "
-                          "it as an initializer or constant")
-    if v is not None and v.dtype not in (np.float32, np.float64):
-        raise Unsupported(f"the {what} has dtype {v.dtype}; convprop computes in float32 or "
-                          "float64")
-    return v
-
-
-def _conv(ctx, node):
-    w = _weights(ctx, node, 1, "weight")
-    if w is None:
-        raise Unsupported("a Conv needs its weight input")
-    b = _weights(ctx, node, 2, "bias")
-    nd = w.ndim - 2
-    if not 1 <= nd <= 3:
-        raise Unsupported(f"{nd}-D convolution: convprop has 1-D to 3-D")
-    node.attrs.setdefault("kernel_shape", list(w.shape[2:]))
-    k, s, d, pb, pe, auto = _spatial(ctx, node, nd)
-    g = int(node.attrs.get("group", 1))
-    cls = getattr(conv, f"Conv{nd}d")
-
-    def make(padding):
-        m = cls(w.shape[1] * g, w.shape[0], k, stride=s, padding=padding, dilation=d,
-                groups=g, bias=b is not None, dtype=w.dtype)
-        m.weight.value = w.copy()
-        if b is not None:
-            m.bias.value = b.copy()
-        return m
-    return _with_pads(ctx, node, make, k, s, d, pb, pe, auto), [node.inputs[0]]
-
-
-def _conv_transpose(ctx, node):
-    w = _weights(ctx, node, 1, "weight")
-    b = _weights(ctx, node, 2, "bias")
-    nd = w.ndim - 2
-    node.attrs.setdefault("kernel_shape", list(w.shape[2:]))
-    k, s, d, pb, pe, auto = _spatial(ctx, node, nd)
-    if "output_shape" in node.attrs:
-        raise Unsupported("output_shape is not supported (give pads and output_padding)")
-    if auto not in ("NOTSET", "VALID") or pb != pe:
-        raise Unsupported(f"auto_pad={auto!r} with pads {list(pb + pe)}: convprop's transposed "
-                          "convolution takes equal pads per side")
-    g = int(node.attrs.get("group", 1))
-    m = getattr(conv, f"ConvTranspose{nd}d")(
-        w.shape[0], w.shape[1] * g, k, stride=s, padding=pb,
-        output_padding=tuple(node.attrs.get("output_padding", [0] * nd)), groups=g,
-        bias=b is not None, dilation=d, dtype=w.dtype)
-    m.weight.value = w.copy()
-    if b is not None:
-        m.bias.value = b.copy()
-    return m, [node.inputs[0]]
-
-
-def _fits(begin, kernel):
-    return all(p <= k // 2 for p, k in zip(begin, kernel))
-
-
-def _max_pool(ctx, node):
-    k, s, d, pb, pe, auto = _spatial(ctx, node, None)
-    nd = len(k)
-    indices = len(node.outputs) > 1 and bool(node.outputs[1])
-    ceil = bool(node.attrs.get("ceil_mode", 0))
-    cls = getattr(pooling, f"MaxPool{nd}d")
-    direct = auto in ("NOTSET", "VALID") and pb == pe and _fits(pb, k)
-    if indices and not direct:
-        raise Unsupported("Indices with auto_pad SAME_*, asymmetric pads or pads over half "
-                          "the kernel are not supported")
-    pool = _with_pads(ctx, node, lambda p: cls(k, s, p, d, return_indices=indices,
-                                               ceil_mode=ceil),
-                      k, s, d, pb, pe, auto, value=-np.inf, allow_pad=_fits(pb, k))
-    if indices:
-        pool = IndexedMaxPool(pool, int(node.attrs.get("storage_order", 0)))
-    return pool, [node.inputs[0]]
-
-
-def _avg_pool(ctx, node):
-    k, s, d, pb, pe, auto = _spatial(ctx, node, None)
-    if any(v != 1 for v in d):
-        raise Unsupported(f"dilations {list(d)}: convprop's average pooling has none")
-    nd = len(k)
-    ceil = bool(node.attrs.get("ceil_mode", 0))
-    include = bool(node.attrs.get("count_include_pad", 0))
-    if auto in ("NOTSET", "VALID") and (pb == pe and _fits(pb, k) or auto == "VALID"):
-        p = pb if auto == "NOTSET" else (0,) * nd
-        return getattr(pooling, f"AvgPool{nd}d")(k, s, p, ceil_mode=ceil,
-                                                 count_include_pad=include), [node.inputs[0]]
-    if auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER"):
-        raise Unsupported(f"auto_pad={auto!r} is not supported")
-    pads = auto.lower() if auto != "NOTSET" else (pb, pe)
-    return PaddedAvgPool(k, s, pads, ceil, include), [node.inputs[0]]
-
-
-def _global(kind):
-    def build(ctx, node):
-        r = ctx.rank(node.inputs[0], node)
-        nd = r - 2
-        m = getattr(pooling, f"Global{kind}Pool{nd}d")()
-        return Sequential(m, Reshape((0, 0) + (1,) * nd)), [node.inputs[0]]
-    return build
-
-
-def _max_unpool(ctx, node):
-    k, s, d, pb, pe, auto = _spatial(ctx, node, None)
-    if pb != pe:
-        raise Unsupported(f"asymmetric pads {list(pb + pe)} are not supported")
-    m = getattr(pooling, f"MaxUnpool{len(k)}d")(k, s, pb)
-    return IndexedMaxUnpool(m), [n for n in node.inputs if n]
-
-
-def _batch_norm(ctx, node):
-    a = node.attrs
-    if a.get("training_mode", 0) or (len(node.outputs) > 1 and any(node.outputs[1:])):
-        raise Unsupported("training_mode (or its running-statistics outputs) is not "
-                          "supported: import the evaluation graph")
-    if a.get("spatial", 1) != 1:
-        raise Unsupported("spatial=0 (per-element statistics) is not supported")
-    scale, bias, mean, var = (_weights(ctx, node, i, n) for i, n in enumerate(
-        ("scale", "B", "mean", "var"), start=1))
-    r = ctx.rank(node.inputs[0], node)
-    cls = {2: normalization.BatchNorm1d, 3: normalization.BatchNorm1d,
-           4: normalization.BatchNorm2d, 5: normalization.BatchNorm3d}.get(r)
-    if cls is None:
-        raise Unsupported(f"input of rank {r}: convprop's batch norm takes rank 2 to 5")
-    m = cls(scale.shape[0], eps=float(a.get("epsilon", 1e-5)),
-            momentum=1.0 - float(a.get("momentum", 0.9)), dtype=scale.dtype)
-    m.weight.value, m.bias.value = scale.copy(), bias.astype(scale.dtype)
-    m.set_buffer("running_mean", mean.astype(scale.dtype))
-    m.set_buffer("running_var", var.astype(scale.dtype))
-    return m, [node.inputs[0]]
-
-
-def _lrn(ctx, node):
-    a = node.attrs
-    return normalization.LocalResponseNorm(int(a["size"]), alpha=a.get("alpha", 1e-4),
-                                           beta=a.get("beta", 0.75), k=a.get("bias", 1.0)), \
-        [node.inputs[0]]
-
-
-def _gemm(ctx, node):
-    a = node.attrs
-    b = _weights(ctx, node, 1, "B matrix")
-    if b is None or b.ndim != 2:
-        raise Unsupported("B must be a 2-D initializer")
-    c = _weights(ctx, node, 2, "C bias")
-    w = b if a.get("transB", 0) else b.T     # (out, in)
-    w = (w * a.get("alpha", 1.0)).astype(b.dtype)
-    m = linear.Linear(w.shape[1], w.shape[0], bias=c is not None, dtype=b.dtype)
-    m.weight.value = w
-    if c is not None:
-        if c.size not in (1, w.shape[0]) or (c.ndim == 2 and c.shape[0] != 1):
-            raise Unsupported(f"C of shape {c.shape}: convprop takes a bias of shape "
-                              f"({w.shape[0]},), (1, {w.shape[0]}) or a scalar")
-        m.bias.value = (np.broadcast_to(c.reshape(-1), (w.shape[0],)) * a.get(
-            "beta", 1.0)).astype(b.dtype)
-    if a.get("transA", 0):
-        return Sequential(Transpose((1, 0)), m), [node.inputs[0]]
-    return m, [node.inputs[0]]
-
-
-def _matmul(ctx, node):
-    b = ctx.const(node.inputs[1])
-    if b is None or b.ndim != 2 or ctx.const(node.inputs[0]) is not None:
-        raise Unsupported("only x @ W with W a 2-D initializer is supported")
-    r = ctx.shapes.get(node.inputs[0], (None, 0))[0]
-    if r is None or len(r) != 2:
-        return MatMulConst(b), [node.inputs[0]]
-    m = linear.Linear(b.shape[0], b.shape[1], bias=False, dtype=b.dtype)
-    m.weight.value = b.T.copy()
-    return m, [node.inputs[0]]
+__all__ = ["IMPORTERS", "int_op"]
 
 
 def _unary(make):
@@ -384,39 +179,8 @@ def _where(ctx, node):
     return Where({i: v for i, v in enumerate(vals) if i and v is not None}), runtime
 
 
-def _lp_pool(ctx, node):
-    k, s, d, pb, pe, auto = _spatial(ctx, node, None)
-    p = int(node.attrs.get("p", 2))
-    if p % 2 or auto not in ("NOTSET", "VALID") or any(pb + pe) or node.attrs.get(
-            "ceil_mode", 0) or any(v != 1 for v in d):
-        raise Unsupported(f"p={p} with pads/auto_pad/ceil_mode/dilations: convprop imports "
-                          "LpPool with an even p (|x|^p = x^p), no padding, floor mode")
-    return getattr(pooling, f"LPPool{len(k)}d")(p, k, s), [node.inputs[0]]
-
-
-def _max_roi_pool(ctx, node):
-    a = node.attrs
-    return roi.RoIPool(tuple(a["pooled_shape"]), float(a.get("spatial_scale", 1.0))), \
-        list(node.inputs[:2])
-
-
-def _roi_align(ctx, node):
-    a = node.attrs
-    if a.get("mode", "avg") != "avg":
-        raise Unsupported(f"mode={a['mode']!r}: convprop's RoIAlign averages")
-    ctm = a.get("coordinate_transformation_mode", "half_pixel" if ctx.opset >= 16
-                else "output_half_pixel")
-    m = roi.RoIAlign((int(a.get("output_height", 1)), int(a.get("output_width", 1))),
-                     float(a.get("spatial_scale", 1.0)), int(a.get("sampling_ratio", 0)),
-                     aligned=(ctm == "half_pixel"))
-    return RoiAlignNode(m), list(node.inputs[:3])
-
-
 IMPORTERS = {
-    "Conv": _conv, "ConvTranspose": _conv_transpose, "MaxPool": _max_pool,
-    "AveragePool": _avg_pool, "GlobalAveragePool": _global("Avg"),
-    "GlobalMaxPool": _global("Max"), "MaxUnpool": _max_unpool,
-    "BatchNormalization": _batch_norm, "LRN": _lrn, "Gemm": _gemm, "MatMul": _matmul,
+    **LAYER_IMPORTERS,
     "Relu": _unary(lambda a: activation.ReLU()),
     "LeakyRelu": _unary(lambda a: activation.LeakyReLU(a.get("alpha", 0.01))),
     "Sigmoid": _unary(lambda a: activation.Sigmoid()),
@@ -428,9 +192,8 @@ IMPORTERS = {
     "Reshape": _reshape,
     "Unsqueeze": _view, "Squeeze": _view, "Cast": _view, "Slice": _slice,
     "Transpose": _transpose, "Pad": _pad, "ReduceMean": _reduce_mean,
-    "ReduceSum": _reduce(ReduceSum, 13), "Where": _where, "LpPool": _lp_pool,
+    "ReduceSum": _reduce(ReduceSum, 13), "Where": _where,
     "Abs": _unary(lambda a: Unary("abs")), "Neg": _unary(lambda a: Unary("neg")),
     "Exp": _unary(lambda a: Unary("exp")), "Log": _unary(lambda a: Unary("log")),
     "Sqrt": _unary(lambda a: Unary("sqrt")),
-    "MaxRoiPool": _max_roi_pool, "RoiAlign": _roi_align,
 }

@@ -19,10 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._lib import OnnxImportError, require_onnx
+from ._lib import OnnxImportError, Unsupported, require_onnx
 from .evaluate import EVAL, attr_values
 from .graph import GraphModule, GraphNode, ImportedSequential, InputSpec, attribute_name
-from .import_ops import IMPORTERS, Unsupported, int_op
+from .import_ops import IMPORTERS, int_op
 
 __all__ = ["MIN_IMPORT_OPSET", "from_onnx", "load"]
 
