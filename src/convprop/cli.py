@@ -110,6 +110,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=_positive(int), metavar="N",
                    help="use only the first N images of each split (quick checks)")
     t.add_argument("--quiet", action="store_true", help="no progress output")
+    t.add_argument("--record-gradients", action="store_true",
+                   help="record every layer's gradient norm each step (history columns "
+                   "grad_norm/<layer>; picture: convprop show gradients)")
+    t.add_argument("--sync-bn", action="store_true",
+                   help="under mpiexec: batch norm with the statistics of the whole batch "
+                   "over every process (convprop.distributed.SyncBatchNorm)")
+    t.add_argument("--check-sync", action="store_true",
+                   help="under mpiexec: compare a checksum of the parameters and optimizer "
+                   "state across processes after every epoch")
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split",
                        description="Loss, accuracy, top-5 and the confusion matrix of a "
@@ -167,10 +176,13 @@ def _cmd_train(a) -> int:
                       download=a.download, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                       optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay,
                       schedule=a.schedule, augment=a.augment, seed=a.seed, out=out,
-                      resume=a.resume, verbose=0 if a.quiet else 1, limit=a.limit)
+                      resume=a.resume, verbose=0 if a.quiet else 1, limit=a.limit,
+                      record_gradients=a.record_gradients, sync_bn=a.sync_bn,
+                      check_sync=a.check_sync)
     given = set(getattr(a, "_given", ())) | ({"verbose"} if a.quiet else set())
     result = run(cfg, given=given)
-    print(f"test accuracy: {result['metrics']['accuracy']:.4f}")
+    if result["paths"]:  # rank 0 of a data-parallel run, or the only process
+        print(f"test accuracy: {result['metrics']['accuracy']:.4f}")
     return 0
 
 
@@ -355,6 +367,17 @@ def _one_line(msg) -> str:
     return str(msg).replace("\r", "\\r").replace("\n", "\\n")
 
 
+def _fail(command: str, msg: str) -> int:
+    """Report a failed command in one line. In a data-parallel job the other processes would
+    wait for this one forever: name the rank and abort the whole job."""
+    from .distributed.comm import active
+    comm = active()
+    if comm is not None and comm.size > 1:
+        comm.abort(f"convprop {command}: rank {comm.rank} of {comm.size}: error: {msg}")
+    print(f"convprop {command}: error: {msg}", file=sys.stderr)
+    return 1
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .commands import discover
@@ -376,8 +399,9 @@ def main(argv=None) -> int:
     except (OSError, ValueError, TypeError, KeyError, CheckpointError, ArithmeticError,
             NonFiniteLossError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"convprop {args.command}: error: {_one_line(msg)}", file=sys.stderr)
-        return 1
+        return _fail(args.command, _one_line(msg))
+    except ImportError as e:  # an optional dependency the command needs (the hint says which)
+        return _fail(args.command, _one_line(e))
     except MemoryError:
         print(f"convprop {args.command}: error: out of memory", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 per-rank files from a script; a rank that raises stops the whole job with its rank named; a
 rank killed mid-epoch stops the job instead of hanging it. Skipped where MPI is absent."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -52,3 +53,49 @@ def test_a_killed_rank_stops_the_job_instead_of_hanging(tmp_path):
     r = _mpiexec(tmp_path, "--kill-rank", "0", timeout=60)  # TimeoutExpired would fail
     assert r.returncode != 0
     assert not (tmp_path / "rank1.npz").exists()
+
+
+def _cli(args, *, n=None, timeout=180):
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "CONVPROP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "convprop", *args]
+    if n is not None:
+        cmd = [MPIEXEC, "-n", str(n), *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _weights(path):
+    from convprop.io import load_checkpoint
+    return load_checkpoint(path).model_state
+
+
+def test_mpiexec_convprop_train_is_the_one_process_run_and_resumes_with_another_k(tmp_path):
+    common = ["train", "--limit", "600", "--epochs", "2", "--optimizer", "sgd", "--lr", "0.05",
+              "--schedule", "none", "--quiet"]
+    one = _cli([*common, "--out", str(tmp_path / "one")])
+    two = _cli([*common, "--out", str(tmp_path / "two"), "--check-sync"], n=2)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    assert two.stdout.count("test accuracy:") == 1  # rank 0 alone prints and writes
+    w1 = _weights(tmp_path / "one" / "checkpoint.safetensors")
+    w2 = _weights(tmp_path / "two" / "checkpoint.safetensors")
+    for k, v in w1.items():  # float32: the same run up to summation order
+        np.testing.assert_allclose(w2[k], v, rtol=0, atol=2e-5, err_msg=k)
+    h1 = json.loads((tmp_path / "one" / "history.json").read_text())
+    h2 = json.loads((tmp_path / "two" / "history.json").read_text())
+    for a, b in zip(h1["epochs"], h2["epochs"]):  # epoch metrics over both ranks
+        assert abs(a["loss"] - b["loss"]) < 1e-5 and a["accuracy"] == b["accuracy"]
+    # the 2-process checkpoint resumes in one process (and the other way round)
+    r = _cli(["train", "--resume", str(tmp_path / "two" / "checkpoint.safetensors"),
+              "--epochs", "3", "--quiet"])
+    assert r.returncode == 0, r.stderr
+    r = _cli(["train", "--resume", str(tmp_path / "one" / "checkpoint.safetensors"),
+              "--epochs", "3", "--quiet"], n=2)
+    assert r.returncode == 0, r.stderr
+    for d in ("one", "two"):
+        h = json.loads((tmp_path / d / "history.json").read_text())["epochs"]
+        assert [e["epoch"] for e in h] == [1, 2, 3]
+
+
+def test_a_failing_command_under_mpiexec_names_the_rank_and_stops(tmp_path):
+    r = _cli(["train", "--resume", str(tmp_path / "missing.safetensors")], n=2, timeout=60)
+    assert r.returncode != 0
+    assert "convprop train: rank " in r.stderr and "of 2: error:" in r.stderr

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["Comm", "MPIComm", "SingleProcess", "launched_size", "world"]
+__all__ = ["Comm", "MPIComm", "SingleProcess", "active", "launched_size", "world"]
 
 #: Environment variables through which MPI launchers announce the job's size.
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS",
@@ -116,6 +116,12 @@ def launched_size() -> int:
     return 1
 
 
+def active() -> Comm | None:
+    """The group :func:`world` created in this process, or None when nothing asked yet
+    (reporting an error must not be what starts MPI)."""
+    return _world
+
+
 def world() -> Comm:
     """This process's group: MPI's COMM_WORLD when launched on more than one rank, else
     :class:`SingleProcess`. Created once per process."""
@@ -125,7 +131,7 @@ def world() -> Comm:
             try:
                 import mpi4py  # noqa: F401
             except ImportError:
-                raise RuntimeError(
+                raise ImportError(
                     "convprop.distributed: this process was started by an MPI launcher with "
                     f"{launched_size()} ranks but mpi4py is not installed: pip install "
                     "'convprop[mpi]'") from None

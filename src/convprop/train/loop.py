@@ -199,6 +199,8 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
                 schedule.step(logs.get("val_loss", logs["loss"]))
             else:
                 schedule.step()
+        for cb in callbacks:  # e.g. data-parallel training: the metrics over every rank
+            cb.on_epoch_logs(state, logs)
         history.append(logs)
         val = (f" - val_loss {logs['val_loss']:.4f} - val_acc {logs['val_accuracy']:.4f}"
                if val_data is not None else "")

@@ -51,6 +51,9 @@ class TrainConfig:
     verbose: int = 1
     limit: int | None = None
     model_args: dict = field(default_factory=dict)
+    record_gradients: bool = False
+    sync_bn: bool = False
+    check_sync: bool = False
 
 
 #: Settings a resumed run takes from its checkpoint: they are fixed for the whole run, so
@@ -64,7 +67,8 @@ FROM_CHECKPOINT = {"model": "the model", "dataset": "the data set",
                    "model_args": "the model's arguments"}
 #: Settings that apply to a resumed run: the epoch target (recorded in the history as
 #: "epochs_target"), where outputs go, where the data lives, progress output.
-APPLY_ON_RESUME = ("epochs", "out", "data_dir", "download", "verbose", "resume")
+APPLY_ON_RESUME = ("epochs", "out", "data_dir", "download", "verbose", "resume",
+                   "record_gradients", "sync_bn", "check_sync")
 
 
 def _flag(key: str) -> str:
@@ -105,7 +109,10 @@ def _check_saved_config(path, saved) -> dict:
              "resume": (lambda v: v is None or isinstance(v, str), "a path or null"),
              "verbose": (lambda v: type(v) is int, "an int"),
              "limit": (lambda v: v is None or pos_int(v), "an int >= 1 or null"),
-             "model_args": (lambda v: isinstance(v, dict), "an object")}
+             "model_args": (lambda v: isinstance(v, dict), "an object"),
+             "record_gradients": (lambda v: isinstance(v, bool), "a bool"),
+             "sync_bn": (lambda v: isinstance(v, bool), "a bool"),
+             "check_sync": (lambda v: isinstance(v, bool), "a bool")}
     for k, v in saved.items():
         ok, what = rules[k]
         try:
@@ -181,7 +188,11 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
     its flag), those in :data:`APPLY_ON_RESUME` apply. ``given`` names the settings the user
     gave explicitly (the command passes its flags); None counts those that differ from
     TrainConfig's defaults. A changed epoch target is recorded in every later history
-    record as ``epochs_target``."""
+    record as ``epochs_target``.
+
+    Started by an MPI launcher on K > 1 processes (``mpiexec -n K convprop train``), the run
+    is data-parallel (:class:`convprop.distributed.DataParallel`): every rank trains on its
+    share of each batch, and only rank 0 prints and writes the outputs."""
     from .. import models
     from ..data import channel_stats, load_dataset
     from ..io import load_checkpoint
@@ -192,8 +203,14 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
     from .evaluate import evaluate
     from .loop import fit
 
+    from ..distributed import DataParallel, SyncBatchNorm, world
+    from .gradient_norms import GradientNorms
+
+    comm = world()
+    lead = comm.rank == 0  # only rank 0 prints and writes
     file = sys.stderr if file is None else file
-    say = (lambda s: print(s, file=file, flush=True)) if cfg.verbose else (lambda s: None)
+    say = ((lambda s: print(s, file=file, flush=True)) if cfg.verbose and lead
+           else (lambda s: None))
     ckpt = load_checkpoint(cfg.resume) if cfg.resume else None
     horizon = cfg.epochs  # the epoch count the learning-rate schedule is laid out over
     target_changed = False
@@ -233,6 +250,8 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
     model_args = {"in_channels": channels, "num_classes": len(train.classes),
                   "input_size": size, **cfg.model_args}
     model = models.build(cfg.model, rng=rng, **model_args)
+    if cfg.sync_bn:  # same parameters and buffers: checkpoints load either way
+        model = SyncBatchNorm.convert(model, comm)
     loss = CrossEntropyLoss()
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), **_optimizer_kwargs(cfg))
     schedule = build_schedule(cfg.schedule, optimizer, horizon)
@@ -246,8 +265,13 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
     say(f"model: {cfg.model} ({model.num_parameters():,} parameters); optimizer "
         f"{cfg.optimizer} lr {cfg.lr}; schedule {cfg.schedule}; {cfg.epochs} epochs of batch "
         f"{cfg.batch_size}; seed {cfg.seed}")
+    if comm.size > 1:
+        say(f"data-parallel on {comm.size} processes: {cfg.batch_size // comm.size}-"
+            f"{-(-cfg.batch_size // comm.size)} examples of each batch per process"
+            + (", synchronized batch norm" if cfg.sync_bn else ""))
 
-    os.makedirs(cfg.out, exist_ok=True)
+    if lead:
+        os.makedirs(cfg.out, exist_ok=True)
     paths = {k: os.path.join(cfg.out, v) for k, v in (
         ("checkpoint", "checkpoint.safetensors"), ("history_json", "history.json"),
         ("history_csv", "history.csv"), ("metrics", "metrics.json"), ("plot", "curves.png"))}
@@ -257,21 +281,32 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
              "preprocess": {"mean": mean, "std": std, "channels": channels, "size": size,
                             "shape": list(spatial)},
              "dataset": cfg.dataset}
-    saver = SaveCheckpoint(paths["checkpoint"], model_config=model.config, extra=extra)
-    callbacks = [saver]
+    # order matters: gradients are averaged over the ranks before they are recorded, and the
+    # checkpoint is written last, with the epoch's complete record
+    callbacks = []
+    if comm.size > 1:
+        callbacks.append(DataParallel(comm, check=cfg.check_sync))
+    if cfg.record_gradients:
+        callbacks.append(GradientNorms())
     if target_changed or (ckpt is not None and "epochs_target" in (history.records or [{}])[-1]):
-        callbacks.insert(0, _RecordTarget(cfg.epochs))
+        callbacks.append(_RecordTarget(cfg.epochs))
+    if lead:
+        callbacks.append(SaveCheckpoint(paths["checkpoint"], model_config=model.config,
+                                        extra=extra))
     fit(model, loss, optimizer, (x_train, train.labels), epochs=cfg.epochs,
         batch_size=cfg.batch_size, val_data=(x_test, test.labels), schedule=schedule, rng=rng,
-        callbacks=callbacks, verbose=cfg.verbose, initial_epoch=start, history=history,
+        callbacks=callbacks, verbose=cfg.verbose if lead else 0, initial_epoch=start,
+        history=history,
         augment=_augmenter(channels) if cfg.augment and len(spatial) == 2 else None, file=file)
     metrics = evaluate(model, loss, (x_test, test.labels), topk=(1, 5))
     wall = time.perf_counter() - t_start
-    history.to_json(paths["history_json"])
-    history.to_csv(paths["history_csv"])
     report = {k: v for k, v in metrics.items() if k != "confusion"}
     report.update(confusion=metrics["confusion"].tolist(), wall_time_s=wall,
                   epochs=cfg.epochs, model=cfg.model, dataset=cfg.dataset)
+    if not lead:
+        return {"metrics": report, "paths": {}, "history": history}
+    history.to_json(paths["history_json"])
+    history.to_csv(paths["history_csv"])
     atomic_write(paths["metrics"], json.dumps(report, indent=2) + "\n")
     if have_matplotlib() and len(history):
         plot_history(history, paths["plot"], title=f"{cfg.model} on {cfg.dataset}",
