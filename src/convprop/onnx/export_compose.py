@@ -6,6 +6,7 @@ compute their evaluation-time function exactly:
   convprop's own kernel, so every divisor rule (padding counted or not, windows cut by
   ``ceil_mode``) is reproduced, not re-derived;
 - Lp pooling: ``Pow`` -> the window sum -> ``Pow(1/p)`` (p = inf: ``MaxPool`` of ``Abs``);
+  not ONNX's ``LpPool``, which ONNX Runtime 1.32 computes up to 1e-4 off (measured);
 - adaptive average, wavelet and DFT pooling: linear per plane for a fixed input size, so a
   ``MatMul`` by the operator's matrix (probed from convprop's kernel on the unit images;
   DFT: the real and imaginary parts, then the magnitude);
