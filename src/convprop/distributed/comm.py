@@ -18,7 +18,7 @@ __all__ = ["Comm", "MPIComm", "SingleProcess", "active", "launched_size", "world
 
 #: Environment variables through which MPI launchers announce the job's size.
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS",
-              "SLURM_NTASKS", "MV2_COMM_WORLD_SIZE")
+              "MV2_COMM_WORLD_SIZE")  # not SLURM_NTASKS: set for a whole allocation
 _world = None
 
 
