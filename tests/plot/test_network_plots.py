@@ -129,3 +129,24 @@ def test_gradient_norms_plot(tmp_path):
     written(fig, tmp_path / "gradients.png")
     with pytest.raises(ValueError, match="no gradient norms"):
         plot_gradient_norms([{"epoch": 1, "loss": 1.0}])
+
+
+def test_pictures_leave_pyplot_and_the_backend_alone():
+    """Library functions must not switch the user's backend (a notebook's inline one) nor
+    register figures with pyplot, where they pile up until closed."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    old = matplotlib.get_backend()
+    plt.close("all")
+    matplotlib.use("template")   # any backend other than Agg
+    try:
+        model = net()
+        x = np.random.default_rng(3).standard_normal((1, 6, 6)).astype(np.float32)
+        records = [{"epoch": 1, "grad_norm/0": 0.5, "grad_norm_max/0": 0.6}]
+        figs = [plot_filters(model), plot_feature_maps(model, x), plot_confusion(np.eye(3)),
+                plot_gradient_norms(records)]
+        assert matplotlib.get_backend() == "template"
+        assert plt.get_fignums() == []
+        assert all(f.axes for f in figs)
+    finally:
+        matplotlib.use(old)

@@ -83,9 +83,8 @@ def _confusion(a, ckpt, model, pre):
 def run(a) -> int:
     from ..cli import _load_model
     try:
-        from ..plot.network import plot_filters, plot_gradient_norms, save_figure
-        from ..plot.network import _plt
-        _plt()
+        from ..plot.network import figure, plot_filters, plot_gradient_norms, save_figure
+        figure(1, 1)   # matplotlib is there
     except ImportError as e:
         raise ValueError(str(e)) from None
 

@@ -1,8 +1,9 @@
 """Pictures of a network: first-layer filters, feature maps, the confusion matrix and the
-gradient norm of every layer over training. Each function returns a matplotlib Figure
-(save it with ``fig.savefig(path)``; :func:`save_figure` does that and closes it), draws
-with a stated colour scale (a colour bar, or the scale in the title) and raises ValueError
-for input it cannot draw.
+gradient norm of every layer over training. Each function returns a
+``matplotlib.figure.Figure`` made without pyplot (no global state: the backend is left as
+it is, and nothing piles up in pyplot's figure list; save it with ``fig.savefig(path)`` or
+:func:`save_figure`), draws with a stated colour scale (a colour bar, or the scale in the
+title) and raises ValueError for input it cannot draw.
 """
 
 from __future__ import annotations
@@ -12,26 +13,25 @@ import os
 
 import numpy as np
 
-__all__ = ["feature_maps", "first_conv", "plot_confusion", "plot_feature_maps",
+__all__ = ["feature_maps", "figure", "first_conv", "plot_confusion", "plot_feature_maps",
            "plot_filters", "plot_gradient_norms", "save_figure"]
 
 
-def _plt():
+def figure(width: float, height: float, **kw):
+    """A new Figure of ``width`` x ``height`` inches, not registered with pyplot; an
+    ImportError with the install hint when matplotlib is missing."""
     try:
-        import matplotlib
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("convprop.plot needs matplotlib: pip install 'convprop[plot]'") \
             from None
-    return plt
+    return Figure(figsize=(width, height), **kw)
 
 
 def save_figure(fig, path, *, dpi: int = 110) -> str:
-    """Write ``fig`` to ``path`` (folders made), close it, and return the path."""
+    """Write ``fig`` to ``path`` (folders made) and return the path."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=dpi)
-    _plt().close(fig)
     return os.fspath(path)
 
 
@@ -60,7 +60,6 @@ def plot_filters(model_or_weight, *, max_filters: int = 64, title: str = ""):
     bar: weight value, 0 is white). Three channels: each filter as an RGB image, all mapped by
     one linear scale [min, max] -> [0, 1] stated in the title. Otherwise each filter is the
     mean over its input channels. The first ``max_filters`` filters are drawn."""
-    plt = _plt()
     name = "weight"
     if isinstance(model_or_weight, np.ndarray):
         w = model_or_weight
@@ -74,8 +73,8 @@ def plot_filters(model_or_weight, *, max_filters: int = 64, title: str = ""):
     w = w[:max_filters]
     n, cin = w.shape[:2]
     rows, cols = _grid(n)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols + 1.4, 1.2 * rows + 0.9),
-                             squeeze=False)
+    fig = figure(1.2 * cols + 1.4, 1.2 * rows + 0.9)
+    axes = fig.subplots(rows, cols, squeeze=False)
     if cin == 3:
         lo, hi = float(w.min()), float(w.max())
         imgs = ((w - lo) / (hi - lo if hi > lo else 1.0)).transpose(0, 2, 3, 1)
@@ -133,14 +132,13 @@ def plot_feature_maps(model, x, layer: str | None = None, *, max_maps: int = 64,
                       title: str = ""):
     """The feature maps of ``layer`` for one input, one panel per channel, one scale for all
     (colour bar: activation)."""
-    plt = _plt()
     name, maps = feature_maps(model, x, layer)
     kind = dict(_steps(model))[name].__class__.__name__
     maps = maps[:max_maps]
     n = len(maps)
     rows, cols = _grid(n)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols + 1.4, 1.5 * rows + 0.9),
-                             squeeze=False)
+    fig = figure(1.5 * cols + 1.4, 1.5 * rows + 0.9)
+    axes = fig.subplots(rows, cols, squeeze=False)
     lo, hi = float(maps.min()), float(maps.max())
     im = None
     for k, ax in enumerate(axes.flat):
@@ -158,7 +156,6 @@ def plot_feature_maps(model, x, layer: str | None = None, *, max_maps: int = 64,
 def plot_confusion(confusion, classes=None, *, title: str = ""):
     """The confusion matrix (rows: true class, columns: predicted), counts written in the
     cells when there are at most 20 classes (colour bar: count)."""
-    plt = _plt()
     c = np.asarray(confusion)
     if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] == 0:
         raise ValueError(f"plot_confusion: expected a square (K, K) matrix, got shape "
@@ -168,7 +165,8 @@ def plot_confusion(confusion, classes=None, *, title: str = ""):
     if len(classes) != k:
         raise ValueError(f"plot_confusion: {len(classes)} class names for {k} classes")
     size = min(4 + 0.45 * k, 14)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    fig = figure(size + 1.2, size)
+    ax = fig.subplots()
     im = ax.imshow(c, cmap="Blues", vmin=0, interpolation="nearest")
     ticks = range(k) if k <= 40 else range(0, k, max(1, k // 20))
     ax.set_xticks(list(ticks), [classes[i] for i in ticks], rotation=90 if k > 10 else 0)
@@ -195,14 +193,15 @@ def plot_gradient_norms(history, *, kinds: dict | None = None, title: str = ""):
     right: the norms against depth, first and last epoch (vanishing gradients fall toward
     the input). Log scales; ``kinds`` ({layer: type name}) labels the layers."""
     from ..train.gradient_norms import gradient_norm_series
-    plt = _plt()
     epochs, means, _ = gradient_norm_series(history)
     kinds = kinds or {}
     names = list(means)
     n = len(names)
     labels = [f"{k} {kinds[k]}" if k in kinds else k for k in names]
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5), width_ratios=(1.15, 1))
-    cmap = plt.get_cmap("viridis")
+    fig = figure(13, 5)
+    ax, bx = fig.subplots(1, 2, width_ratios=(1.15, 1))
+    from matplotlib import colormaps
+    cmap = colormaps["viridis"]
     for i, name in enumerate(names):
         shown = np.where(means[name] > 0, means[name], np.nan)   # a log axis cannot show 0
         ax.plot(epochs, shown, "-o", lw=1.2, ms=3, color=cmap(i / max(n - 1, 1)),
