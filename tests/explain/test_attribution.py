@@ -349,3 +349,26 @@ def test_a_layer_that_runs_twice_is_refused(rng):
                        Linear(4, 2, rng=rng, dtype=np.float64))
     with raises("attribute", "layer '0' ran 2 times"):
         attribute(model, rng.standard_normal((1, 1, 4, 4)), 0, "gradcam", layer="0")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_input_is_refused(method, bad, lenet, rng):
+    """A NaN pixel makes the score NaN while the back-propagated map stays finite: every
+    method would return a plausible-looking map of a meaningless score."""
+    x = rng.standard_normal((2, 1, 28, 28))
+    x[1, 0, 3, 4] = bad
+    with raises("attribute", r"x holds 1 NaN or infinite value \(example 1\)"):
+        attribute(lenet, x, 1, method, **LAYER_OPTS.get(method, {}))
+
+
+def test_option_values_are_checked(lenet, rng):
+    x = rng.standard_normal((1, 1, 28, 28))
+    with raises("attribute", "relu must be a bool", TypeError):
+        attribute(lenet, x, 1, "gradcam", layer="3", relu="no")
+    base = np.zeros_like(x)
+    base[0, 0, 0, 0] = np.nan
+    with raises("attribute", "baseline holds NaN or infinite values"):
+        attribute(lenet, x, 1, "integrated_gradients", baseline=base)
+    with raises("attribute", "baseline must be None, a number or an array", TypeError):
+        attribute(lenet, x, 1, "integrated_gradients", baseline="black")

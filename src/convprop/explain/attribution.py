@@ -48,7 +48,7 @@ import numbers
 
 import numpy as np
 
-from .._checks import finite_number, positive_int
+from .._checks import boolean, finite_number, positive_int
 from ..layers.activation import relu_rule
 from ..layers.module import Module
 from ._tap import resolve_layer, scratch_grads, tap
@@ -73,6 +73,11 @@ def _check_model_x(op: str, model, x) -> np.ndarray:
                         f"{type(x).__name__} {getattr(x, 'dtype', '')}".rstrip())
     if x.ndim < 2 or x.shape[0] < 1:
         raise ValueError(f"{op}: x must be a batch (N, C, ...) with N >= 1, got shape {x.shape}")
+    bad = ~np.isfinite(x)
+    if bad.any():   # the score would be NaN while the map back-propagated to x stays finite
+        count, first = int(bad.sum()), int(np.argwhere(bad)[0][0])
+        raise ValueError(f"{op}: x holds {count} NaN or infinite value{'s' * (count > 1)} "
+                         f"(example {first})")
     params = model.parameters()
     if params and params[0].value.dtype != x.dtype:
         raise TypeError(f"{op}: x has dtype {x.dtype} but the model's parameters are "
@@ -159,8 +164,9 @@ def _gradcam_map(a, g, relu):
 
 
 def _gradcam(model, x, target, o):
+    relu = boolean("attribute", "relu", o["relu"])
     a, g, _ = _layer_pass("attribute", model, x, target, o["layer"])
-    return _gradcam_map(a, g, o["relu"])
+    return _gradcam_map(a, g, relu)
 
 
 def _guided_gradcam(model, x, target, o):
@@ -223,11 +229,16 @@ def _integrated_gradients(model, x, target, o):
         b = np.full_like(x, finite_number("attribute", "baseline", b))
     else:
         b = np.asarray(b)
+        if b.dtype.kind not in "biuf":
+            raise TypeError(f"attribute: baseline must be None, a number or an array of "
+                            f"numbers, got {b.dtype}")
         try:
             b = np.broadcast_to(b, x.shape).astype(x.dtype)
         except ValueError:
             raise ValueError(f"attribute: baseline of shape {b.shape} does not broadcast to "
                              f"x's shape {x.shape}") from None
+        if not np.isfinite(b).all():
+            raise ValueError("attribute: baseline holds NaN or infinite values")
     total = np.zeros_like(x)
     for a, w in zip(alphas, weights):
         point = b + x.dtype.type(a) * (x - b)
