@@ -154,6 +154,11 @@ def test_module_mode_convolution_flips_the_kernel(rng, nd):
     (lambda: L.MaxPool3d(2, padding=2), "^MaxPool3d: padding must be at most half"),
     (lambda: L.BatchNorm3d(4, eps=0), "^BatchNorm3d: eps must be a finite number > 0"),
     (lambda: L.BatchNorm2d(4, momentum=1.5), r"^BatchNorm2d: momentum must be in \[0, 1\]"),
+    (lambda: L.BatchNorm1d(4, eps=float("nan")), "^BatchNorm1d: eps must be a finite number"),
+    (lambda: L.LocalResponseNorm(3, k=0.0), "^LocalResponseNorm: k must be a finite number > 0"),
+    (lambda: L.LocalResponseNorm(3, alpha=float("inf")), "^LocalResponseNorm: alpha must be a "),
+    (lambda: L.LocalResponseNorm(3, beta=float("nan")), "^LocalResponseNorm: beta must be a "),
+    (lambda: L.LocalResponseNorm(0), "^LocalResponseNorm: size must be >= 1"),
     (lambda: L.Conv1d(2, 2, (3, 3)), "^Conv1d: kernel_size must be an int or a tuple of 1"),
     (lambda: L.AdaptiveAvgPool2d(2, return_indices=True), "^AdaptiveAvgPool2d: return_indices"),
 ])

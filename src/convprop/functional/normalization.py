@@ -16,6 +16,7 @@ from .._checks import (as_float_array, check_cache, check_dy, check_ndim, check_
 __all__ = [
     "BatchNormCache", "batch_norm_args", "batch_norm_forward", "batch_norm_backward",
     "LocalResponseNormCache", "local_response_norm_forward", "local_response_norm_backward",
+    "lrn_args",
 ]
 
 
@@ -170,6 +171,15 @@ def _channel_window_sum(a: np.ndarray, before: int, after: int) -> np.ndarray:
     return out
 
 
+def lrn_args(op: str, size, alpha, beta, k) -> tuple:
+    """The one check of LRN's hyperparameters (kernel and module): ``size >= 1``;
+    ``alpha >= 0``, ``beta`` and ``k > 0`` finite. k > 0 and alpha >= 0 keep the denominator
+    at least k for every input, the only domain where the op (and its fractional power) is
+    defined everywhere."""
+    return (positive_int(op, "size", size), finite_number(op, "alpha", alpha, low=0.0),
+            finite_number(op, "beta", beta), finite_number(op, "k", k, low=0.0, low_open=True))
+
+
 def local_response_norm_forward(x: np.ndarray, *, size: int, alpha: float = 1e-4,
                                 beta: float = 0.75, k: float = 1.0
                                 ) -> tuple[np.ndarray, LocalResponseNormCache]:
@@ -187,12 +197,7 @@ def local_response_norm_forward(x: np.ndarray, *, size: int, alpha: float = 1e-4
     x = as_float_array(op, "x", x)
     if x.ndim < 3:
         raise ValueError(f"{op}: x must be at least 3-D (N, C, ...), got shape {x.shape}")
-    size = positive_int(op, "size", size)
-    # k > 0 and alpha >= 0 keep the denominator >= k > 0 for every input, the only domain
-    # where the op (and its fractional power) is defined everywhere
-    alpha = finite_number(op, "alpha", alpha, low=0.0)
-    beta = finite_number(op, "beta", beta)
-    k = finite_number(op, "k", k, low=0.0, low_open=True)
+    size, alpha, beta, k = lrn_args(op, size, alpha, beta, k)
     dt = x.dtype.type
     denom = _channel_window_sum(x * x, size // 2, (size - 1) // 2)
     denom *= dt(alpha / size)

@@ -125,8 +125,8 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
         super().__init__()
-        self.size = positive_int("LocalResponseNorm", "size", size)
-        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
+        self.size, self.alpha, self.beta, self.k = F.lrn_args("LocalResponseNorm", size, alpha,
+                                                              beta, k)
 
     def forward(self, x, *, training: bool = False):
         return F.local_response_norm_forward(x, size=self.size, alpha=self.alpha,
