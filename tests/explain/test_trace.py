@@ -212,3 +212,22 @@ def test_json_summarises_long_tensors(setup):
 def test_bad_input_is_a_clear_error(setup, call, exc, match):
     with pytest.raises(exc, match=match):
         call(*setup)
+
+
+def test_json_is_strict_when_the_step_goes_non_finite():
+    """An overflowing input (or a diverged checkpoint) gives inf and NaN: the JSON must stay
+    valid (no NaN/Infinity tokens), and the summaries say how many entries are not finite."""
+    rng = np.random.default_rng(6)
+    model = Sequential(Linear(20, 2, rng=rng, dtype=np.float64))
+    x = rng.standard_normal((1, 20))
+    x[0, 3] = np.inf
+    with np.errstate(all="ignore"):
+        tr = trace(model, x, np.zeros((1, 2)), loss=MSELoss())
+
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+    d = json.loads(tr.to_json(), parse_constant=refuse)
+    assert d["x"]["nonfinite"] == 1 and d["x"]["max"] == "inf"
+    assert all(v in ("inf", "-inf") for v in d["steps"][0]["y"]["values"][0])
+    assert d["loss"] == "inf"
+    assert "nonfinite" not in summarize(np.arange(FULL + 1.0))

@@ -104,22 +104,29 @@ class Trace:
         return _jsonable(dataclasses.asdict(self), full)
 
     def to_json(self, full: int = FULL, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(full), indent=indent)
+        """Strict JSON (no NaN/Infinity tokens: non-finite numbers are the strings "nan",
+        "inf", "-inf")."""
+        return json.dumps(self.to_dict(full), indent=indent, allow_nan=False)
 
 
 def summarize(a, full: int = FULL, head: int = 4) -> dict:
-    """A long array as shape, norm, range and its first entries; a short one in full."""
+    """A long array as shape, norm, range and its first entries (and ``nonfinite``, the
+    count of NaN/inf entries, when there are any); a short one in full."""
     a = np.asarray(a)
     if a.size <= full:
         return {"shape": list(a.shape), "values": a.tolist()}
     f = a.astype(np.float64).ravel()
-    return {"shape": list(a.shape), "norm": float(np.linalg.norm(f)), "min": float(f.min()),
-            "max": float(f.max()), "mean": float(f.mean()), "first": f[:head].tolist()}
+    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf in the mean: NaN, said
+        out = {"shape": list(a.shape), "norm": float(np.linalg.norm(f)),
+               "min": float(f.min()), "max": float(f.max()), "mean": float(f.mean()),
+               "first": f[:head].tolist()}
+    bad = int(np.count_nonzero(~np.isfinite(f)))
+    return {**out, "nonfinite": bad} if bad else out
 
 
 def _jsonable(v, full):
-    if isinstance(v, np.ndarray):
-        return summarize(v, full)
+    if isinstance(v, np.ndarray):   # the summary's numbers go through the float rule below
+        return _jsonable(summarize(v, full), full)
     if isinstance(v, dict):
         return {str(k): _jsonable(x, full) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
