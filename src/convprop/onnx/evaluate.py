@@ -19,12 +19,23 @@ def tensor_dtype(onnx, elem_type: int) -> np.dtype:
     return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
 
 
+def _short(v: float) -> float:
+    """A float32 attribute as the shortest decimal that rounds to it (eps 1e-5 stays 1e-5,
+    not 9.999999747378752e-06)."""
+    return float(str(np.float32(v)))
+
+
 def attr_values(onnx, node) -> dict:
-    """The node's attributes as Python values (tensors as arrays)."""
+    """The node's attributes as Python values (tensors as arrays, float32 floats as their
+    shortest decimal)."""
     out = {}
     for a in node.attribute:
         v = onnx.helper.get_attribute_value(a)
-        if isinstance(v, bytes):
+        if a.type == onnx.AttributeProto.FLOAT:
+            v = _short(v)
+        elif a.type == onnx.AttributeProto.FLOATS:
+            v = [_short(x) for x in v]
+        elif isinstance(v, bytes):
             v = v.decode()
         elif isinstance(v, onnx.TensorProto):
             v = onnx.numpy_helper.to_array(v)

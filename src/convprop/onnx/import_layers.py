@@ -172,7 +172,7 @@ def _batch_norm(ctx, node):
     if cls is None:
         raise Unsupported(f"input of rank {r}: convprop's batch norm takes rank 2 to 5")
     m = cls(scale.shape[0], eps=float(a.get("epsilon", 1e-5)),
-            momentum=1.0 - float(a.get("momentum", 0.9)), dtype=scale.dtype)
+            momentum=round(1.0 - float(a.get("momentum", 0.9)), 12), dtype=scale.dtype)
     m.weight.value, m.bias.value = scale.copy(), bias.astype(scale.dtype)
     m.set_buffer("running_mean", mean.astype(scale.dtype))
     m.set_buffer("running_var", var.astype(scale.dtype))
