@@ -20,8 +20,8 @@ pixel accuracy on held-out composites (all pixels, and stroke pixels only).
 
 Runs outside the test suite::
 
-    python examples/dense_pixelwise.py --data-dir ../shared/data/mnist \\
-        --sizes 64 128 256 --probe 1024 --train 2000 --epochs 4 --out examples/dense_pixelwise
+    python examples/dense_pixelwise.py --data-dir ../shared/data/mnist --sizes 64 128 256 \\
+        --probe 1024 --repeat 3 --train 2000 --epochs 5 --out examples/dense_pixelwise
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--train", type=int, default=2000)
     ap.add_argument("--test", type=int, default=300)
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--pixels", type=int, default=64)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--out", default="examples/dense_pixelwise")
