@@ -214,7 +214,7 @@ def test_yu_errors(rng):
         mixed_pool2d_forward(x[0], kernel_size=2, rng=rng, training=True)
 
 
-# ------------------------------------------------------------------ Lee et al. 2016: mixed
+# ------------------------------------------------------------------ Lee et al. 2016: mixed, gated
 
 LEE_CASES = [c[:3] for c in CASES]
 LEE_IDS = [f"{c[0]}-k{c[1]}-s{c[2]}" for c in LEE_CASES]
@@ -224,19 +224,33 @@ def _a(rng, shape, per_channel):
     return rng.uniform(0.1, 0.9, (shape[1],) if per_channel else ())
 
 
-@pytest.mark.parametrize("per_channel", [False, True])
-@pytest.mark.parametrize("shape,k,s", LEE_CASES, ids=LEE_IDS)
-def test_lee_mixed_forward_matches_loop(rng, shape, k, s, per_channel):
-    x, a = rng.standard_normal(shape), _a(rng, shape, per_channel)
-    lee(kernel_size=k, stride=s).check_forward(
-        [x, a], lambda x, a: R.mixed_maxavg_pool(x, a, kernel_size=k, stride=s))
+def _w(rng, shape, k, per_channel):
+    kk = ntuple(k, 2)
+    return 0.5 * rng.standard_normal(((shape[1],) if per_channel else ()) + kk)
 
 
+#: Lee's two ops: (kernel factory, parameter maker (rng, shape, k, per_channel), reference)
+LEE_OPS = {"mixed": (lee, lambda rng, shape, k, pc: _a(rng, shape, pc), R.mixed_maxavg_pool),
+           "gated": (gated, _w, R.gated_pool)}
+
+
+@pytest.mark.parametrize("op", sorted(LEE_OPS))
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("shape,k,s", LEE_CASES, ids=LEE_IDS)
-def test_lee_mixed_gradient(rng, shape, k, s, per_channel):
-    lee(kernel_size=k, stride=s).check_gradient(
-        [_distinct(rng, shape), _a(rng, shape, per_channel)], rng)
+def test_lee_forward_matches_loop(rng, shape, k, s, per_channel, op):
+    make, param, ref = LEE_OPS[op]
+    x, p = rng.standard_normal(shape), param(rng, shape, k, per_channel)
+    make(kernel_size=k, stride=s).check_forward(
+        [x, p], lambda x, p: ref(x, p, kernel_size=k, stride=s))
+
+
+@pytest.mark.parametrize("op", sorted(LEE_OPS))
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("shape,k,s", LEE_CASES, ids=LEE_IDS)
+def test_lee_gradient(rng, shape, k, s, per_channel, op):
+    make, param, _ = LEE_OPS[op]
+    make(kernel_size=k, stride=s).check_gradient(
+        [_distinct(rng, shape), param(rng, shape, k, per_channel)], rng)
 
 
 def test_lee_mixed_ends_are_max_and_average(rng):
@@ -268,26 +282,6 @@ def test_lee_mixed_hostile_dtypes_errors(rng):
 
 
 # ------------------------------------------------------------------ Lee et al. 2016: gated
-
-def _w(rng, shape, k, per_channel):
-    kk = ntuple(k, 2)
-    return 0.5 * rng.standard_normal(((shape[1],) if per_channel else ()) + kk)
-
-
-@pytest.mark.parametrize("per_channel", [False, True])
-@pytest.mark.parametrize("shape,k,s", LEE_CASES, ids=LEE_IDS)
-def test_gated_forward_matches_loop(rng, shape, k, s, per_channel):
-    x, w = rng.standard_normal(shape), _w(rng, shape, k, per_channel)
-    gated(kernel_size=k, stride=s).check_forward(
-        [x, w], lambda x, w: R.gated_pool(x, w, kernel_size=k, stride=s))
-
-
-@pytest.mark.parametrize("per_channel", [False, True])
-@pytest.mark.parametrize("shape,k,s", LEE_CASES, ids=LEE_IDS)
-def test_gated_gradient(rng, shape, k, s, per_channel):
-    gated(kernel_size=k, stride=s).check_gradient(
-        [_distinct(rng, shape), _w(rng, shape, k, per_channel)], rng)
-
 
 def test_gated_saturates_to_max_and_average(rng):
     x = rng.random((1, 2, 6, 6)) + 0.5  # positive windows: a large mask saturates the gate

@@ -67,11 +67,15 @@ def scatter_to_offsets(dy, offsets, x_shape, kernel_size, stride=None):
     return dx
 
 
+def _branches(x, **kw):
+    """(max pooling, average pooling) of x with the same windows."""
+    return max_pool(x, **kw)[0], avg_pool(x, **kw)
+
+
 def mixed_pool(x, lam, granularity, *, kernel_size, stride=None, padding=0):
     """Yu's mixed pooling with the recorded choice lam: () for "layer", (C,) for
     "channel", y's shape for "window"; True picks max, False average."""
-    kw = dict(kernel_size=kernel_size, stride=stride, padding=padding)
-    ym, ya = max_pool(x, **kw)[0], avg_pool(x, **kw)
+    ym, ya = _branches(x, kernel_size=kernel_size, stride=stride, padding=padding)
     y = np.zeros(ya.shape)
     for idx in positions(y.shape):
         choice = {"layer": (), "channel": (idx[1],), "window": idx}[granularity]
@@ -81,8 +85,7 @@ def mixed_pool(x, lam, granularity, *, kernel_size, stride=None, padding=0):
 
 def mixed_maxavg_pool(x, a, *, kernel_size, stride=None):
     """Lee's mixed max-average pooling, a of shape (), (1,) or (C,) in [0, 1]."""
-    ym, ya = max_pool(x, kernel_size=kernel_size, stride=stride)[0], avg_pool(
-        x, kernel_size=kernel_size, stride=stride)
+    ym, ya = _branches(x, kernel_size=kernel_size, stride=stride)
     a = np.asarray(a, np.float64).reshape(-1)
     y = np.zeros(ya.shape)
     for idx in positions(y.shape):
@@ -94,8 +97,7 @@ def mixed_maxavg_pool(x, a, *, kernel_size, stride=None):
 def gated_pool(x, w, *, kernel_size, stride=None):
     """Lee's gated pooling, the gating mask w of shape (*K) or (C, *K)."""
     wins = windows(x, kernel_size, stride)
-    ym, ya = max_pool(x, kernel_size=kernel_size, stride=stride)[0], avg_pool(
-        x, kernel_size=kernel_size, stride=stride)
+    ym, ya = _branches(x, kernel_size=kernel_size, stride=stride)
     y = np.zeros(ya.shape)
     per_channel = np.ndim(w) == x.ndim - 1
     for idx in positions(y.shape):
