@@ -14,19 +14,23 @@ weights. For the network's output likelihood this gives the two conditions used 
 
 Each step (``on_loss_begin``: after the forward, before the loss) draws one noise vector per
 example; the examples whose noise satisfies the condition get ``t + n`` as their target, the
-others keep ``t`` unchanged: rejected noise never reaches the loss (the paper's Noisy CNN
-algorithm adds the noise "if" the condition holds, and draws no second sample).
+others keep ``t`` unchanged: rejected noise never reaches the loss (the method as its
+authors' patent application US 2016/0019459 words it: generate the perturbation, determine
+whether it satisfies the condition, and inject it if it does).
 
-Choices where the paper leaves room (said here so a reader can change them):
+Choices where the sources available here leave room (the paper's abstract, its NEM theorem
+and the patent text; the constants of the paper's experiment were not available), said here
+so a reader can change them:
 
-- Noise: uniform on the cube ``[-s_t/2, s_t/2]^K`` (the paper's uniform hypercube; the
-  Gaussian ball ``N(0, s_t^2 I)`` with ``distribution="gaussian"``).
-- Annealing: ``s_t = scale / t**decay`` with ``t`` the 1-based epoch (the paper anneals the
-  noise over training iterations, an iteration being one pass over its small training sets;
-  ``anneal="step"`` counts optimizer steps instead). Defaults ``scale=1``, ``decay=1``.
+- One draw per example and step; a rejected draw is not redrawn.
+- Noise: uniform on the cube ``[-s_t/2, s_t/2]^K`` (the abstract's "uniform-noise
+  hypercube"; the "Gaussian ball" ``N(0, s_t^2 I)`` with ``distribution="gaussian"``).
+- Annealing: ``s_t = scale / t**decay`` with ``t`` the 1-based epoch (``anneal="epoch"``) or
+  optimizer step (``anneal="step"``), so the noise fades as training converges. Defaults
+  ``scale=1``, ``decay=1``, per epoch.
 - Integer class targets become one-hot rows of the output's dtype before the noise is added,
   and the cross-entropy then takes them as class probabilities (PyTorch's rule for float
-  targets; the noisy rows are not renormalised).
+  targets; the noisy rows are not renormalised, so a row's mass may differ from 1).
 """
 
 from __future__ import annotations
