@@ -88,12 +88,34 @@ def test_feature_maps(tmp_path):
     assert "layer 1 (ReLU): 5 channels 6x6" in fig._suptitle.get_text()
     written(fig, tmp_path / "features.png")
     assert feature_maps(model, x)[0] == "0"   # the first Conv2d by default
-    with pytest.raises(ValueError, match="unknown layer 'x'; layers: \\['0', '1'"):
+    assert feature_maps(model, x, model[1])[0] == "1"   # the module itself
+    with pytest.raises(ValueError, match="layer 'x' is not a module of the model; its layer "
+                                         "names are '0', '1'"):
         feature_maps(model, x, "x")
-    with pytest.raises(ValueError, match="outputs shape .1, 3., not feature maps"):
+    with pytest.raises(ValueError, match="layer '6' outputs shape .1, 3., not feature maps"):
         feature_maps(model, x, "6")
-    with pytest.raises(ValueError, match="rejects its input"):
+    with pytest.raises(ValueError, match="the model rejects x of shape .1, 2, 6, 6."):
         feature_maps(model, np.zeros((2, 6, 6), np.float32))
+    with pytest.raises(ValueError, match="the model has no Conv2d; name the layer"):
+        feature_maps(Sequential(Flatten(), Linear(36, 2)), x)
+
+
+def test_feature_maps_of_any_named_module():
+    """A block (a ResNet stage, a residual block) or a layer inside one: the same names
+    as the attribution methods' layer=, not only the Sequential chain's steps."""
+    from convprop.models import build
+    model = build("resnet20", input_size=8, widths=(4, 6, 8), blocks_per_stage=1,
+                  rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((3, 8, 8)).astype(np.float32)
+    stage = model[3]
+    want = stage.predict(model[2].predict(model[1].predict(model[0].predict(x[None]))))[0]
+    name, maps = feature_maps(model, x, "3")
+    assert name == "3"
+    np.testing.assert_allclose(maps, want, rtol=1e-6)
+    inner = feature_maps(model, x, "4.0.body.0")[1]
+    assert inner.shape == (6, 4, 4)
+    fig = plot_feature_maps(model, x, "4.0.body.0")
+    assert "layer 4.0.body.0 (Conv2d): 6 channels 4x4" in fig._suptitle.get_text()
 
 
 def test_confusion(tmp_path):

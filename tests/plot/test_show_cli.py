@@ -80,7 +80,7 @@ def test_out(capsys, ck, tmp_path):
     (["features", "{d}/net.safetensors", "--input", "{d}/rgb.npy"],
      "rgb.npy has shape (3, 28, 28)"),
     (["features", "{d}/net.safetensors", "--input", "{d}/digit.npy", "--layer", "nope"],
-     "unknown layer 'nope'"),
+     "layer 'nope' is not a module of the model"),
     (["features", "{d}/net.safetensors", "--input", "{d}/small.png"],
      "small.png is 20x20 pixels; the model takes 28x28"),
     (["features", "{d}/net.safetensors", "--input", "{d}/colour.png"],

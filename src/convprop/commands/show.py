@@ -30,8 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--input", metavar="IMAGE", help="features: the example (.npy of raw "
                    "0..255 values, or PNG/JPEG)")
     p.add_argument("--invert", action="store_true", help="features: invert the image")
-    p.add_argument("--layer", help="features: the layer (a name `convprop explain` lists, "
-                   "e.g. 0 or 3); default the first Conv2d")
+    p.add_argument("--layer", help="features: the layer, a module's dotted name (e.g. 3, or "
+                   "3.0.body.0 inside a block); default the first Conv2d")
     p.add_argument("--dataset", help="confusion: the dataset (default the checkpoint's)")
     p.add_argument("--data-dir")
     p.add_argument("--split", default="test", choices=("train", "test"))

@@ -40,11 +40,6 @@ def _grid(n: int, max_cols: int = 8) -> tuple:
     return math.ceil(n / cols), cols
 
 
-def _steps(model):
-    from ..explain.trace import _layers
-    return list(_layers(model))
-
-
 def first_conv(model):
     """(dotted name, module) of the first 2-D convolution of ``model``."""
     for name, m in model.named_modules():
@@ -99,33 +94,34 @@ def plot_filters(model_or_weight, *, max_filters: int = 64, title: str = ""):
     return fig
 
 
-def feature_maps(model, x, layer: str | None = None) -> tuple:
+def feature_maps(model, x, layer=None) -> tuple:
     """(layer name, the layer's output (C, H, W) for one input ``x`` (C, H, W) or (1, C, H,
-    W)), in evaluation mode. ``layer``: a step name as ``convprop explain`` lists them (the
-    children of Sequential containers, dotted); default the first Conv2d's step."""
+    W)), in evaluation mode. ``layer``: any module of the model or its dotted name from
+    ``named_modules()`` (a block such as a ResNet stage too, as for the attribution methods'
+    ``layer=``); default the first Conv2d."""
+    from ..explain._tap import resolve_layer, tap
+
     x = np.asarray(x)
     x = x[None] if x.ndim == 3 else x
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"feature_maps: x must be one image (C, H, W), got shape {x.shape}")
-    steps = _steps(model)
-    names = [n for n, _ in steps]
     if layer is None:
-        layer = next((n for n, m in steps if type(m).__name__ == "Conv2d"), names[0])
-    if layer not in names:
-        raise ValueError(f"feature_maps: unknown layer {layer!r}; layers: {names}")
-    a = x
-    for name, m in steps:
+        named = [n for n, m in model.named_modules() if type(m).__name__ == "Conv2d"]
+        if not named:
+            raise ValueError("feature_maps: the model has no Conv2d; name the layer")
+        layer = named[0]
+    name, module = resolve_layer("feature_maps", model, layer)
+    with tap(module, name) as rec:
         try:
-            a = m.predict(a)
+            model.predict(x)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"feature_maps: layer {name} rejects its input of shape "
-                             f"{a.shape}: {e}") from None
-        if name == layer:
-            break
-    if a.ndim != 4:
-        raise ValueError(f"feature_maps: layer {layer!r} outputs shape {a.shape}, not "
-                         "feature maps (N, C, H, W)")
-    return layer, np.asarray(a[0], np.float64)
+            raise ValueError(f"feature_maps: the model rejects x of shape {x.shape}: {e}") \
+                from None
+    a = rec.outputs[0]   # a layer that runs twice: its first output
+    if not isinstance(a, np.ndarray) or a.ndim != 4:
+        raise ValueError(f"feature_maps: layer {name!r} outputs shape "
+                         f"{getattr(a, 'shape', None)}, not feature maps (N, C, H, W)")
+    return name, np.asarray(a[0], np.float64)
 
 
 def plot_feature_maps(model, x, layer: str | None = None, *, max_maps: int = 64,
@@ -133,7 +129,7 @@ def plot_feature_maps(model, x, layer: str | None = None, *, max_maps: int = 64,
     """The feature maps of ``layer`` for one input, one panel per channel, one scale for all
     (colour bar: activation)."""
     name, maps = feature_maps(model, x, layer)
-    kind = dict(_steps(model))[name].__class__.__name__
+    kind = type(dict(model.named_modules())[name]).__name__
     maps = maps[:max_maps]
     n = len(maps)
     rows, cols = _grid(n)
