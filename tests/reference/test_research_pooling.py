@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from convprop import reference as R
+from convprop.functional import adaptive_pooling as A
 from convprop.functional import mixed_pooling as MP
 from convprop.functional import pooling as P
 from convprop.functional import roi_pooling as RP
@@ -101,3 +102,22 @@ def test_max_pool_tie_policies(rng, ties):
     dy = rng.standard_normal(y.shape)
     np.testing.assert_allclose(P.max_pool2d_backward(dy, cache),
                                R.max_pool_backward_ties(dy, x, **kw, ties=ties), **TOL)
+
+
+@pytest.mark.parametrize("ties", ["first", "split", "all"])
+@pytest.mark.parametrize("shape,out", [((2, 2, 7, 5), (3, 2)), ((1, 2, 9), 4),
+                                       ((1, 1, 4, 5, 3), (3, None, 2)), ((2, 2, 4, 3), None)])
+def test_adaptive_and_global_max_pool_tie_policies(rng, ties, shape, out):
+    """Overlapping bins (L not a multiple of O), ties, NaNs; out None: global pooling."""
+    x = rng.integers(0, 3, shape).astype(float)
+    x.flat[3:5] = np.nan  # two NaNs in one bin: the last one wins
+    nd = len(shape) - 2
+    if out is None:
+        y, cache = getattr(A, f"global_max_pool{nd}d_forward")(x, ties=ties)
+        bwd = getattr(A, f"global_max_pool{nd}d_backward")
+    else:
+        y, cache = getattr(A, f"adaptive_max_pool{nd}d_forward")(x, output_size=out, ties=ties)
+        bwd = getattr(A, f"adaptive_max_pool{nd}d_backward")
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(bwd(dy, cache), R.adaptive_max_pool_backward_ties(
+        dy, x, output_size=1 if out is None else out, ties=ties), **TOL)

@@ -11,8 +11,8 @@ module                 references
 :mod:`.conv`           conv, conv_backward, conv_transpose, flip
 :mod:`.pooling`        max_pool (+ switches), max_pool_backward (+ _ties), avg_pool,
                        avg_pool_backward, lp_pool, pool_windows, windows
-:mod:`.adaptive`       adaptive_avg_pool, adaptive_max_pool, global_avg_pool,
-                       global_max_pool
+:mod:`.adaptive`       adaptive_avg_pool, adaptive_max_pool (+ _backward_ties),
+                       global_avg_pool, global_max_pool
 :mod:`.unpooling`      max_unpool, max_unpool_backward
 :mod:`.dense`          linear, linear_backward, activation, activation_backward
                        (relu, leaky_relu, sigmoid, tanh), dropout, flatten, pad_shortcut
@@ -26,12 +26,14 @@ module                 references
 =====================  ==============================================================
 
 Every function takes the forward's arguments with PyTorch's names and semantics (any number
-of spatial dimensions where the op has them) and returns float64.
+of spatial dimensions where the op has them) and returns float64, except the ops whose outputs
+are x's own values (max pooling and its relatives, RoI pooling and Align, which also compute
+their geometry in x's dtype as torchvision does): those keep x's dtype.
 """
 
 from ._grid import conv_pads, ntuple, positions
-from .adaptive import (adaptive_avg_pool, adaptive_bins, adaptive_max_pool, global_avg_pool,
-                       global_max_pool)
+from .adaptive import (adaptive_avg_pool, adaptive_bins, adaptive_max_pool,
+                       adaptive_max_pool_backward_ties, global_avg_pool, global_max_pool)
 from .conv import conv, conv_backward, conv_transpose, flip
 from .dense import (ACTIVATIONS, activation, activation_backward, dropout, dropout_backward,
                     flatten, linear, linear_backward, pad_shortcut)
@@ -41,7 +43,7 @@ from .mixed import (gated_pool, mixed_maxavg_pool, mixed_pool, scatter_to_offset
                     stochastic_pool, stochastic_pool_eval)
 from .normalization import batch_norm, batch_norm_backward, local_response_norm
 from .pooling import (avg_pool, avg_pool_backward, lp_pool, max_pool, max_pool_backward,
-                      max_pool_backward_ties,
+                      max_pool_backward_ties, tie_winners,
                       pool_windows, pooled_length, scatter_at_indices, windows)
 from .research import alpha_mean, alpha_pool, dft_pool, euclidean_rbf, subsampling
 from .roi import (bilinear_weights, roi_align, roi_align_backward, roi_pool,
@@ -50,18 +52,17 @@ from .unpooling import max_unpool, max_unpool_backward, unpool_size
 from .wavelet import (WAVELET_FILTERS, dwt2, idwt2, per_plane, wavelet_pool,
                       wavelet_pool_paper_backward)
 
-__all__ = ["ACTIVATIONS", "activation", "activation_backward", "adaptive_avg_pool",
-           "alpha_mean", "alpha_pool", "dft_pool", "euclidean_rbf", "subsampling",
-           "adaptive_bins", "adaptive_max_pool", "avg_pool", "avg_pool_backward",
-           "batch_norm", "batch_norm_backward", "conv", "conv_backward", "conv_pads",
-           "conv_transpose", "cross_entropy", "cross_entropy_backward", "dropout",
-           "dropout_backward", "flatten", "flip", "global_avg_pool", "global_max_pool",
-           "linear", "linear_backward", "local_response_norm", "lp_pool", "max_pool",
-           "max_pool_backward", "max_unpool", "max_unpool_backward", "mse", "mse_backward",
-           "ntuple", "pad_shortcut", "pool_windows", "pooled_length", "positions", "reduce",
-           "scatter_at_indices", "squared_errors", "unpool_size", "windows",
-           "WAVELET_FILTERS", "dwt2", "idwt2", "per_plane", "wavelet_pool",
-           "wavelet_pool_paper_backward", "bilinear_weights", "roi_align", "roi_align_backward",
-           "roi_pool", "roi_pool_backward", "gated_pool", "mixed_maxavg_pool", "mixed_pool",
-           "scatter_to_offsets", "stochastic_pool", "stochastic_pool_eval",
-           "max_pool_backward_ties"]
+__all__ = ["activation", "activation_backward", "ACTIVATIONS", "adaptive_avg_pool",
+           "adaptive_bins", "adaptive_max_pool", "adaptive_max_pool_backward_ties", "alpha_mean",
+           "alpha_pool", "avg_pool", "avg_pool_backward", "batch_norm", "batch_norm_backward",
+           "bilinear_weights", "conv", "conv_backward", "conv_pads", "conv_transpose",
+           "cross_entropy", "cross_entropy_backward", "dft_pool", "dropout", "dropout_backward",
+           "dwt2", "euclidean_rbf", "flatten", "flip", "gated_pool", "global_avg_pool",
+           "global_max_pool", "idwt2", "linear", "linear_backward", "local_response_norm",
+           "lp_pool", "max_pool", "max_pool_backward", "max_pool_backward_ties", "max_unpool",
+           "max_unpool_backward", "mixed_maxavg_pool", "mixed_pool", "mse", "mse_backward",
+           "ntuple", "pad_shortcut", "per_plane", "pool_windows", "pooled_length", "positions",
+           "reduce", "roi_align", "roi_align_backward", "roi_pool", "roi_pool_backward",
+           "scatter_at_indices", "scatter_to_offsets", "squared_errors", "stochastic_pool",
+           "stochastic_pool_eval", "subsampling", "tie_winners", "unpool_size", "WAVELET_FILTERS",
+           "wavelet_pool", "wavelet_pool_paper_backward", "windows"]

@@ -12,10 +12,10 @@ import math
 import numpy as np
 
 from ._grid import ntuple, positions
-from .pooling import beats
+from .pooling import beats, tie_winners
 
-__all__ = ["adaptive_avg_pool", "adaptive_bins", "adaptive_max_pool", "global_avg_pool",
-           "global_max_pool"]
+__all__ = ["adaptive_avg_pool", "adaptive_bins", "adaptive_max_pool",
+           "adaptive_max_pool_backward_ties", "global_avg_pool", "global_max_pool"]
 
 
 def adaptive_bins(size: int, out: int) -> list:
@@ -54,6 +54,22 @@ def adaptive_max_pool(x, *, output_size):
                     best, arg = x[(n, c, *at)], int(np.ravel_multi_index(at, sp))
             y[(n, c, *o)], idx[(n, c, *o)] = best, arg
     return y, idx
+
+
+def adaptive_max_pool_backward_ties(dy, x, *, output_size, ties="first"):
+    """dx of adaptive max pooling under a tie policy (see pooling.tie_winners), one bin at
+    a time; overlapping bins add. Global max pooling is output_size=1 (dy (N, C) or
+    (N, C, 1, ...))."""
+    out, bins = _bins(x, output_size)
+    dy = np.reshape(dy, x.shape[:2] + out)
+    dx = np.zeros(x.shape)
+    for n, c in positions(x.shape[:2]):
+        for o in positions(out):
+            cells = list(itertools.product(*(range(*bins[a][oa]) for a, oa in enumerate(o))))
+            winners, share = tie_winners([x[(n, c, *at)] for at in cells], ties)
+            for k in winners:
+                dx[(n, c, *cells[k])] += dy[(n, c, *o)] / share
+    return dx
 
 
 def global_avg_pool(x):

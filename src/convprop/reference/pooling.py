@@ -15,7 +15,7 @@ import numpy as np
 from ._grid import ntuple, positions
 
 __all__ = ["avg_pool", "avg_pool_backward", "lp_pool", "max_pool", "max_pool_backward",
-           "max_pool_backward_ties",
+           "max_pool_backward_ties", "tie_winners",
            "pool_windows", "pooled_length", "scatter_at_indices", "windows"]
 
 
@@ -101,15 +101,22 @@ def max_pool_backward_ties(dy, x, *, kernel_size, stride=None, padding=0, dilati
     dx = np.zeros(x.shape)
     for n, c in positions(x.shape[:2]):
         for o, cells in wins.items():
-            vals = [x[(n, c, *at)] for at in cells]
-            nans = [at for at, v in zip(cells, vals) if math.isnan(v)]
-            winners = nans[-1:] or [at for at, v in zip(cells, vals) if v == max(vals)]
-            if ties == "first":
-                winners = winners[:1]
-            g = dy[(n, c, *o)] / (len(winners) if ties == "split" else 1)
-            for at in winners:
-                dx[(n, c, *at)] += g
+            winners, share = tie_winners([x[(n, c, *at)] for at in cells], ties)
+            for k in winners:
+                dx[(n, c, *cells[k])] += dy[(n, c, *o)] / share
     return dx
+
+
+def tie_winners(vals, ties):
+    """(winners, divisor): the positions in ``vals`` that receive a window's gradient, and
+    what each one's dy is divided by. The last NaN alone if there is one; else the values
+    equal to the maximum, all of them ("split": dy / their count each; "all": dy each) or
+    the first ("first")."""
+    nans = [k for k, v in enumerate(vals) if math.isnan(v)]
+    winners = nans[-1:] or [k for k, v in enumerate(vals) if v == max(vals)]
+    if ties == "first":
+        winners = winners[:1]
+    return winners, (len(winners) if ties == "split" else 1)
 
 
 def _avg_boxes(x_shape, k, s, p, out, count_include_pad, divisor_override):
