@@ -231,3 +231,25 @@ def test_json_is_strict_when_the_step_goes_non_finite():
     assert all(v in ("inf", "-inf") for v in d["steps"][0]["y"]["values"][0])
     assert d["loss"] == "inf"
     assert "nonfinite" not in summarize(np.arange(FULL + 1.0))
+
+
+def test_a_shared_layer_is_updated_once_by_its_whole_gradient():
+    """The same Linear used twice: each step shows its own share of the gradient, and the
+    update (listed once) uses their sum; it used to show the later use's partial update."""
+    rng = np.random.default_rng(8)
+    lin = Linear(3, 3, rng=rng, dtype=np.float64)
+    model = Sequential(lin, Tanh(), lin)
+    x, t = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    tr = trace(model, x, t, loss=MSELoss(), lr=0.1)
+    first, last = tr.steps[0], tr.steps[2]
+    total = first.grads["weight"] + last.grads["weight"]
+    num = numerical_vjp(lambda: MSELoss().forward(model.predict(x), t)[0], lin.weight.value,
+                        np.float64(1.0))
+    np.testing.assert_allclose(total, num, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(first.updated["weight"], lin.weight.value - 0.1 * total,
+                               rtol=1e-14)
+    assert last.updated == {}
+    stepped = Linear(3, 3, dtype=np.float64)
+    stepped.weight.value, stepped.bias.value = first.updated["weight"], first.updated["bias"]
+    after = MSELoss().forward(Sequential(stepped, Tanh(), stepped).predict(x), t)[0]
+    assert tr.loss_after == pytest.approx(float(after), rel=1e-12)

@@ -73,7 +73,8 @@ class Step:
     params: dict               # parameter name -> value before the update
     delta: np.ndarray | None = None    # dE/d(output), popped on the way back
     dx: np.ndarray | None = None       # dE/d(input), handed to the layer below
-    grads: dict = dataclasses.field(default_factory=dict)
+    grads: dict = dataclasses.field(default_factory=dict)   # this layer's share of dE/dw
+    # the parameters after the update (a shared one at the first layer that uses it)
     updated: dict = dataclasses.field(default_factory=dict)
     windows: list | None = None        # small layers: each output's window, loop tier
 
@@ -367,14 +368,17 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
         before = {k: p.grad.copy() for k, p in mod.named_parameters()}
         dy = mod.backward(dy, cache, need_dx=True)
         step.dx = None if dy is None else np.array(dy, np.float64)
-        for k, p in mod.named_parameters():
-            full = owner[id(p)]
+        for k, p in mod.named_parameters():   # this layer's share of the gradient
             step.grads[k] = (p.grad - before[k]).astype(np.float64)
-            if full not in frozen:
-                step.updated[k] = (p.value - lr * p.grad).astype(np.float64)
     for full, p in params.items():   # the update, then the loss it gives
         if full not in frozen:
             p.value = (p.value - p.value.dtype.type(lr) * p.grad).astype(p.value.dtype)
+    shown = set()   # a shared parameter's update (from its whole gradient) is listed once
+    for step, (_, mod) in zip(steps, layers):
+        for k, p in mod.named_parameters():
+            if owner[id(p)] not in frozen and id(p) not in shown:
+                shown.add(id(p))
+                step.updated[k] = p.value.astype(np.float64)
     for m in net.modules():
         if id(m) in rngs:
             m.rng.bit_generator.state = rngs[id(m)]
