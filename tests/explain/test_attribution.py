@@ -339,6 +339,11 @@ def test_bad_input_is_named(lenet, rng):
         attribute(lenet, x, 1, "guided_gradcam", layer="3", interpolate="cubic")
     with raises("cues", "weights must give one number per layer"):
         attribute(lenet, x, 1, "cues", weights=[1.0])
+    with raises("cues", r"weights must give one number per layer \(2\), got 2.0"):
+        attribute(lenet, x, 1, "cues", weights=2.0)
+    from convprop.explain import score_gradient
+    with raises("attribute", r"seed must have the scores' shape \(2, 10\), got \(2, 9\)"):
+        score_gradient(lenet, x, 1, seed=np.ones((2, 9)))
     with raises("cues", "layers name a module twice"):
         attribute(lenet, x, 1, "cues", layers=["2", lenet[2]])
 

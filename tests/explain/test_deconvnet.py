@@ -7,8 +7,8 @@ import pytest
 from contract import raises
 
 from convprop.explain import deconvnet_projection, relu_rule, strongest_channels
-from convprop.layers import (BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU,
-                             Sequential)
+from convprop.layers import (BatchNorm2d, Conv2d, Flatten, LeakyReLU, Linear, MaxPool2d,
+                             ReLU, Sequential)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU")
 
@@ -106,6 +106,10 @@ def test_bad_input(lenet, resnet, rng):
     with raises("deconvnet_projection", "layer '3.0.body.0' is not on the model's Sequential "
                                         "chain: it sits inside '3.0', a Residual"):
         deconvnet_projection(resnet, rng.standard_normal((1, 3, 8, 8)), "3.0.body.0", 0)
+    leaky = Sequential(Conv2d(1, 2, 3, dtype=np.float64), LeakyReLU(0.1), MaxPool2d(2),
+                       Flatten(), Linear(2, 2, dtype=np.float64))
+    with raises("deconvnet_projection", "cannot project through LeakyReLU"):
+        deconvnet_projection(leaky, rng.standard_normal((1, 1, 4, 4)), "2", 0)
     with raises("strongest_channels", "x must hold one example"):
         strongest_channels(lenet, np.zeros((2, 1, 28, 28)), "2")
     with raises("deconvnet_projection", "cannot project through BatchNorm2d"):

@@ -121,7 +121,10 @@ def score_gradient(model: Module, x: np.ndarray, target, *, rule: str = "gradien
     with scratch_grads(model), relu_rule(model, rule):
         y, cache = model.forward(x, training=False)
         _check_scores(op, y, t)
-        dy = _one_hot(y, t) if seed is None else seed.astype(y.dtype)
+        if seed is not None and np.shape(seed) != y.shape:
+            raise ValueError(f"{op}: seed must have the scores' shape {y.shape}, got "
+                             f"{np.shape(seed)}")
+        dy = _one_hot(y, t) if seed is None else np.asarray(seed, dtype=y.dtype)
         return model.backward(dy, cache)
 
 

@@ -108,9 +108,9 @@ def cues(model: Module, x: np.ndarray, target, *, layers=None, weights=None,
         raise ValueError(f"{op}: layers name a module twice: {[n for n, _ in resolved]}")
     if weights is None:
         weights = [1.0] * len(resolved)
-    if len(weights) != len(resolved):
+    if not isinstance(weights, (list, tuple, np.ndarray)) or len(weights) != len(resolved):
         raise ValueError(f"{op}: weights must give one number per layer ({len(resolved)}), "
-                         f"got {len(weights)}")
+                         f"got {weights!r}")
     weights = [finite_number(op, f"weights[{i}]", w) for i, w in enumerate(weights)]
     h, w = x.shape[2:]
     sigma = 2.0 * h / 224 if sigma is None else finite_number(op, "sigma", sigma, low=0.0)

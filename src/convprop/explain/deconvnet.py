@@ -19,7 +19,8 @@ every ReLU under the "deconvnet" rule (:func:`~convprop.layers.activation.relu_r
 tests check, and Captum's ``NeuronDeconvolution`` times the activation; the two differ only
 under overlapping pooling windows, where a switch shared by two windows is written once by
 unpooling but receives both gradients in the backward. Layers with no
-DeconvNet inverse in the paper (batch norm, residual blocks, other poolings) are rejected by
+DeconvNet inverse in the paper (batch norm, residual blocks, other poolings, leaky ReLU and
+the other activations, whose rectification the paper does not define) are rejected by
 name.
 """
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from ..functional.conv_transpose import conv_transpose2d_forward
 from ..functional.unpooling import max_unpool2d_forward
-from ..layers.activation import LeakyReLU, ReLU
+from ..layers.activation import ReLU
 from ..layers.container import Sequential
 from ..layers.conv import Conv2d
 from ..layers.dropout import Dropout
@@ -80,7 +81,7 @@ def layer_path(op: str, model: Module, layer) -> tuple[str, list[Module]]:
                          "the DeconvNet cannot invert")
     path = leaves[: ends[-1] + 1]
     for m in path:
-        if not isinstance(m, (Conv2d, ReLU, LeakyReLU, MaxPool2d, Flatten, Linear, *_PASS)):
+        if not isinstance(m, (Conv2d, ReLU, MaxPool2d, Flatten, Linear, *_PASS)):
             raise ValueError(f"{op}: cannot project through {type(m).__name__} (the DeconvNet "
                              "inverts Conv2d, ReLU, MaxPool2d, Linear, Flatten, Identity and "
                              "Dropout)")
@@ -93,7 +94,7 @@ def layer_path(op: str, model: Module, layer) -> tuple[str, list[Module]]:
 
 def _down(m: Module, r: np.ndarray, x_in: np.ndarray, cache) -> np.ndarray:
     """One layer of the DeconvNet: the reconstruction r at m's output -> at m's input."""
-    if isinstance(m, (ReLU, LeakyReLU)):
+    if isinstance(m, ReLU):
         return np.maximum(r, 0)
     if isinstance(m, MaxPool2d):
         return max_unpool2d_forward(r, cache.indices, kernel_size=m.kernel_size,
