@@ -150,6 +150,7 @@ def _layers(rng):
         ("adaptive_avg1d", _seq(L.AdaptiveAvgPool1d(3)), (2, 3, 7)),
         ("adaptive_avg3d", _seq(L.AdaptiveAvgPool3d((2, None, 1))), (2, 2, 3, 4, 3)),
         ("adaptive_max_even", _seq(L.AdaptiveMaxPool2d(2)), (2, 3, 6, 4)),
+        ("adaptive_max_uneven", _seq(L.AdaptiveMaxPool2d((3, 2))), (2, 3, 7, 5)),
         ("adaptive_max1d", _seq(L.AdaptiveMaxPool1d(2)), (2, 3, 6)),
         ("global_avg1d", _seq(L.GlobalAvgPool1d()), (2, 3, 5)),
         ("global_avg3d", _seq(L.GlobalAvgPool3d()), (2, 3, 2, 3, 4)),
@@ -198,7 +199,7 @@ def _layers(rng):
     ]
 
 
-@pytest.mark.parametrize("i", range(72))
+@pytest.mark.parametrize("i", range(76))
 def test_layer_matches_onnxruntime(i, rng):
     cases = _layers(rng)
     if i >= len(cases):
@@ -209,7 +210,7 @@ def test_layer_matches_onnxruntime(i, rng):
 
 def test_every_layer_type_is_covered(rng):
     cases = _layers(rng)
-    assert len(cases) <= 72
+    assert len(cases) <= 76
     seen = {type(m) for _, model, _ in cases for m in model.modules()}
     seen |= {L.RoIPool, L.RoIAlign}  # tested below (two inputs)
     public = {getattr(L, n) for n in L.__all__ if isinstance(getattr(L, n), type)
@@ -234,10 +235,10 @@ def test_roi_outside_first_layer_is_refused():
         to_onnx(model, (1, 2, 4, 4))
 
 
-def test_uneven_adaptive_max_is_refused_with_reason():
+def test_adaptive_max_indices_are_refused_with_reason():
     with pytest.raises(ExportError, match=r"layer '0' \(AdaptiveMaxPool2d\) cannot be "
-                                          r"exported: its bins .* not all of one size"):
-        to_onnx(L.Sequential(L.AdaptiveMaxPool2d(3)), (1, 2, 7, 7))
+                                          r"exported: its indices .* have no ONNX form"):
+        to_onnx(L.Sequential(L.AdaptiveMaxPool2d(3, return_indices=True)), (1, 2, 7, 7))
 
 
 def test_unpool_of_a_different_size_is_refused():

@@ -53,7 +53,7 @@ def test_zoo_round_trip(key, rng):
         assert isinstance(imported, Sequential)
 
 
-@pytest.mark.parametrize("i", range(72))
+@pytest.mark.parametrize("i", range(76))
 def test_layer_round_trip(i, rng):
     cases = _layers(rng)
     if i >= len(cases):

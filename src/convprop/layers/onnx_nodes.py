@@ -15,7 +15,7 @@ import numpy as np
 from .._checks import as_float_array
 from .module import Module, Parameter
 
-__all__ = ["Binary", "ConcatAxis", "IntOp", "MatMulConst", "ReduceMean", "ReduceSum",
+__all__ = ["Binary", "ConcatAxis", "IntOp", "MatMulConst", "ReduceMax", "ReduceMean", "ReduceSum",
            "Softmax", "Sum", "Unary", "Where", "unbroadcast"]
 
 
@@ -285,3 +285,28 @@ class Where(Module):
                  unbroadcast(np.where(cond, 0, dy), sb)]
         out = tuple(g for i, g in enumerate(grads) if i not in self.constants)
         return out if len(out) > 1 else out[0]
+
+
+class ReduceMax(ReduceMean):
+    """Maximum over ``axes`` (None: all); the gradient goes to the first maximum in
+    row-major order over the reduced axes (convprop's max pooling rule)."""
+
+    def forward(self, x, *, training: bool = False):
+        x = as_float_array("ReduceMax", "x", x)
+        axes = tuple(range(x.ndim)) if self.axes is None else tuple(sorted(
+            a % x.ndim for a in self.axes))
+        keep = [i for i in range(x.ndim) if i not in axes]
+        moved = np.transpose(x, keep + list(axes))
+        flat = moved.reshape(moved.shape[:len(keep)] + (-1,))
+        arg = flat.argmax(axis=-1)
+        y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        return (y.reshape(shape) if self.keepdims else y), (x.shape, axes, keep, arg)
+
+    def backward(self, dy, cache, *, need_dx: bool = True):
+        shape, axes, keep, arg = cache
+        k = int(np.prod([shape[a] for a in axes]))
+        flat = np.zeros(arg.shape + (k,), dtype=dy.dtype)
+        np.put_along_axis(flat, arg[..., None], dy.reshape(arg.shape + (1,)), axis=-1)
+        moved = flat.reshape(tuple(shape[i] for i in keep) + tuple(shape[a] for a in axes))
+        return np.transpose(moved, np.argsort(keep + list(axes)))

@@ -81,6 +81,9 @@ NODE_EXPORTERS = {
     N.ReduceMean: lambda ctx, m, path, x: ctx.reduce(
         path, "ReduceMean", x, list(m.axes) if m.axes is not None else
         list(range(ctx.sample[x].ndim)), int(m.keepdims)),
+    N.ReduceMax: lambda ctx, m, path, x: ctx.reduce(
+        path, "ReduceMax", x, list(m.axes) if m.axes is not None else
+        list(range(ctx.sample[x].ndim)), int(m.keepdims)),
     N.MatMulConst: lambda ctx, m, path, x: ctx.node(path, "MatMul", [x, ctx.const(
         f"{path}.weight", m.weight.value)]),
     P.ConstantPad: _pad, P.SamePad: _same_pad,

@@ -90,12 +90,28 @@ def _global(op):
 def _adaptive_max(ctx, m, path, x):
     size = ctx.sample[x].shape[2:]
     out = [s if o is None else o for s, o in zip(size, m.output_size)]
-    if m.return_indices or any(s % o for s, o in zip(size, out)):
-        raise ExportError(f"its bins over input size {tuple(size)} -> {tuple(out)} are not "
-                          "all of one size (or it returns indices): ONNX MaxPool has one "
-                          "window")
-    k = [s // o for s, o in zip(size, out)]
-    return ctx.node(path, "MaxPool", [x], kernel_shape=k, strides=k)
+    if m.return_indices:
+        raise ExportError("its indices (return_indices=True) have no ONNX form")
+    if not any(s % o for s, o in zip(size, out)):  # equal bins: one MaxPool
+        k = [s // o for s, o in zip(size, out)]
+        return ctx.node(path, "MaxPool", [x], kernel_shape=k, strides=k)
+    # PyTorch's bins [floor(i L / O), ceil((i + 1) L / O)): a ReduceMax per bin, joined
+    nd = len(size)
+    big = np.iinfo(np.int64).max
+
+    def bins(axis, prefix):
+        if axis == nd:
+            starts = [b[0] for b in prefix]
+            ends = [b[1] for b in prefix]
+            sl = ctx.node(path, "Slice", [x, ctx.const(f"{path}.starts", np.array(starts)),
+                                          ctx.const(f"{path}.ends", np.array(ends)),
+                                          ctx.const(f"{path}.axes", np.arange(2, 2 + nd))])
+            return ctx.reduce(path, "ReduceMax", sl, list(range(2, 2 + nd)))
+        n, o = size[axis], out[axis]
+        parts = [bins(axis + 1, prefix + [(i * n // o, min(-(-(i + 1) * n // o), big))])
+                 for i in range(o)]
+        return parts[0] if len(parts) == 1 else ctx.node(path, "Concat", parts, axis=2 + axis)
+    return bins(0, [])
 
 
 def _batch_norm(ctx, m, path, x):

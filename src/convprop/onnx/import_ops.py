@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import activation, dropout, reshape
-from ..layers.onnx_nodes import (Binary, ConcatAxis, IntOp, ReduceMean, ReduceSum, Softmax,
-                                 Sum, Unary, Where)
+from ..layers.onnx_nodes import (Binary, ConcatAxis, IntOp, ReduceMax, ReduceMean, ReduceSum,
+                                 Softmax, Sum, Unary, Where)
 from ..layers.onnx_shape import DynamicPad, Reshape, Reshaping, Slice, Transpose
 from ..layers.pad import ConstantPad
 from ._lib import Unsupported
@@ -192,7 +192,7 @@ IMPORTERS = {
     "Reshape": _reshape,
     "Unsqueeze": _view, "Squeeze": _view, "Cast": _view, "Slice": _slice,
     "Transpose": _transpose, "Pad": _pad, "ReduceMean": _reduce_mean,
-    "ReduceSum": _reduce(ReduceSum, 13), "Where": _where,
+    "ReduceSum": _reduce(ReduceSum, 13), "ReduceMax": _reduce(ReduceMax, 18), "Where": _where,
     "Abs": _unary(lambda a: Unary("abs")), "Neg": _unary(lambda a: Unary("neg")),
     "Exp": _unary(lambda a: Unary("exp")), "Log": _unary(lambda a: Unary("log")),
     "Sqrt": _unary(lambda a: Unary("sqrt")),
