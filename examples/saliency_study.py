@@ -125,7 +125,8 @@ def main(argv=None) -> int:
 
     # 1. pictures: the first test digit, every method; DeconvNet projections of layer 5
     i = 0
-    maps = saliency_panels(model, x[i:i + 1], int(pred[i]), METHODS, layer=LAYER)
+    maps = saliency_panels(model, x[i:i + 1], int(pred[i]), METHODS, layer=LAYER,
+                           options=OPTIONS)   # the picture's IG from the same black baseline
     fig = plot_saliency(raw[i], maps, title=f"LeNet-5 on MNIST test digit {i} (label "
                         f"{test.labels[i]}, predicted {pred[i]}); Grad-CAM on layer {LAYER!r}")
     fig.savefig(out / "saliency_lenet5.png")

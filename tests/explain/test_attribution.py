@@ -227,7 +227,7 @@ def test_integrated_gradients_completeness_on_lenet_and_linear_exactness(lenet, 
     a = attribute(lenet, x, 5, "integrated_gradients", steps=300,
                   integration="riemann_trapezoid")
     want = lenet.predict(x)[0, 5] - lenet.predict(np.zeros_like(x))[0, 5]
-    assert abs(a.sum() - want) <= 0.02 * abs(want)
+    assert abs(a.sum() - want) <= 5e-3 * abs(want)   # measured 1.1e-3 (ReLU kinks)
     model = Sequential(Flatten(), Linear(4, 3, rng=rng, dtype=np.float64))
     x = rng.standard_normal((2, 1, 2, 2))
     w = model[1].weight.value[2].reshape(1, 1, 2, 2)
