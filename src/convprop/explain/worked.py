@@ -259,7 +259,7 @@ def render_text(tr: Trace) -> str:
         L += ["", tr.checks_source or "Published digits"]
         width = max(len(c["label"]) for c in tr.checks)
         for c in tr.checks:
-            L.append(f"    {c['label']:<{width}}  published {c['published']:<12} computed "
+            L.append(f"    {c['label']:<{width}}  expected {c['published']:<13} computed "
                      f"{c['computed']:.9f}  {'✓' if c['agrees'] else '✗ DIFFERS'}")
     if tr.notes:
         L += ["", "Notes", *("    " + n for n in tr.notes)]
