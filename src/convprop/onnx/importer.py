@@ -7,7 +7,9 @@ infer shapes; walk the nodes in topological order, folding those whose inputs ar
 constants (:data:`~.evaluate.EVAL`) and turning the rest into modules
 (:data:`~.import_ops.IMPORTERS`; integer shape arithmetic into run-time ``IntOp``\\ s). A
 graph where each node feeds only the next becomes an ``ImportedSequential``, any other a
-:class:`~.graph.GraphModule`. Initializers become trainable ``Parameter``\\ s.
+:class:`~.graph.GraphModule`. Initializers become trainable ``Parameter``\\ s, one per node
+that uses them: ONNX cannot tell weights a network shares from equal ones an exporter
+merged (PyTorch's writes one initializer for equal constants), so none are tied.
 """
 
 from __future__ import annotations
