@@ -2,19 +2,20 @@
 
 The paper trains deep plain (VGG-like, non-residual) networks on Places2 and ImageNet and
 reports lower error with relay backpropagation than with ordinary backpropagation. Here: a
-plain 10-layer network, 3 stages of three 3x3 convolutions (8, 16, 32 channels, ReLU, He
-initialisation, no batch norm) each closed by a 2x2 max pool, then a linear classifier; so
-4 segments (cut after each max pool). Relay: an auxiliary head (flatten -> linear 784 -> 64 ->
-ReLU -> linear 10, its own softmax cross-entropy, weight 1) on segment 2's output reaching
-segments 2 and 1; the main loss reaches segments 4, 3 and 2 (it stops before segment 1), so
-the two losses overlap on one segment, as in the paper's figure. The head is dropped for
-testing: the evaluated network is the same body in both arms. Same initial body weights and
-batch order per seed; Adam (lr 1e-3, batch 64).
+plain network of 3 stages of ``--convs-per-stage`` 3x3 convolutions (3: 10 layers, 6: 19;
+8, 16, 32 channels, ReLU, He initialisation, no batch norm), each stage closed by a 2x2
+max pool, then a linear classifier; so 4 segments (cut after each max pool). Relay: an
+auxiliary head (flatten -> linear 784 -> 64 -> ReLU -> linear 10, its own softmax
+cross-entropy, weight 1) on segment 2's output reaching segments 2 and 1; the main loss
+reaches segments 4, 3 and 2 (it stops before segment 1), so the two losses overlap on one
+segment, as in the paper's figure. The head is dropped for testing: the evaluated network is
+the same body in both arms. Same initial body weights and batch order per seed; Adam
+(lr 1e-3, batch 64).
 
 Runs outside the test suite::
 
     python examples/relay_fashion.py --data-dir ../shared/data/fashion-mnist \\
-        --train 60000 --epochs 10 --seeds 3 --out examples/relay_fashion
+        --train 60000 --epochs 10 --seeds 3 --convs-per-stage 6 --out examples/relay_fashion
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from convprop.train import evaluate, fit
 from convprop.train.relay import RelayHead, RelayNet, RelayTargets
 
 
-def body(seed: int) -> Sequential:
+def body(seed: int, convs: int = 3) -> Sequential:
     rng = np.random.default_rng(seed)
     layers, c = [], 1
     for width in (8, 16, 32):
-        for _ in range(3):
+        for _ in range(convs):
             layers += [Conv2d(c, width, 3, padding=1, init="he_normal", rng=rng), ReLU()]
             c = width
         layers.append(MaxPool2d(2))
@@ -49,8 +50,8 @@ def head(seed: int) -> Sequential:
     return Sequential(Flatten(), Linear(16 * 7 * 7, 64, rng=rng), ReLU(), Linear(64, 10, rng=rng))
 
 
-def run(train, test, *, seed, epochs, relay):
-    net = body(seed)
+def run(train, test, *, seed, epochs, relay, convs):
+    net = body(seed, convs)
     model, cbs = net, []
     if relay:
         model = RelayNet(net, [RelayHead(2, head(seed), reach=2)], main_reach=3)
@@ -73,6 +74,8 @@ def main(argv=None) -> int:
     ap.add_argument("--test", type=int, default=10000)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--convs-per-stage", type=int, default=3,
+                    help="3x3 convolutions per stage (3: 10 layers, 6: 19 layers)")
     ap.add_argument("--out", default="examples/relay_fashion")
     args = ap.parse_args(argv)
 
@@ -86,7 +89,8 @@ def main(argv=None) -> int:
     rows = []
     for seed in range(args.seeds):
         for relay in (False, True):
-            r = run(train, test, seed=seed, epochs=args.epochs, relay=relay)
+            r = run(train, test, seed=seed, epochs=args.epochs, relay=relay,
+                    convs=args.convs_per_stage)
             r.update(seed=seed, relay=relay)
             rows.append(r)
             print(f"seed {seed} {'relay' if relay else 'plain'}: test accuracy "
