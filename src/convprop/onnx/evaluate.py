@@ -185,6 +185,8 @@ EVAL = {
     "Equal": _binary(np.equal),
     "Where": lambda i, a, o: [np.where(np.asarray(i[0]), np.asarray(i[1]), np.asarray(i[2]))],
     "Expand": _expand,
+    "CumSum": lambda i, a, o: [np.cumsum(np.asarray(i[0]), axis=int(np.asarray(i[1])),
+                                         dtype=np.asarray(i[0]).dtype)],
     "Neg": _unary(np.negative), "Floor": _unary(np.floor), "Ceil": _unary(np.ceil),
     "Sqrt": _unary(np.sqrt), "Abs": _unary(np.abs),
 }

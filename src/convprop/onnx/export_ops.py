@@ -61,6 +61,23 @@ def _max_pool(ctx, m, path, x):
     return y, idx
 
 
+def _whole_indices(ctx, path, values, idx, nc, out_plane):
+    """Per-plane indices -> ONNX's whole-tensor ones for an output of ``out_plane`` elements
+    per plane: ``idx + (n C + c) out_plane``; ``nc`` is the tensor [N, C] (N at run time)."""
+    nd = ctx.sample[values].ndim
+    c = ctx.sample[values].shape[1]
+    ones = ctx.node(path, "ConstantOfShape", [nc], value=ctx.onnx.helper.make_tensor(
+        "one", ctx.onnx.TensorProto.INT64, [1], [1]))
+    flat = ctx.node(path, "Reshape", [ones, ctx.const(f"{path}.flat", np.array([-1]))])
+    count = ctx.node(path, "CumSum", [flat, ctx.const(f"{path}.axis", np.array(0))])
+    plane_no = ctx.node(path, "Sub", [count, ctx.const(f"{path}.one", np.array(1))])
+    grid = ctx.node(path, "Reshape", [plane_no, ctx.const(
+        f"{path}.grid", np.array([-1, c] + [1] * (nd - 2)))])
+    offsets = ctx.node(path, "Mul", [grid, ctx.const(f"{path}.out_plane",
+                                                     np.array(out_plane, np.int64))])
+    return ctx.node(path, "Add", [idx, offsets])
+
+
 def _max_unpool(ctx, m, path, x):
     if not isinstance(x, tuple) or len(x) != 2:
         raise ExportError("MaxUnpool needs the (values, indices) pair of a max pooling with "
@@ -68,12 +85,17 @@ def _max_unpool(ctx, m, path, x):
     values, idx = x
     native = ctx.native_indices.get(idx)
     out_shape = m.predict((ctx.sample[values], ctx.sample[idx])).shape
-    if native is None or tuple(native[1]) != tuple(out_shape[2:]):
-        raise ExportError("ONNX MaxUnpool takes indices into the whole tensor: convprop writes "
-                          "it only right after the max pooling whose input has the unpooled "
-                          f"output's size {tuple(out_shape[2:])}")
-    return ctx.node(path, "MaxUnpool", [values, native[0]], kernel_shape=_ints(m.kernel_size),
-                    strides=_ints(m.stride), pads=_ints(m.padding) * 2)
+    kw = dict(kernel_shape=_ints(m.kernel_size), strides=_ints(m.stride),
+              pads=_ints(m.padding) * 2)
+    if native is not None and tuple(native[1]) == tuple(out_shape[2:]):
+        return ctx.node(path, "MaxUnpool", [values, native[0]], **kw)
+    nc = ctx.node(path, "Slice", [ctx.node(path, "Shape", [values]),
+                                  ctx.const(f"{path}.zero", np.array([0])),
+                                  ctx.const(f"{path}.two", np.array([2]))])
+    whole = _whole_indices(ctx, path, values, idx, nc, int(np.prod(out_shape[2:])))
+    size = ctx.node(path, "Concat", [nc, ctx.const(f"{path}.size", np.array(
+        out_shape[2:], np.int64))], axis=0)
+    return ctx.node(path, "MaxUnpool", [values, whole, size], **kw)
 
 
 def _avg_pool(ctx, m, path, x):
