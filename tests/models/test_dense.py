@@ -32,6 +32,15 @@ def fully_conv(rng):
                       Conv2d(4, 2, 2, **kw), Flatten())                   # 2 -> 1
 
 
+def test_mlp_patch_classifier(rng):
+    """No convolution at all: Flatten + Linear becomes one P x P convolution."""
+    kw = {"rng": rng, "dtype": np.float64}
+    model = Sequential(Flatten(), Linear(2 * 5 * 5, 4, **kw), Tanh(), Linear(4, 3, **kw))
+    x = rng.standard_normal((1, 2, 6, 7))
+    y, _ = to_dense(model, 5, in_channels=2).forward(x)
+    np.testing.assert_allclose(y, loop_forward(model, x, 5), rtol=1e-12, atol=1e-13)
+
+
 def loop_forward(model, x, P):
     N, _, H, W = x.shape
     y = model.predict(image_patches(x, P))
