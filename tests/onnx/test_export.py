@@ -274,3 +274,20 @@ def test_indices_output_is_per_plane(rng):
     y, idx = m.predict(x)
     got_y, got_idx = run_ort(proto, x)
     assert rel_err(got_y, y) == 0 and np.array_equal(got_idx, idx)
+
+
+@pytest.mark.parametrize("opset", [18, "newest"])
+def test_newer_opsets(opset, rng):
+    """Reduce* take axes as an input from opset 18; every opset up to onnx's newest runs."""
+    opset = onnx.defs.onnx_opset_version() if opset == "newest" else opset
+    cases = {n: (m, s) for n, m, s in _layers(rng)}
+    for name in ("batch_norm_batch_stats", "adaptive_max_uneven", "lenet_classic_parts",
+                 "unpool_other_size", "pad_shortcut"):
+        model, shape = cases[name]
+        proto = to_onnx(model, shape, opset=opset)
+        x = rng.normal(size=(3,) + tuple(shape[1:])).astype(np.float32)
+        assert rel_err(run_ort(proto, x)[0], model.predict(x)) <= TOL, name
+        if opset == 18:
+            from convprop.onnx import from_onnx
+            np.testing.assert_allclose(from_onnx(proto).predict(x), model.predict(x),
+                                       rtol=1e-5, atol=1e-6)

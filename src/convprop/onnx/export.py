@@ -177,7 +177,6 @@ def to_onnx(model: Module, input_shape, *, opset: int = DEFAULT_OPSET,
     for src, dst in zip(y, out_names):
         ctx.nodes.append(onnx.helper.make_node("Identity", [src], [dst], name=f"{dst}/Identity"))
     h = onnx.helper
-    tp = onnx.TensorProto
 
     def info(name, arr, batch="N"):
         elem = onnx.helper.np_dtype_to_tensor_dtype(np.asarray(arr).dtype)
@@ -190,10 +189,9 @@ def to_onnx(model: Module, input_shape, *, opset: int = DEFAULT_OPSET,
         outputs = [info(d, ctx.sample[s], "K") for s, d in zip(y, out_names)]
     graph = h.make_graph(ctx.nodes, graph_name or type(model).__name__, inputs, outputs,
                          initializer=list(ctx.inits.values()))
-    proto = h.make_model(graph, opset_imports=[h.make_opsetid("", opset)],
-                         producer_name="convprop")
-    proto.ir_version = min(proto.ir_version, 8 if opset <= 18 else 9)
-    del tp
+    opsets = [h.make_opsetid("", opset)]
+    proto = h.make_model(graph, opset_imports=opsets, producer_name="convprop")
+    proto.ir_version = h.find_min_ir_version_for(opsets)  # the oldest runtimes that can
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
