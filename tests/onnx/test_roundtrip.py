@@ -98,3 +98,18 @@ def test_imported_model_exports_again(key, rng):
     twice = from_onnx(to_onnx(once, shape))
     x = rng.normal(size=(2,) + shape[1:]).astype(np.float32)
     np.testing.assert_allclose(twice.predict(x), model.predict(x), rtol=1e-5, atol=1e-5)
+
+
+def test_imported_graph_fine_tunes_with_fit(rng):
+    """An imported DAG trains with convprop's own loop: the loss falls."""
+    from convprop.layers import CrossEntropyLoss
+    from convprop.optim import SGD
+    from convprop.train import fit
+    model, shape = zoo_model("resnet20", rng)
+    net = from_onnx(to_onnx(model, shape))
+    x = rng.normal(size=(32,) + shape[1:]).astype(np.float32)
+    y = rng.integers(0, 10, 32)
+    hist = fit(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.05, momentum=0.9), (x, y),
+               epochs=4, batch_size=16, rng=rng, verbose=0)
+    losses = [r["loss"] for r in hist.records]
+    assert losses[-1] < losses[0]
