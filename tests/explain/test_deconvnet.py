@@ -117,3 +117,15 @@ def test_bad_input(lenet, resnet, rng):
                                         BatchNorm2d(2, dtype=np.float64), Flatten(),
                                         Linear(8, 2, dtype=np.float64)),
                              rng.standard_normal((1, 1, 4, 4)), "3", 0)
+
+
+def test_read_only_non_contiguous_input_gives_the_same(lenet, rng):
+    x = rng.standard_normal((2, 1, 28, 56))[:, :, :, ::2]
+    x.flags.writeable = False
+    before = x.copy()
+    p = deconvnet_projection(lenet, x, "5", 3)
+    q = deconvnet_projection(lenet, np.ascontiguousarray(x), "5", 3)
+    np.testing.assert_array_equal(p.image, q.image)
+    np.testing.assert_array_equal(x, before)
+    assert list(strongest_channels(lenet, x[:1], "5", k=3)) == list(
+        strongest_channels(lenet, np.ascontiguousarray(x[:1]), "5", k=3))

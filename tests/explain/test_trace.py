@@ -253,3 +253,15 @@ def test_a_shared_layer_is_updated_once_by_its_whole_gradient():
     stepped.weight.value, stepped.bias.value = first.updated["weight"], first.updated["bias"]
     after = MSELoss().forward(Sequential(stepped, Tanh(), stepped).predict(x), t)[0]
     assert tr.loss_after == pytest.approx(float(after), rel=1e-12)
+
+
+def test_read_only_non_contiguous_input_and_target(setup):
+    model, x, t = setup
+    xs = np.repeat(x, 2, axis=3)[:, :, :, ::2]   # the same values, a strided view
+    assert not xs.flags.c_contiguous
+    xs.flags.writeable = False
+    ts = np.array(t)
+    ts.flags.writeable = False
+    got, want = trace(model, xs, ts), trace(model, x, t)
+    assert got.loss == want.loss and got.loss_after == want.loss_after
+    np.testing.assert_array_equal(got.steps[0].grads["weight"], want.steps[0].grads["weight"])
