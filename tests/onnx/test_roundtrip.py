@@ -11,7 +11,7 @@ from ortutil import onnx  # noqa: F401 (skips without onnx)
 from convprop.layers.container import Sequential
 from convprop.onnx import GraphModule, ImportedSequential, from_onnx, to_onnx
 from convprop.onnx.export_compose import COMPOSED
-from test_export import ZOO, _layers, zoo_model
+from test_export import CASES, ZOO, layer_case, zoo_model
 
 
 def roundtrip(model, shape, rng, x=None, flip=False, params=True, rtol=1e-9):
@@ -53,12 +53,9 @@ def test_zoo_round_trip(key, rng):
         assert isinstance(imported, Sequential)
 
 
-@pytest.mark.parametrize("i", range(76))
-def test_layer_round_trip(i, rng):
-    cases = _layers(rng)
-    if i >= len(cases):
-        pytest.skip("fewer cases")
-    name, model, shape = cases[i]
+@pytest.mark.parametrize("name", CASES)
+def test_layer_round_trip(name, rng):
+    model, shape = layer_case(name, rng)
     composed = any(isinstance(m, tuple(COMPOSED)) or getattr(m, "divisor_override", None) or
                    getattr(m, "ceil_mode", False) or getattr(m, "track_running_stats", 1) is False
                    for m in model.modules())
