@@ -68,3 +68,12 @@ def test_init_model(tmp_path, rng):
     np.testing.assert_array_equal(fresh.predict(x), model.predict(x))
     with pytest.raises(ValueError, match="weights only"):
         init_model(tmp_path / "w.safetensors")
+
+
+def test_export_command_without_onnx(ckpt, capsys, monkeypatch):
+    import sys
+    d, _ = ckpt
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert main(["export", str(d / "lenet.safetensors"), str(d / "n.onnx")]) == 1
+    assert "the 'onnx' package is required; pip install 'convprop[onnx]'" in \
+        capsys.readouterr().err

@@ -42,7 +42,12 @@ def _raw_input_model(model, pre, nd):
 def run(args) -> int:
     from ..cli import _load_model
     from ..onnx import export
+    from ..onnx._lib import require_onnx
 
+    try:  # the CLI reports ValueErrors in one line; a missing package is one too
+        require_onnx("convprop export")
+    except ImportError as e:
+        raise ValueError(str(e)) from None
     if not str(args.out).endswith(".onnx"):
         raise ValueError(f"export: OUT must end in .onnx, got {args.out!r}")
     _, model, pre = _load_model(args.checkpoint)
