@@ -91,7 +91,8 @@ def run(a) -> int:
     if not 0 <= target < k:
         raise ValueError(f"--target {target} is out of range for a model with {k} classes "
                          f"(0..{k - 1})")
-    layer = a.layer if a.layer is not None else default_layer(model, x)
+    needs_layer = a.projections is not None or {"gradcam", "guided_gradcam"} & set(methods)
+    layer = a.layer if a.layer is not None or not needs_layer else default_layer(model, x)
     if a.projections is not None:
         panels = deconvnet_panels(model, x, layer, a.projections)
         fig = plot_deconvnet(img, panels, layer=layer)
@@ -100,8 +101,9 @@ def run(a) -> int:
         maps = saliency_panels(model, x, target, methods, layer=layer, options={
             "integrated_gradients": {"baseline": np.broadcast_to(black, x.shape)}})
         label = classes[target] if target < len(classes) else str(target)
+        where = f"; Grad-CAM layer {layer!r}" if layer is not None else ""
         fig = plot_saliency(img, maps, title=f"{os.path.basename(a.image)}: class {label} "
-                            f"(score {scores[target]:.3g}); Grad-CAM layer {layer!r}")
+                            f"(score {scores[target]:.3g}){where}")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     fig.savefig(out)
     what = (f"DeconvNet projections of layer {layer!r}" if a.projections is not None
