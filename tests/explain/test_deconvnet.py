@@ -129,3 +129,21 @@ def test_read_only_non_contiguous_input_gives_the_same(lenet, rng):
     np.testing.assert_array_equal(x, before)
     assert list(strongest_channels(lenet, x[:1], "5", k=3)) == list(
         strongest_channels(lenet, np.ascontiguousarray(x[:1]), "5", k=3))
+
+
+@pytest.mark.parametrize("kernel, padding, stride, dilation", [
+    (3, "same", 1, 1), (4, "same", 1, 1), (3, "same", 1, 2), (3, "valid", 1, 1),
+    (3, 1, 2, 1), (2, 0, 2, 1), (3, 2, 3, 2)])
+def test_every_padding_of_a_convolution(kernel, padding, stride, dilation, rng):
+    """Strings ("same" with its odd extra pixel after, "valid"), padding > 0 with strides that
+    do not tile the input, dilation: the projection equals the deconvnet-rule backward."""
+    kw = dict(rng=rng, dtype=np.float64)
+    model = Sequential(Conv2d(2, 3, kernel, padding=padding, stride=stride,
+                              dilation=dilation, **kw), ReLU(), Conv2d(3, 2, 2, **kw), ReLU())
+    x = rng.standard_normal((2, 2, 9, 8))
+    p = deconvnet_projection(model, x, "3", 1)
+    a = model.predict(x)
+    flat = a[:, 1].reshape(2, -1).argmax(axis=1)
+    want = _rule_backward(model, 3, x, 1, flat, p.activation)
+    assert np.abs(want).max() > 0
+    np.testing.assert_allclose(p.image, want, rtol=1e-12, atol=1e-14)

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..functional.conv import _pads as conv_pads
 from ..functional.conv_transpose import conv_transpose2d_forward
 from ..functional.unpooling import max_unpool2d_forward
 from ..layers.activation import ReLU
@@ -101,13 +102,18 @@ def _down(m: Module, r: np.ndarray, x_in: np.ndarray, cache) -> np.ndarray:
                                     stride=m.stride, padding=m.padding,
                                     output_size=x_in.shape[2:])[0]
     if isinstance(m, Conv2d):
-        h, w = r.shape[2:]
-        base = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in zip(
-            (h, w), m.stride, m.padding, m.dilation, m.kernel_size)]
-        extra = tuple(int(t - b) for t, b in zip(x_in.shape[2:], base))
-        return conv_transpose2d_forward(r, m.weight.value, None, stride=m.stride,
-                                        padding=m.padding, output_padding=extra,
-                                        dilation=m.dilation, groups=m.groups)[0]
+        # onto the padded input (any padding: a number, "valid", "same" with its odd extra
+        # pixel after), then the padding cropped off
+        pads = conv_pads(m.padding, m.kernel_size, m.dilation)
+        full = [n + lo + hi for n, (lo, hi) in zip(x_in.shape[2:], pads)]
+        base = [(n - 1) * s + d * (k - 1) + 1 for n, s, d, k in zip(
+            r.shape[2:], m.stride, m.dilation, m.kernel_size)]
+        up = conv_transpose2d_forward(r, m.weight.value, None, stride=m.stride, padding=0,
+                                      output_padding=tuple(int(t - b) for t, b in
+                                                           zip(full, base)),
+                                      dilation=m.dilation, groups=m.groups)[0]
+        (top, _), (left, _) = pads
+        return up[:, :, top:top + x_in.shape[2], left:left + x_in.shape[3]]
     if isinstance(m, Linear):
         return r @ m.weight.value
     if isinstance(m, Flatten):
