@@ -14,6 +14,10 @@ from ..progress import Progress
 
 __all__ = ["fit", "TrainState", "NonFiniteLossError"]
 
+#: The callback hooks fit calls, in the order of a run (see :class:`.callbacks.Callback`).
+HOOKS = ("on_train_begin", "on_batch_begin", "on_loss_begin", "on_backward_end",
+         "on_batch_end", "on_epoch_logs", "on_epoch_end", "on_train_end")
+
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; raised before that step's update is applied.
@@ -151,8 +155,12 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
     x, y = train_data
     history = History() if history is None else history
     state = TrainState(model, optimizer, schedule, rng, history, epoch=initial_epoch)
-    for cb in callbacks:
-        cb.on_train_begin(state)
+    # each hook a callback defines (a Callback subclass has them all; a duck-typed object
+    # may define only the ones it uses)
+    hooks = {name: [getattr(cb, name) for cb in callbacks if hasattr(cb, name)]
+             for name in HOOKS}
+    for hook in hooks["on_train_begin"]:
+        hook(state)
     for epoch in range(initial_epoch + 1, epochs + 1):
         state.epoch = epoch
         lr = float(optimizer.lr)
@@ -163,12 +171,12 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
             if augment is not None:
                 xb = augment(xb, rng)
             batch = Batch(xb, yb, yb, step)
-            for cb in callbacks:
-                cb.on_batch_begin(state, batch)
+            for hook in hooks["on_batch_begin"]:
+                hook(state, batch)
             out, cache = model.forward(batch.x, training=True)
             batch.out = out
-            for cb in callbacks:
-                cb.on_loss_begin(state, batch)
+            for hook in hooks["on_loss_begin"]:
+                hook(state, batch)
             value, loss_cache = loss.forward(out, batch.y)
             value = batch.loss = float(value)
             if not np.isfinite(value):
@@ -177,11 +185,11 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
             optimizer.zero_grad()
             # the input gradient is discarded, so the first layer may skip computing it
             model.backward(loss.backward(1.0, loss_cache), cache, need_dx=False)
-            for cb in callbacks:
-                cb.on_backward_end(state, batch)
+            for hook in hooks["on_backward_end"]:
+                hook(state, batch)
             optimizer.step()
-            for cb in callbacks:
-                cb.on_batch_end(state, batch)
+            for hook in hooks["on_batch_end"]:
+                hook(state, batch)
             n = len(batch.labels)
             total_loss += value * n
             correct += int(np.count_nonzero(out.argmax(axis=1) == batch.labels))
@@ -199,17 +207,17 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
                 schedule.step(logs.get("val_loss", logs["loss"]))
             else:
                 schedule.step()
-        for cb in callbacks:  # e.g. data-parallel training: the metrics over every rank
-            cb.on_epoch_logs(state, logs)
+        for hook in hooks["on_epoch_logs"]:  # e.g. data-parallel: the metrics over every rank
+            hook(state, logs)
         history.append(logs)
         val = (f" - val_loss {logs['val_loss']:.4f} - val_acc {logs['val_accuracy']:.4f}"
                if val_data is not None else "")
         bar.log(f"epoch {epoch}/{epochs} - loss {logs['loss']:.4f} - acc {logs['accuracy']:.4f}"
                 f"{val} - lr {lr:.3g} - {elapsed:.1f}s ({logs['examples_per_sec']:.0f} ex/s)")
-        for cb in callbacks:
-            cb.on_epoch_end(state, logs)
+        for hook in hooks["on_epoch_end"]:
+            hook(state, logs)
         if state.stop:
             break
-    for cb in callbacks:
-        cb.on_train_end(state)
+    for hook in hooks["on_train_end"]:
+        hook(state)
     return history
