@@ -147,3 +147,24 @@ def test_every_padding_of_a_convolution(kernel, padding, stride, dilation, rng):
     want = _rule_backward(model, 3, x, 1, flat, p.activation)
     assert np.abs(want).max() > 0
     np.testing.assert_allclose(p.image, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("pool", [MaxPool2d(2, dilation=2), MaxPool2d(3, stride=2),
+                                  MaxPool2d(2, stride=1), MaxPool2d(2, padding=1),
+                                  MaxPool2d(3, stride=3, ceil_mode=True)])
+def test_overlapping_pooling_keeps_the_projected_activation(pool, rng):
+    """Windows that share a switch (AlexNet's 3x3/2 pooling, which Zeiler and Fergus
+    visualised; dilated windows): the projection must not lose its one activation to a
+    later window's 0 at the same switch; it equals the deconvnet-rule backward."""
+    conv = Conv2d(1, 2, 3, rng=rng, dtype=np.float64)
+    model = Sequential(conv, ReLU(), pool)
+    for seed in range(4):
+        x = np.random.default_rng(seed).standard_normal((2, 1, 11, 11))
+        p = deconvnet_projection(model, x, "2", 1)
+        a = model.predict(x)
+        flat = a[:, 1].reshape(2, -1).argmax(axis=1)
+        want = _rule_backward(model, 2, x, 1, flat, p.activation)
+        np.testing.assert_allclose(p.image, want, rtol=1e-12, atol=1e-14)
+        for n in range(2):   # one filter copy per example, scaled by the activation
+            assert abs(np.abs(p.image[n]).sum() - p.activation[n] * np.abs(
+                conv.weight.value[1]).sum()) < 1e-12

@@ -5,8 +5,11 @@ Keep one activation of the chosen feature map (its value), set every other activ
 layer to zero, and send that back down through the layers beneath, each one reversed:
 
 - max pooling -> max *unpooling* with the switches recorded in the forward pass (the
-  positions of the maxima, ``MaxPoolCache.indices``): :func:`~convprop.functional.unpooling.
-  max_unpool2d_forward`;
+  positions of the maxima, ``MaxPoolCache.indices``): each value goes to its window's switch;
+  where overlapping windows share a switch their values add (the adjoint of pooling).
+  :func:`~convprop.functional.unpooling.max_unpool2d_forward` keeps one writer per switch
+  instead, the last, which would drop the projected activation whenever a later window
+  sharing its switch carries 0;
 - ReLU -> ReLU of the reconstruction (the signal is kept positive on its way down);
 - convolution -> transposed convolution with the same filters ("flipped vertically and
   horizontally", i.e. transposed): :func:`~convprop.functional.conv_transpose.
@@ -15,10 +18,9 @@ layer to zero, and send that back down through the layers beneath, each one reve
   mode) dropout pass the signal through.
 
 This is the explicit construction. It equals back-propagating the one-hot activation with
-every ReLU under the "deconvnet" rule (:func:`~convprop.layers.activation.relu_rule`), which the
-tests check, and Captum's ``NeuronDeconvolution`` times the activation; the two differ only
-under overlapping pooling windows, where a switch shared by two windows is written once by
-unpooling but receives both gradients in the backward. Layers with no
+every ReLU under the "deconvnet" rule (:func:`~convprop.layers.activation.relu_rule`, max
+pooling's ties="first"), which the tests check, overlapping pooling windows included, and
+Captum's ``NeuronDeconvolution`` times the activation. Layers with no
 DeconvNet inverse in the paper (batch norm, residual blocks, other poolings, leaky ReLU and
 the other activations, whose rectification the paper does not define) are rejected by
 name.
@@ -32,7 +34,6 @@ import numpy as np
 
 from ..functional.conv import _pads as conv_pads
 from ..functional.conv_transpose import conv_transpose2d_forward
-from ..functional.unpooling import max_unpool2d_forward
 from ..layers.activation import ReLU
 from ..layers.container import Sequential
 from ..layers.conv import Conv2d
@@ -97,10 +98,12 @@ def _down(m: Module, r: np.ndarray, x_in: np.ndarray, cache) -> np.ndarray:
     """One layer of the DeconvNet: the reconstruction r at m's output -> at m's input."""
     if isinstance(m, ReLU):
         return np.maximum(r, 0)
-    if isinstance(m, MaxPool2d):
-        return max_unpool2d_forward(r, cache.indices, kernel_size=m.kernel_size,
-                                    stride=m.stride, padding=m.padding,
-                                    output_size=x_in.shape[2:])[0]
+    if isinstance(m, MaxPool2d):   # unpooling: to the switches, shared ones adding
+        n, c = r.shape[:2]
+        up = np.zeros((n, c, x_in.shape[2] * x_in.shape[3]), dtype=r.dtype)
+        np.add.at(up, (np.arange(n)[:, None, None], np.arange(c)[None, :, None],
+                       cache.indices.reshape(n, c, -1)), r.reshape(n, c, -1))
+        return up.reshape(x_in.shape)
     if isinstance(m, Conv2d):
         # onto the padded input (any padding: a number, "valid", "same" with its odd extra
         # pixel after), then the padding cropped off
