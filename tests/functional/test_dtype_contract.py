@@ -64,6 +64,13 @@ def _ce(reduction):
     return make
 
 
+def _ce_soft(reduction):
+    def make(dt, rng):
+        return F.softmax_cross_entropy_forward(_arr(rng, (4, 3), dt), _arr(rng, (4, 3), dt),
+                                               reduction=reduction)
+    return make
+
+
 def _mse(reduction):
     def make(dt, rng):
         return F.mse_forward(_arr(rng, (3, 4), dt), _arr(rng, (3, 4), dt), reduction=reduction)
@@ -212,6 +219,8 @@ KERNELS = {
     "ce_mean": (_ce("mean"), F.softmax_cross_entropy_backward),
     "ce_sum": (_ce("sum"), F.softmax_cross_entropy_backward),
     "ce_none": (_ce("none"), F.softmax_cross_entropy_backward),
+    "ce_soft_mean": (_ce_soft("mean"), F.softmax_cross_entropy_backward),
+    "ce_soft_none": (_ce_soft("none"), F.softmax_cross_entropy_backward),
     "mse_mean": (_mse("mean"), F.mse_backward),
     "mse_sum": (_mse("sum"), F.mse_backward),
     "mse_half_sum": (_mse("half_sum"), F.mse_backward),

@@ -110,9 +110,9 @@ __all__ = [
     "SumPool2d",
     "SumPool3d",
     "Tanh",
-    "relu_rule",
     "WaveletPool2d",
     "init",
     "layer_table",
+    "relu_rule",
     "summary",
 ]

@@ -11,6 +11,7 @@ import numpy as np
 from .alexnet import alexnet_cifar
 from .c3d import c3d_mini
 from .cnn1d import cnn1d
+from .dense import DenseNet, PixelCrossEntropyLoss, image_patches, patch_pads, to_dense
 from .googlenet import googlenet_mini, inception
 from .lenet import lenet5
 from .lenet_classic import LeNet5Classic, lenet5_classic, mnist_to_lenet_input
@@ -31,7 +32,8 @@ SPATIAL_DIMS = {name: 2 for name in MODELS} | {"c3d_mini": 3, "cnn1d": 1}
 __all__ = ["MODELS", "SPATIAL_DIMS", "build", "check_config", "LeNet5Classic", "lenet5_classic",
            "mnist_to_lenet_input", "c3d_mini", "cnn1d", "lenet5", "alexnet_cifar",
            "vgg_cifar", "resnet20",
-           "googlenet_mini", "inception", "basic_block", "PadShortcut"]
+           "googlenet_mini", "inception", "basic_block", "PadShortcut",
+           "DenseNet", "PixelCrossEntropyLoss", "image_patches", "patch_pads", "to_dense"]
 
 
 def build(name: str, *, rng: np.random.Generator | None = None, dtype=np.float32, **config):

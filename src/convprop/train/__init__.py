@@ -5,7 +5,11 @@ from .evaluate import evaluate, predict, softmax
 from .gradient_norms import GradientNorms, gradient_norm_series, layer_gradient_norms
 from .history import History
 from .loop import NonFiniteLossError, TrainState, fit
+from .nem import NEMDraw, NEMNoise, nem_condition
+from .relay import RelayCache, RelayHead, RelayNet, RelayTargets, split_at_max_pool
 
 __all__ = ["Batch", "Callback", "EarlyStopping", "GradientNorms", "History", "KeepBest",
-           "NonFiniteLossError", "SaveCheckpoint", "TrainState", "evaluate", "fit",
-           "gradient_norm_series", "layer_gradient_norms", "predict", "softmax"]
+           "NEMDraw", "NEMNoise", "NonFiniteLossError", "RelayCache", "RelayHead", "RelayNet",
+           "RelayTargets", "SaveCheckpoint", "TrainState", "evaluate", "fit",
+           "gradient_norm_series", "layer_gradient_norms", "nem_condition", "predict",
+           "softmax", "split_at_max_pool"]
