@@ -168,3 +168,24 @@ def test_overlapping_pooling_keeps_the_projected_activation(pool, rng):
         for n in range(2):   # one filter copy per example, scaled by the activation
             assert abs(np.abs(p.image[n]).sum() - p.activation[n] * np.abs(
                 conv.weight.value[1]).sum()) < 1e-12
+
+
+def test_local_response_norm_passes_the_signal_as_in_the_paper(rng):
+    """AlexNet-style conv, ReLU, LRN, max pool: the switch comes from the normalised maps,
+    and the projection is the filter at the switch's window, scaled by the activation (the
+    deconvnet inverts no normalisation)."""
+    from convprop.layers.normalization import LocalResponseNorm
+    conv = Conv2d(1, 3, 3, rng=rng, dtype=np.float64)
+    model = Sequential(conv, ReLU(), LocalResponseNorm(2, alpha=0.5, beta=0.75, k=1.0),
+                       MaxPool2d(2))
+    x = rng.standard_normal((1, 1, 8, 8)) * 3
+    p = deconvnet_projection(model, x, "3", 2)
+    i, j = p.position[0]
+    normed = Sequential(*list(model)[:3]).predict(x)[0, 2]
+    assert p.activation[0] == normed.max() > 0
+    win = normed[2 * i:2 * i + 2, 2 * j:2 * j + 2]
+    di, dj = np.unravel_index(win.argmax(), (2, 2))
+    r, c = 2 * i + di, 2 * j + dj
+    want = np.zeros((8, 8))
+    want[r:r + 3, c:c + 3] = p.activation[0] * conv.weight.value[2, 0]
+    np.testing.assert_allclose(p.image[0, 0], want, rtol=1e-13)

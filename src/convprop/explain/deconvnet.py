@@ -15,15 +15,20 @@ layer to zero, and send that back down through the layers beneath, each one reve
   horizontally", i.e. transposed): :func:`~convprop.functional.conv_transpose.
   conv_transpose2d_forward`, the bias left out;
 - fully connected -> the transposed weight, flatten -> reshape; identity and (evaluation
-  mode) dropout pass the signal through.
+  mode) dropout pass the signal through;
+- local response normalisation passes it through too: the paper's layers include a
+  normalisation across feature maps (a "local contrast operation"), and its deconvnet has no
+  inverse for it, only unpooling, rectification and filtering (section 2.1). The projection
+  of an AlexNet-style network keeps the switches its normalisation decided, not its
+  derivative.
 
-This is the explicit construction. It equals back-propagating the one-hot activation with
-every ReLU under the "deconvnet" rule (:func:`~convprop.layers.activation.relu_rule`, max
-pooling's ties="first"), which the tests check, overlapping pooling windows included, and
-Captum's ``NeuronDeconvolution`` times the activation. Layers with no
-DeconvNet inverse in the paper (batch norm, residual blocks, other poolings, leaky ReLU and
-the other activations, whose rectification the paper does not define) are rejected by
-name.
+This is the explicit construction. Without local response normalisation it equals
+back-propagating the one-hot activation with every ReLU under the "deconvnet" rule
+(:func:`~convprop.layers.activation.relu_rule`, max pooling's ties="first"), which the tests
+check, overlapping pooling windows included, and Captum's ``NeuronDeconvolution`` times the
+activation. Layers with no DeconvNet inverse in the paper (batch norm, residual blocks, other
+poolings, leaky ReLU and the other activations, whose rectification the paper does not
+define) are rejected by name.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from ..layers.conv import Conv2d
 from ..layers.dropout import Dropout
 from ..layers.linear import Linear
 from ..layers.module import Module
+from ..layers.normalization import LocalResponseNorm
 from ..layers.pooling import MaxPool2d
 from ..layers.reshape import Flatten, Identity
 from ._tap import resolve_layer
@@ -47,7 +53,7 @@ from .attribution import _check_model_x
 
 __all__ = ["Projection", "deconvnet_projection", "strongest_channels", "layer_path"]
 
-_PASS = (Identity, Dropout)
+_PASS = (Identity, Dropout, LocalResponseNorm)
 
 
 class Projection(NamedTuple):
@@ -85,8 +91,8 @@ def layer_path(op: str, model: Module, layer) -> tuple[str, list[Module]]:
     for m in path:
         if not isinstance(m, (Conv2d, ReLU, MaxPool2d, Flatten, Linear, *_PASS)):
             raise ValueError(f"{op}: cannot project through {type(m).__name__} (the DeconvNet "
-                             "inverts Conv2d, ReLU, MaxPool2d, Linear, Flatten, Identity and "
-                             "Dropout)")
+                             "inverts Conv2d, ReLU, MaxPool2d, Linear and Flatten, and passes "
+                             "Identity, Dropout and LocalResponseNorm)")
         if isinstance(m, Conv2d) and m.mode != "cross-correlation":
             raise ValueError(f"{op}: cannot project through a Conv2d of mode {m.mode!r}")
         if isinstance(m, MaxPool2d) and m.return_indices:
@@ -121,7 +127,7 @@ def _down(m: Module, r: np.ndarray, x_in: np.ndarray, cache) -> np.ndarray:
         return r @ m.weight.value
     if isinstance(m, Flatten):
         return r.reshape(x_in.shape)
-    return r  # Identity, Dropout (evaluation mode)
+    return r  # Identity, Dropout (evaluation mode), LocalResponseNorm (the paper's choice)
 
 
 def _forward_path(path, x):
@@ -140,7 +146,7 @@ def deconvnet_projection(model: Module, x: np.ndarray, layer, channel: int, *,
 
     Args:
         model: nested ``Sequential``s of Conv2d / ReLU / MaxPool2d / Linear / Flatten /
-            Identity / Dropout down to ``layer``.
+            Identity / Dropout / LocalResponseNorm down to ``layer``.
         x: (N, C, H, W) in the model's dtype.
         layer: a module of the model or its dotted name.
         channel: the feature map (a unit, for a fully connected layer).
