@@ -186,3 +186,15 @@ def test_command_bad_images_are_one_line(capsys, checkpoint, tmp_path, make, nee
     import re
     code, stdout, err = _run(capsys, "saliency", checkpoint, make(tmp_path))
     assert code == 1 and err.count("\n") == 1 and re.search(needle, err), err
+
+
+def test_deconvnet_colour_bar_states_the_channel_mean(rng):
+    projs = rng.standard_normal((2, 3, 6, 6))
+    panels = {"projections": projs, "channels": np.array([4, 1]),
+              "positions": np.array([[0, 1], [2, 2]]), "activations": np.array([2.0, 1.0])}
+    fig = plot_deconvnet(rng.random((3, 6, 6)), panels, layer="x")
+    top = [ax for ax in fig.axes if ax.get_title().startswith("map ")]
+    q = projs[0].mean(axis=0)
+    np.testing.assert_allclose(top[0].images[0].get_array(), q / np.abs(q).max())
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "projection (mean over the 3 channels) / max |.|" in labels

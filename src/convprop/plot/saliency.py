@@ -152,8 +152,8 @@ def _support_box(p: np.ndarray, pad: int = 1) -> tuple[slice, slice]:
 def plot_deconvnet(image: np.ndarray, panels: dict, *, layer: str = "", title: str = ""):
     """Zeiler and Fergus's figure for one image: top row, each strongest activation's
     projection to pixel space (diverging colours, symmetric about 0, scaled to the panel's
-    largest |value|); bottom row, the image patch under the projection's support. Returns
-    the Figure."""
+    largest |value|; a colour image's projection averaged over its channels); bottom row,
+    the image patch under the projection's support. Returns the Figure."""
     projs = panels["projections"]
     k = len(projs)
     if k == 0:
@@ -181,7 +181,8 @@ def plot_deconvnet(image: np.ndarray, panels: dict, *, layer: str = "", title: s
         ax.set_xticks([])
         ax.set_yticks([])
     bar = fig.colorbar(im, ax=axes[0, -1], shrink=0.9)
-    bar.set_label("projection / max |projection|", fontsize=9)
+    mean = f" (mean over the {projs.shape[1]} channels)" if projs.shape[1] > 1 else ""
+    bar.set_label(f"projection{mean} / max |.|", fontsize=9)
     fig.suptitle(title or f"DeconvNet projections of the strongest activations of layer "
                           f"{layer!r}", fontsize=12)
     return fig
