@@ -211,3 +211,10 @@ def test_errors():
         BinaryLinear(3, 2).forward(np.zeros((1, 3)))
     with pytest.raises(TypeError, match=r"^clip_latent_weights: model must be a Module"):
         clip_latent_weights([1, 2])
+
+
+def test_clip_callback_answers_every_hook():
+    cb = ClipLatentWeights()
+    assert cb.on_epoch_logs(None, {}) is None and cb.on_loss_begin(None, None) is None
+    with pytest.raises(AttributeError, match="ClipLatentWeights has no attribute 'rate'"):
+        cb.rate

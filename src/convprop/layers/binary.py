@@ -182,25 +182,26 @@ def clip_latent_weights(model: Module) -> int:
 
 
 class ClipLatentWeights:
-    """``fit`` callback: :func:`clip_latent_weights` after every optimizer step (the
-    ``on_batch_end`` hook). It has every hook of :class:`convprop.train.Callback` without
-    importing the training package (the layer tier does not depend on it)."""
-
-    def on_batch_end(self, state, batch) -> None:
-        clip_latent_weights(state.model)
+    """``fit`` callback: :func:`clip_latent_weights` at the start of training and after
+    every optimizer step (the ``on_batch_end`` hook). Every other ``on_*`` hook of
+    :class:`convprop.train.Callback` is a no-op, answered by ``__getattr__`` so that hooks
+    the loop gains later need no change here (the layer tier does not import the training
+    package)."""
 
     def on_train_begin(self, state) -> None:
         clip_latent_weights(state.model)
 
-    def on_batch_begin(self, state, batch) -> None: ...
+    def on_batch_end(self, state, batch) -> None:
+        clip_latent_weights(state.model)
 
-    def on_loss_begin(self, state, batch) -> None: ...
+    def __getattr__(self, name):
+        if name.startswith("on_"):
+            return _no_op
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
-    def on_backward_end(self, state, batch) -> None: ...
 
-    def on_epoch_end(self, state, logs) -> None: ...
-
-    def on_train_end(self, state) -> None: ...
+def _no_op(*args, **kwargs) -> None:
+    return None
 
 
 def pack_binary_weights(model: Module) -> dict:
