@@ -25,6 +25,27 @@ def _rule_backward(model, k, x, channel, flat, values):
         return prefix.backward(dy, cache)
 
 
+def _assert_equals_rule(model, k, x, channel, p):
+    """The projection p of ``channel`` of child k equals the deconvnet-rule backward."""
+    a = Sequential(*list(model)[:k + 1]).predict(x)
+    flat = a[:, channel].reshape(len(x), -1).argmax(axis=1)
+    want = _rule_backward(model, k, x, channel, flat, p.activation)
+    np.testing.assert_allclose(p.image, want, rtol=1e-12, atol=1e-14)
+    return want
+
+
+def _filter_at_switch(maps, position, weight, value):
+    """By hand, for one 3x3 filter under 2x2/2 pooling: the filter scaled by the activation,
+    placed at the window of the pooled unit's switch (the argmax of ``maps`` there)."""
+    i, j = position
+    win = maps[2 * i:2 * i + 2, 2 * j:2 * j + 2]
+    di, dj = np.unravel_index(win.argmax(), (2, 2))
+    r, c = 2 * i + di, 2 * j + dj
+    want = np.zeros((maps.shape[0] + 2, maps.shape[1] + 2))
+    want[r:r + 3, c:c + 3] = value * weight
+    return want
+
+
 @pytest.mark.parametrize("layer, channel", [(1, 2), (2, 5), (4, 3), (5, 15), (9, 40)])
 def test_projection_equals_the_deconvnet_rule_backward(layer, channel, lenet, rng):
     x = rng.standard_normal((3, 1, 28, 28))
@@ -59,15 +80,9 @@ def test_one_conv_layer_by_hand(rng):
     model = Sequential(conv, ReLU(), MaxPool2d(2))
     x = rng.standard_normal((1, 1, 6, 6))
     p = deconvnet_projection(model, x, "2", 1)
-    i, j = p.position[0]
-    a = model.predict(x)
-    assert p.activation[0] == a[0, 1].max() > 0
-    pre = conv.predict(x)[0, 1]
-    win = pre[2 * i:2 * i + 2, 2 * j:2 * j + 2]
-    di, dj = np.unravel_index(win.argmax(), (2, 2))
-    r, c = 2 * i + di, 2 * j + dj
-    want = np.zeros((6, 6))
-    want[r:r + 3, c:c + 3] = p.activation[0] * conv.weight.value[1, 0]
+    assert p.activation[0] == model.predict(x)[0, 1].max() > 0
+    want = _filter_at_switch(conv.predict(x)[0, 1], p.position[0], conv.weight.value[1, 0],
+                             p.activation[0])
     np.testing.assert_allclose(p.image[0, 0], want, rtol=1e-13)
 
 
@@ -142,11 +157,7 @@ def test_every_padding_of_a_convolution(kernel, padding, stride, dilation, rng):
                               dilation=dilation, **kw), ReLU(), Conv2d(3, 2, 2, **kw), ReLU())
     x = rng.standard_normal((2, 2, 9, 8))
     p = deconvnet_projection(model, x, "3", 1)
-    a = model.predict(x)
-    flat = a[:, 1].reshape(2, -1).argmax(axis=1)
-    want = _rule_backward(model, 3, x, 1, flat, p.activation)
-    assert np.abs(want).max() > 0
-    np.testing.assert_allclose(p.image, want, rtol=1e-12, atol=1e-14)
+    assert np.abs(_assert_equals_rule(model, 3, x, 1, p)).max() > 0
 
 
 @pytest.mark.parametrize("pool", [MaxPool2d(2, dilation=2), MaxPool2d(3, stride=2),
@@ -161,10 +172,7 @@ def test_overlapping_pooling_keeps_the_projected_activation(pool, rng):
     for seed in range(4):
         x = np.random.default_rng(seed).standard_normal((2, 1, 11, 11))
         p = deconvnet_projection(model, x, "2", 1)
-        a = model.predict(x)
-        flat = a[:, 1].reshape(2, -1).argmax(axis=1)
-        want = _rule_backward(model, 2, x, 1, flat, p.activation)
-        np.testing.assert_allclose(p.image, want, rtol=1e-12, atol=1e-14)
+        _assert_equals_rule(model, 2, x, 1, p)
         for n in range(2):   # one filter copy per example, scaled by the activation
             assert abs(np.abs(p.image[n]).sum() - p.activation[n] * np.abs(
                 conv.weight.value[1]).sum()) < 1e-12
@@ -180,12 +188,7 @@ def test_local_response_norm_passes_the_signal_as_in_the_paper(rng):
                        MaxPool2d(2))
     x = rng.standard_normal((1, 1, 8, 8)) * 3
     p = deconvnet_projection(model, x, "3", 2)
-    i, j = p.position[0]
     normed = Sequential(*list(model)[:3]).predict(x)[0, 2]
     assert p.activation[0] == normed.max() > 0
-    win = normed[2 * i:2 * i + 2, 2 * j:2 * j + 2]
-    di, dj = np.unravel_index(win.argmax(), (2, 2))
-    r, c = 2 * i + di, 2 * j + dj
-    want = np.zeros((8, 8))
-    want[r:r + 3, c:c + 3] = p.activation[0] * conv.weight.value[2, 0]
+    want = _filter_at_switch(normed, p.position[0], conv.weight.value[2, 0], p.activation[0])
     np.testing.assert_allclose(p.image[0, 0], want, rtol=1e-13)
