@@ -34,6 +34,12 @@ def ck(tmp_path_factory):
                     extra={"preprocess": PRE, "history": hist})
     save_checkpoint(d / "plain.safetensors", model, model_config=model.config,
                     extra={"preprocess": PRE, "history": [{"epoch": 1, "loss": 1.0}]})
+    colour = build("lenet5", in_channels=3, input_size=32, rng=np.random.default_rng(0))
+    save_checkpoint(d / "colour.safetensors", colour, model_config=colour.config,
+                    extra={"preprocess": {"mean": [0.5] * 3, "std": [0.25] * 3, "channels": 3,
+                                          "size": 32}})
+    save_checkpoint(d / "letters.safetensors", model, model_config=model.config,
+                    extra={"preprocess": PRE, "classes": list("abcdefghij")})
     np.save(d / "digit.npy", np.random.default_rng(1).integers(0, 256, (28, 28)))
     np.save(d / "rgb.npy", np.zeros((3, 28, 28)))
     from PIL import Image
@@ -88,6 +94,11 @@ def test_out(capsys, ck, tmp_path):
     (["filters", "{d}/missing.safetensors"], "missing.safetensors"),
     (["filters", "{d}/net.safetensors", "--out", "x.jpg"], "--out must name a .png file"),
     (["confusion", "{d}/net.safetensors", "--limit", "0"], "--limit must be positive"),
+    # another model's data: refused as evaluate refuses it, not a garbage matrix
+    (["confusion", "{d}/colour.safetensors", "--limit", "5"],
+     "examples of shape (3, 32, 32), but mnist-sample holds examples of shape (1, 28, 28)"),
+    (["confusion", "{d}/letters.safetensors", "--limit", "5"],
+     "with classes ['a', 'b', 'c', 'd']..., but mnist-sample has classes"),
 ])
 def test_bad_input_is_one_line(capsys, ck, args, needle):
     code, out, err = _run(capsys, "show", *(a.format(d=ck) for a in args))

@@ -66,12 +66,13 @@ def _confusion(a, ckpt, model, pre):
     from ..layers.loss import CrossEntropyLoss
     from ..plot.network import plot_confusion
     from ..train import evaluate
-    from ..train.recipe import prepare_images
+    from ..train.recipe import _check_same_data, prepare_images
 
     if a.limit is not None and a.limit < 1:
         raise ValueError(f"--limit must be positive, got {a.limit}")
     name = a.dataset or ckpt.extra.get("dataset") or "mnist-sample"
     data = load_dataset(name, a.split, root=a.data_dir)
+    _check_same_data(a.checkpoint, ckpt, data, "show confusion")   # as evaluate does
     images, labels = data.images[:a.limit], data.labels[:a.limit]
     m = evaluate(model, CrossEntropyLoss(), (prepare_images(images, pre["mean"], pre["std"]),
                                              labels))
