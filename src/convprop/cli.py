@@ -110,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=_positive(int), metavar="N",
                    help="use only the first N images of each split (quick checks)")
     t.add_argument("--quiet", action="store_true", help="no progress output")
+    t.add_argument("--init", metavar="FILE",
+                   help="start from FILE: a network in ONNX (model.onnx: the file is the "
+                   "architecture, --model is not used) or a PyTorch state_dict for --model "
+                   "(.safetensors, or .pt/.pth read with torch.load(weights_only=True))")
     t.add_argument("--record-gradients", action="store_true",
                    help="record every layer's gradient norm each step (history columns "
                    "grad_norm/<layer>; picture: convprop show gradients)")
@@ -170,14 +174,19 @@ def _load_model(path):
 def _cmd_train(a) -> int:
     from .train.recipe import TrainConfig, run
 
+    if a.init and a.init.endswith(".onnx") and "model" in getattr(a, "_given", ()):
+        raise ValueError(f"--model {a.model}: with --init {a.init} the network is the ONNX "
+                         "file's; drop --model")
+
+    name = "onnx" if a.init and a.init.endswith(".onnx") else a.model
     out = a.out or (os.path.dirname(os.path.abspath(a.resume)) if a.resume
-                    else os.path.join("runs", f"{a.model}-{a.dataset}"))
+                    else os.path.join("runs", f"{name}-{a.dataset}"))
     cfg = TrainConfig(model=a.model, dataset=a.dataset, data_dir=a.data_dir,
                       download=a.download, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                       optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay,
                       schedule=a.schedule, augment=a.augment, seed=a.seed, out=out,
                       resume=a.resume, verbose=0 if a.quiet else 1, limit=a.limit,
-                      record_gradients=a.record_gradients, sync_bn=a.sync_bn,
+                      init=a.init, record_gradients=a.record_gradients, sync_bn=a.sync_bn,
                       check_sync=a.check_sync)
     given = set(getattr(a, "_given", ())) | ({"verbose"} if a.quiet else set())
     result = run(cfg, given=given)

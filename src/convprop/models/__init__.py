@@ -13,6 +13,7 @@ from .c3d import c3d_mini
 from .cnn1d import cnn1d
 from .dense import DenseNet, PixelCrossEntropyLoss, image_patches, patch_pads, to_dense
 from .googlenet import googlenet_mini, inception
+from .imported import IMPORTED, onnx_network
 from .lenet import lenet5
 from .lenet_classic import LeNet5Classic, lenet5_classic, mnist_to_lenet_input
 from ..layers import PadShortcut  # its home is convprop.layers; kept importable from here
@@ -22,6 +23,8 @@ from .vgg import vgg_cifar
 MODELS = {"lenet5": lenet5, "alexnet_cifar": alexnet_cifar, "vgg_cifar": vgg_cifar,
           "resnet20": resnet20, "googlenet_mini": googlenet_mini, "c3d_mini": c3d_mini,
           "cnn1d": cnn1d}
+
+_BUILDERS = {**MODELS, **IMPORTED}
 
 #: How many spatial axes each zoo model's input has: (N, C, L), (N, C, H, W), (N, C, D, H, W).
 SPATIAL_DIMS = {name: 2 for name in MODELS} | {"c3d_mini": 3, "cnn1d": 1}
@@ -33,7 +36,8 @@ __all__ = ["MODELS", "SPATIAL_DIMS", "build", "check_config", "LeNet5Classic", "
            "mnist_to_lenet_input", "c3d_mini", "cnn1d", "lenet5", "alexnet_cifar",
            "vgg_cifar", "resnet20",
            "googlenet_mini", "inception", "basic_block", "PadShortcut",
-           "DenseNet", "PixelCrossEntropyLoss", "image_patches", "patch_pads", "to_dense"]
+           "DenseNet", "PixelCrossEntropyLoss", "image_patches", "patch_pads", "to_dense",
+           "IMPORTED", "onnx_network"]
 
 
 def build(name: str, *, rng: np.random.Generator | None = None, dtype=np.float32, **config):
@@ -44,15 +48,17 @@ def build(name: str, *, rng: np.random.Generator | None = None, dtype=np.float32
     (tuples as lists), which a checkpoint stores so that ``build(**config)`` rebuilds the same
     architecture. ``rng`` and ``dtype`` are not part of it: they choose the weights and their
     precision, not the architecture."""
-    if not isinstance(name, str) or name not in MODELS:
+    if not isinstance(name, str) or name not in _BUILDERS:
         raise ValueError(f"models.build: unknown model {name!r}, expected one of "
-                         f"{sorted(MODELS)}")
+                         f"{sorted(MODELS)} (or 'onnx' with path=)")
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"models.build: rng must be a numpy.random.Generator, got "
                         f"{type(rng).__name__}")
     saved = check_config(_jsonable({"name": name, **config}), op="models.build")
     from ..functional._engine.threads import num_threads
     num_threads()  # a bad CONVPROP_NUM_THREADS is reported as that, not as a model error
+    if name in IMPORTED:  # the file records its own config (its path and digest)
+        return IMPORTED[name](rng=rng, dtype=dtype, **config)
     try:
         model = MODELS[name](rng=rng, dtype=dtype, **config)
     except TypeError as e:  # e.g. an unknown keyword: say which model was being built
@@ -116,10 +122,10 @@ def check_config(config, *, op: str = "models.check_config") -> dict:
     if not isinstance(config, dict):
         raise TypeError(f"{op}: config must be a dict, got {type(config).__name__}")
     name = config.get("name")
-    if not isinstance(name, str) or name not in MODELS:
+    if not isinstance(name, str) or name not in _BUILDERS:
         raise ValueError(f"{op}: unknown model {str(name)[:100]!r}, expected one of "
-                         f"{sorted(MODELS)}")
-    params = inspect.signature(MODELS[name]).parameters
+                         f"{sorted(MODELS)} (or 'onnx' with path=)")
+    params = inspect.signature(_BUILDERS[name]).parameters
     allowed = sorted(k for k, p in params.items()
                      if p.kind == p.KEYWORD_ONLY and k not in ("rng", "dtype"))
     for key, v in config.items():

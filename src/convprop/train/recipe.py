@@ -51,6 +51,7 @@ class TrainConfig:
     verbose: int = 1
     limit: int | None = None
     model_args: dict = field(default_factory=dict)
+    init: str | None = None
     record_gradients: bool = False
     sync_bn: bool = False
     check_sync: bool = False
@@ -64,7 +65,8 @@ FROM_CHECKPOINT = {"model": "the model", "dataset": "the data set",
                    "weight_decay": "the weight decay", "schedule": "the schedule",
                    "augment": "the augmentation", "seed": "the random seed (the generators' "
                    "states are in the checkpoint)", "limit": "the subset of the data",
-                   "model_args": "the model's arguments"}
+                   "model_args": "the model's arguments",
+                   "init": "the initial network (its weights are in the checkpoint now)"}
 #: Settings that apply to a resumed run: the epoch target (recorded in the history as
 #: "epochs_target"), where outputs go, where the data lives, progress output.
 APPLY_ON_RESUME = ("epochs", "out", "data_dir", "download", "verbose", "resume",
@@ -93,7 +95,8 @@ def _check_saved_config(path, saved) -> dict:
     def num(lo, strict=False):
         return lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)
                           and math.isfinite(v) and (v > lo if strict else v >= lo))
-    rules = {"model": (lambda v: v in MODELS, f"one of {sorted(MODELS)}"),
+    rules = {"model": (lambda v: v in MODELS or v == "onnx",
+                       f"one of {sorted(MODELS)} or 'onnx'"),
              "dataset": (lambda v: v in DATASETS, f"one of {list(DATASETS)}"),
              "data_dir": (lambda v: v is None or isinstance(v, str), "a path or null"),
              "download": (lambda v: isinstance(v, bool), "a bool"),
@@ -110,6 +113,7 @@ def _check_saved_config(path, saved) -> dict:
              "verbose": (lambda v: type(v) is int, "an int"),
              "limit": (lambda v: v is None or pos_int(v), "an int >= 1 or null"),
              "model_args": (lambda v: isinstance(v, dict), "an object"),
+             "init": (lambda v: v is None or isinstance(v, str), "a path or null"),
              "record_gradients": (lambda v: isinstance(v, bool), "a bool"),
              "sync_bn": (lambda v: isinstance(v, bool), "a bool"),
              "check_sync": (lambda v: isinstance(v, bool), "a bool")}
@@ -224,6 +228,10 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
             say(f"note: --epochs {cfg.epochs} differs from the {horizon} epochs the "
                 f"{saved['schedule']} schedule was laid out over; it continues from its saved "
                 "state on that horizon")
+    if cfg.init and cfg.init.endswith(".onnx") and ckpt is None:
+        # the file is the architecture: the run trains (and its checkpoint records) it
+        cfg = replace(cfg, model="onnx", model_args={**cfg.model_args,
+                                                     "path": os.path.abspath(cfg.init)})
     t_start = time.perf_counter()
     train = load_dataset(cfg.dataset, "train", root=cfg.data_dir, download=cfg.download)
     test = load_dataset(cfg.dataset, "test", root=cfg.data_dir, download=cfg.download)
@@ -250,6 +258,12 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
     model_args = {"in_channels": channels, "num_classes": len(train.classes),
                   "input_size": size, **cfg.model_args}
     model = models.build(cfg.model, rng=rng, **model_args)
+    if cfg.model == "onnx":  # pin the file's digest: a resumed run must find the same bytes
+        cfg = replace(cfg, model_args={**cfg.model_args, "sha256": model.config["sha256"]})
+    elif cfg.init and ckpt is None:  # a PyTorch state_dict for this zoo model
+        from ..interop import init_model
+        model = init_model(cfg.init, model)
+        say(f"initial weights: {cfg.init}")
     if cfg.sync_bn:  # same parameters and buffers: checkpoints load either way
         model = SyncBatchNorm.convert(model, comm)
     loss = CrossEntropyLoss()
