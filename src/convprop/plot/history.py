@@ -21,13 +21,12 @@ def plot_history(history, path, *, title: str = "", val_label: str = "validation
 
     Raises ImportError with the install hint when matplotlib is missing."""
     try:
-        import matplotlib
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
     except ImportError:
         raise ImportError("plot_history needs matplotlib: pip install 'convprop[plot]'") from None
     epochs = history["epoch"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     for ax, key, label in ((ax1, "loss", "loss"), (ax2, "accuracy", "accuracy")):
         ax.plot(epochs, history[key], "o-", label=f"train {label}")
         val = history[f"val_{key}"]
@@ -43,5 +42,4 @@ def plot_history(history, path, *, title: str = "", val_label: str = "validation
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return os.fspath(path)
