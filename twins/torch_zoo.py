@@ -85,6 +85,104 @@ def lenet5(in_channels=1, num_classes=10, input_size=28):
         nn.Linear(84, num_classes))
 
 
+class ScaledTanh(nn.Module):
+    """LeNet-5's squashing function 1.7159 tanh(2a/3) (LeCun et al. 1998, appendix A)."""
+
+    def forward(self, x):
+        return 1.7159 * torch.tanh(x * (2.0 / 3.0))
+
+
+class Subsampling(nn.Module):
+    """S2/S4: per map, coefficient * (sum of each 2x2 block) + bias (parameters "weight",
+    "bias" of shape (C,)); the block sums as a depthwise stride-2 convolution with ones."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels,), 0.25))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        c = x.shape[1]
+        s = tF.conv2d(x, torch.ones(c, 1, 2, 2, dtype=x.dtype), stride=2, groups=c)
+        return s * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def lenet5_c3_table():
+    """Table I of the paper as a (6, 16) 0/1 tensor, [i, k] = 1 when C3 map k reads S2 map i:
+    maps 0-5 read 3 contiguous S2 maps (cyclically, starting at k), 6-11 4 contiguous ones
+    (starting at k - 6), 12-14 {0,1,3,4}, {1,2,4,5}, {0,2,3,5}, and 15 all six."""
+    cols = [{(k + d) % 6 for d in range(3)} for k in range(6)]
+    cols += [{(k + d) % 6 for d in range(4)} for k in range(6)]
+    cols += [{0, 1, 3, 4}, {1, 2, 4, 5}, {0, 2, 3, 5}, set(range(6))]
+    return torch.tensor([[float(i in col) for col in cols] for i in range(6)])
+
+
+class MaskedConv(nn.Module):
+    """C3: a 5x5 convolution of ``weight * mask`` (the buffer "mask" (16, 6, 5, 5) from the
+    connection table), so autograd masks the weight gradient too."""
+
+    def __init__(self, table, k=5):
+        super().__init__()
+        cin, cout = table.shape
+        mask = table.t()[:, :, None, None].expand(cout, cin, k, k).contiguous()
+        self.register_buffer("mask", mask)
+        conv = nn.Conv2d(cin, cout, k)
+        with torch.no_grad():
+            self.weight = nn.Parameter(conv.weight * mask)
+        self.bias = nn.Parameter(conv.bias.detach().clone())
+
+    def forward(self, x):
+        return tF.conv2d(x, self.weight * self.mask, self.bias)
+
+
+#: the digits as +1/-1 7x12 bitmaps, the stand-in for the paper's Fig. 3 codes that convprop
+#: draws (the paper's own were not published as numbers); '#' = +1, rows of 7 separated by
+#: '|'; the 12th row, blank in every digit, follows the last '|'
+DIGITS_7X12 = [
+    ".......|..###..|.#...#.|#.....#|#.....#|#.....#|#.....#|#.....#|#.....#|.#...#.|..###..|",
+    ".......|...#...|..##...|.#.#...|...#...|...#...|...#...|...#...|...#...|...#...|.#####.|",
+    ".......|.#####.|#.....#|......#|......#|.....#.|....#..|...#...|..#....|.#.....|#######|",
+    ".......|.#####.|#.....#|......#|......#|..####.|......#|......#|......#|#.....#|.#####.|",
+    ".......|.....#.|....##.|...#.#.|..#..#.|.#...#.|#....#.|#######|.....#.|.....#.|.....#.|",
+    ".......|#######|#......|#......|#......|######.|......#|......#|......#|#.....#|.#####.|",
+    ".......|..####.|.#.....|#......|#......|######.|#.....#|#.....#|#.....#|#.....#|.#####.|",
+    ".......|#######|......#|.....#.|.....#.|....#..|....#..|...#...|...#...|..#....|..#....|",
+    ".......|.#####.|#.....#|#.....#|#.....#|.#####.|#.....#|#.....#|#.....#|#.....#|.#####.|",
+    ".......|.#####.|#.....#|#.....#|#.....#|#.....#|.######|......#|......#|.....#.|.####..|",
+]
+
+
+class EuclideanRBF(nn.Module):
+    """Output units y_i = sum_j (x_j - codes_ij)^2 over the fixed buffer "codes" (K, D)."""
+
+    def __init__(self, codes):
+        super().__init__()
+        self.register_buffer("codes", codes)
+
+    def forward(self, x):
+        d = x[:, None, :] - self.codes[None]
+        return (d * d).sum(-1)
+
+
+def lenet5_classic(in_channels=1, num_classes=10, input_size=32):
+    """LeNet-5 as published: [pad to 32x32 with -0.1 when input_size < 32], C1 6@5x5, S2, C3
+    (Table I), S4, C5 120@5x5, F6 84, each followed by 1.7159 tanh(2a/3), RBF outputs."""
+    pad = []
+    if input_size < 32:
+        b = (32 - input_size) // 2
+        a = 32 - input_size - b
+        pad = [nn.ConstantPad2d((b, a, b, a), -0.1)]
+    codes = torch.tensor([[1.0 if ch == "#" else -1.0 for ch in (d + ".......").replace("|", "")]
+                          for d in DIGITS_7X12])[:num_classes]
+    if codes.shape != (num_classes, 84):
+        raise ValueError("lenet5_classic twin: the default codes cover 10 classes")
+    return nn.Sequential(
+        *pad, nn.Conv2d(in_channels, 6, 5), ScaledTanh(), Subsampling(6), ScaledTanh(),
+        MaskedConv(lenet5_c3_table()), ScaledTanh(), Subsampling(16), ScaledTanh(),
+        nn.Conv2d(16, 120, 5), ScaledTanh(), nn.Flatten(), nn.Linear(120, 84), ScaledTanh(),
+        EuclideanRBF(codes))
+
+
 def alexnet_cifar(in_channels=3, num_classes=10, input_size=32, width=32, dropout=0.5):
     w = width
     s = out_size(input_size, 5, 2, 2)
@@ -186,6 +284,6 @@ def cnn1d(in_channels=1, num_classes=10, input_size=784, widths=(16, 32, 64), ke
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * n, num_classes))
 
 
-TORCH_MODELS = {"lenet5": lenet5, "alexnet_cifar": alexnet_cifar, "vgg_cifar": vgg_cifar,
-                "resnet20": resnet20, "googlenet_mini": googlenet_mini, "c3d_mini": c3d_mini,
-                "cnn1d": cnn1d}
+TORCH_MODELS = {"lenet5": lenet5, "lenet5_classic": lenet5_classic,
+                "alexnet_cifar": alexnet_cifar, "vgg_cifar": vgg_cifar, "resnet20": resnet20,
+                "googlenet_mini": googlenet_mini, "c3d_mini": c3d_mini, "cnn1d": cnn1d}

@@ -214,7 +214,7 @@ class _FiniteOutputs:
 
 def _cmd_evaluate(a) -> int:
     from .data import load_dataset
-    from .layers import CrossEntropyLoss
+    from .layers.loss import criterion_for
     from .train import evaluate
     from .train.recipe import _check_same_data, prepare_images
 
@@ -223,7 +223,7 @@ def _cmd_evaluate(a) -> int:
     data = load_dataset(name, a.split, root=a.data_dir)
     _check_same_data(a.checkpoint, ckpt, data, "evaluate")
     x = prepare_images(data.images, pre["mean"], pre["std"])
-    m = evaluate(_FiniteOutputs(model, a.checkpoint, "evaluate"), CrossEntropyLoss(),
+    m = evaluate(_FiniteOutputs(model, a.checkpoint, "evaluate"), criterion_for(model),
                  (x, data.labels), verbose=1)
     if not math.isfinite(m["loss"]):
         raise ValueError(f"evaluate: the loss of {a.checkpoint} on {name} is {m['loss']}")
@@ -350,6 +350,7 @@ def _read_image(path, channels, shape, invert):
 
 
 def _cmd_predict(a) -> int:
+    from .layers.loss import criterion_for
     from .train import predict
 
     ckpt, model, pre = _load_model(a.checkpoint)
@@ -361,7 +362,9 @@ def _cmd_predict(a) -> int:
     mean = np.asarray(pre["mean"]).reshape(bshape) * 255.0
     std = np.asarray(pre["std"]).reshape(bshape) * 255.0
     x = ((imgs - mean) / std).astype(np.float32)
-    probs = predict(_FiniteOutputs(model, a.checkpoint, "predict"), x)
+    # the model's criterion reads its outputs: softmax of logits, softmax(-y) of RBF penalties
+    probs = predict(_FiniteOutputs(model, a.checkpoint, "predict"), x,
+                    criterion=criterion_for(model))
     if not np.isfinite(probs).all():
         raise ValueError(f"predict: the model in {a.checkpoint} gave non-finite probabilities")
     if classes is None or len(classes) != probs.shape[1]:  # unnamed: the class indices

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from twins import torch_zoo  # noqa: E402
 
 ZOO = {"lenet5": ({}, (1, 28, 28)),
+       "lenet5_classic": (dict(input_size=28), (1, 28, 28)),  # C3's mask, the RBF codes
        "alexnet_cifar": (dict(width=4), (3, 32, 32)),
        "vgg_cifar": (dict(stages=((4,), (8,)), hidden=8, input_size=16), (3, 16, 16)),
        "resnet20": (dict(widths=(4, 8, 16), blocks_per_stage=1, input_size=16), (3, 16, 16)),

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from convprop.layers.lenet_classic import EuclideanRBF, RBFLoss
+from convprop.layers.loss import criterion_for
 from convprop.layers import (BatchNorm2d, Conv1d, Conv2d, Conv3d, CrossEntropyLoss, Dropout,
                              Flatten, Linear, LocalResponseNorm, MaxPool2d, PadShortcut)
 from convprop.models import MODELS, build
@@ -13,6 +15,7 @@ from convprop.optim import SGD
 
 SMALL = {  # fast configurations of every model (non-default values where possible)
     "lenet5": {"in_channels": 3, "num_classes": 100, "input_size": 32},
+    "lenet5_classic": {"in_channels": 2, "input_size": 28, "c5_channels": 8},
     "alexnet_cifar": {"input_size": 20, "width": 8, "num_classes": 7},
     "vgg_cifar": {"input_size": 12, "stages": ((4, 4), (8,)), "hidden": 16, "in_channels": 1},
     "resnet20": {"input_size": 7, "widths": (3, 8, 16), "blocks_per_stage": 2},
@@ -64,6 +67,8 @@ def test_bad_arguments_name_the_builder():
     ("lenet5", {"input_size": 4}, "models: input_size 4 is too small"),
     ("vgg_cifar", {"input_size": 4}, "models: input_size 4 is too small"),
     ("alexnet_cifar", {"input_size": 0}, "models: input_size 0 is too small"),
+    ("lenet5_classic", {"input_size": 33}, r"lenet5_classic: input_size must be an int in"),
+    ("lenet5_classic", {"num_classes": 7}, "lenet5_classic: the default codes are"),
 ])
 def test_builder_validation(name, config, match):
     with pytest.raises(ValueError, match=match):
@@ -117,7 +122,8 @@ def test_float32_by_default_end_to_end(name, rng):
     x = small_input(name, rng, dtype=np.float32)
     y, cache = model.forward(x, training=True)
     assert y.dtype == np.float32
-    loss_fn = CrossEntropyLoss()
+    loss_fn = criterion_for(model)  # RBFLoss for lenet5_classic's penalties
+    assert isinstance(loss_fn, RBFLoss if name == "lenet5_classic" else CrossEntropyLoss)
     loss, lc = loss_fn.forward(y, rng.integers(0, y.shape[1], len(x)))
     dx = model.backward(loss_fn.backward(1.0, lc), cache)
     assert dx.dtype == np.float32 and dx.shape == x.shape
@@ -137,8 +143,12 @@ def test_size_arguments_are_respected(name, rng):
     assert model.predict(x).shape == (2, cfg.get("num_classes", 10))
     first = next(m for m in model.modules() if isinstance(m, (Conv1d, Conv2d, Conv3d)))
     assert first.in_channels == x.shape[1]
-    last = [m for m in model.modules() if isinstance(m, Linear)][-1]
-    assert last.out_features == cfg.get("num_classes", 10)
+    if name == "lenet5_classic":  # one RBF unit per class after F6
+        assert list(model.modules())[-1].num_classes == cfg.get("num_classes", 10)
+        assert isinstance(list(model.modules())[-1], EuclideanRBF)
+    else:
+        last = [m for m in model.modules() if isinstance(m, Linear)][-1]
+        assert last.out_features == cfg.get("num_classes", 10)
     wrong = np.zeros((1, x.shape[1] + 1) + x.shape[2:])
     with pytest.raises(ValueError, match="channels"):
         model.predict(wrong)

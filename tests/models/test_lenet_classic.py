@@ -149,8 +149,10 @@ def test_mnist_to_lenet_input():
 
 
 def test_errors(rng):
-    with pytest.raises(ValueError, match="lenet5_classic: input_size must be 32"):
-        lenet5_classic(input_size=28)
+    for bad in (33, 4, 28.0, "28"):
+        with pytest.raises(ValueError, match=r"lenet5_classic: input_size must be an int in "
+                                             r"\[5, 32\]"):
+            lenet5_classic(input_size=bad)
     with pytest.raises(ValueError, match="lenet5_classic: the default codes"):
         lenet5_classic(num_classes=5)
     with pytest.raises(ValueError, match=r"lenet5_classic: codes must have shape"):
@@ -165,3 +167,52 @@ def test_errors(rng):
         m.predict(np.zeros((1, 1, 28, 28), np.float32))
     with pytest.raises(ValueError, match="in_channels=1"):
         m.predict(np.zeros((1, 3, 32, 32), np.float32))
+    m28 = lenet5_classic(input_size=28, rng=rng)
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 1, 28, 28\)"):
+        m28.predict(np.zeros((1, 1, 32, 32), np.float32))
+
+
+def test_input_size_28_pads_with_the_background_to_the_32x32_model(rng):
+    """input_size=28 is the 32x32 model behind a ConstantPad of -0.1: same weights, same
+    outputs as mnist_to_lenet_input's padded digits; the recipe's mean/std is the paper's
+    scaling, so a 0..255 digit standardised with it equals mnist_to_lenet_input's."""
+    from convprop.layers.pad import ConstantPad
+    from convprop.train.recipe import prepare_images
+    m28 = lenet5_classic(input_size=28, rng=np.random.default_rng(4))
+    m32 = lenet5_classic(rng=np.random.default_rng(4))
+    assert isinstance(m28[0], ConstantPad) and m28[0].value == -0.1
+    assert [k for k in m28.state_dict()] == [
+        f"{int(k.split('.')[0]) + 1}.{k.split('.')[1]}" for k in m32.state_dict()]
+    for a, b in zip(list(m28)[1:], m32):
+        for (_, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+            np.testing.assert_array_equal(p.value, q.value)
+    img = rng.integers(0, 256, (3, 1, 28, 28)).astype(np.uint8)
+    mean, std = m28.input_normalization()
+    x28 = prepare_images(img, mean, std)
+    np.testing.assert_allclose(x28, mnist_to_lenet_input(img)[:, :, 2:-2, 2:-2], atol=1e-6)
+    np.testing.assert_allclose(m28.predict(x28), m32.predict(mnist_to_lenet_input(img)),
+                               rtol=1e-5)
+    # a backward through the pad: the input gradient has the 28x28 shape
+    y, cache = m28.forward(x28, training=True)
+    loss = m28.criterion()
+    _, lc = loss.forward(y, np.array([0, 1, 2]))
+    assert m28.backward(loss.backward(1.0, lc), cache).shape == x28.shape
+    odd = lenet5_classic(input_size=27, rng=rng)  # the odd pixel goes after
+    assert (odd[0].begin, odd[0].end) == ((2, 2), (3, 3))
+
+
+def test_criterion_reads_penalties_by_the_argmin(rng):
+    """The model's criterion is eq. 9 (j = 1); it classifies by the argmin, ranks by the
+    penalty and gives softmax(-y) as probabilities."""
+    from convprop.layers.loss import criterion_for
+    m = lenet5_classic(rng=rng)
+    c = criterion_for(m)
+    assert isinstance(c, RBFLoss) and c.j == 1.0
+    y = np.array([[5.0, 1.0, 9.0], [2.0, 2.0, 0.5]])
+    np.testing.assert_array_equal(c.classify(y), [1, 2])
+    np.testing.assert_array_equal(c.classify(y), rbf_predict(y))
+    p = c.probabilities(y)
+    e = np.exp(-y)
+    np.testing.assert_allclose(p, e / e.sum(axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(c.scores(y), -y)

@@ -6,6 +6,8 @@ SGD steps (momentum 0.9, weight decay 5e-4) against torch.optim.SGD.
 Dropout: with p > 0 in training mode, the torch side applies convprop's own keep-masks (read
 from the forward caches), so the scaling and routing are compared exactly; the cases with
 ``dropout=0.0`` check the deterministic path without any injection.
+LeNet-5 as published (``lenet5_classic``) outputs RBF penalties and trains with its own
+criterion (``criterion_for``: eq. 9's RBFLoss), written again here in torch.
 Shapes are kept small (batch 3, small widths and inputs) for speed; one evaluation-mode
 forward per model runs the default configuration at its full input size.
 """
@@ -13,7 +15,8 @@ forward per model runs the default configuration at its full input size.
 import numpy as np
 import pytest
 
-from convprop.layers import BatchNorm1d, BatchNorm2d, BatchNorm3d, CrossEntropyLoss, Dropout
+from convprop.layers import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout
+from convprop.layers.loss import criterion_for
 from convprop.models import MODELS, build
 from convprop.optim import SGD
 
@@ -22,6 +25,8 @@ ATOL = 1e-10
 CASES = [  # (model name, config), small enough to run in well under a second each
     ("lenet5", {}),
     ("lenet5", {"in_channels": 3, "num_classes": 100, "input_size": 32}),
+    ("lenet5_classic", {}),
+    ("lenet5_classic", {"input_size": 28, "in_channels": 2}),
     ("alexnet_cifar", {"input_size": 20, "width": 8}),
     ("alexnet_cifar", {"input_size": 20, "width": 8, "dropout": 0.0}),
     ("vgg_cifar", {"input_size": 12, "stages": ((4, 4), (8,), (8, 8)), "hidden": 16}),
@@ -68,8 +73,8 @@ def make_pair(torch, zoo, name, config, rng):
 
 
 #: (in_channels, input spatial shape, classes) of each model's default configuration
-DEFAULTS = {"lenet5": (1, (28, 28), 10), "c3d_mini": (1, (16, 32, 32), 8),
-            "cnn1d": (1, (784,), 10)}
+DEFAULTS = {"lenet5": (1, (28, 28), 10), "lenet5_classic": (1, (32, 32), 10),
+            "c3d_mini": (1, (16, 32, 32), 8), "cnn1d": (1, (784,), 10)}
 
 
 def inputs(name, config, rng, n=3):
@@ -104,20 +109,30 @@ def assert_same_state(model, tmodel):
         assert_close(v, tstate[k], f"state_dict[{k!r}]")
 
 
-def step_and_compare(torch, model, tmodel, x, target):
+def torch_loss(torch, name, yt, target):
+    """The criterion in torch: cross-entropy of logits, or for LeNet-5's RBF penalties the
+    paper's eq. 9, mean_n (y_n,t_n + log(exp(-j) + sum_i exp(-y_n,i))) with j = 1."""
+    t = torch.from_numpy(target)
+    if name != "lenet5_classic":
+        return torch.nn.functional.cross_entropy(yt, t)
+    z = torch.cat([torch.full((len(yt), 1), -1.0, dtype=yt.dtype), -yt], dim=1)
+    return (yt.gather(1, t[:, None])[:, 0] + torch.logsumexp(z, dim=1)).mean()
+
+
+def step_and_compare(torch, model, tmodel, x, target, name=None):
     """One training forward/backward on both; compare everything observable."""
     model.zero_grad()
     tmodel.zero_grad()
     y, cache = model.forward(x, training=True)
     inject_dropout_masks(torch, model, cache, tmodel)
-    loss_fn = CrossEntropyLoss()
+    loss_fn = criterion_for(model)
     loss, lcache = loss_fn.forward(y, target)
     dx = model.backward(loss_fn.backward(1.0, lcache), cache)
 
     tmodel.train()
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     yt = tmodel(xt)
-    lt = torch.nn.functional.cross_entropy(yt, torch.from_numpy(target))
+    lt = torch_loss(torch, name, yt, target)
     lt.backward()
 
     assert_close(y, yt, "logits")
@@ -136,7 +151,7 @@ def step_and_compare(torch, model, tmodel, x, target):
 def test_training_forward_backward_parity(torch, zoo, rng, name, config):
     model, tmodel = make_pair(torch, zoo, name, config, rng)
     x, target = inputs(name, config, rng)
-    step_and_compare(torch, model, tmodel, x, target)
+    step_and_compare(torch, model, tmodel, x, target, name)
 
 
 @pytest.mark.parametrize("name,config", CASES, ids=IDS)
@@ -162,7 +177,7 @@ def test_sgd_training_steps_parity(torch, zoo, rng, name, config):
     topt = torch.optim.SGD(tmodel.parameters(), **hyper)
     for _ in range(2):
         x, target = inputs(name, config, rng)
-        step_and_compare(torch, model, tmodel, x, target)
+        step_and_compare(torch, model, tmodel, x, target, name)
         opt.step()
         topt.step()
         assert_same_state(model, tmodel)  # parameters and buffers after the update

@@ -351,5 +351,19 @@ class RBFLoss(Loss):
     def backward(self, dy, cache, *, need_dx: bool = True):
         return cache.grad * cache.grad.dtype.type(dy)
 
+    def scores(self, out):
+        """Class scores of RBF penalties: ``-y`` (the smallest penalty scores highest), so
+        the predicted class is :func:`rbf_predict`'s argmin and top-k ranks by penalty."""
+        return -np.asarray(out)
+
+    def probabilities(self, out):
+        """``softmax(-y)``: eq. 9's posterior ``exp(-y_i) / (exp(-j) + sum_k exp(-y_k))``
+        with the "rubbish class" term ``exp(-j)`` left out, i.e. the class probabilities
+        given that the input is one of the K classes (rows sum to 1). The paper's own
+        posterior is not used for display: the penalties are squared distances over 84
+        units, rarely below j, so with the rubbish term even a confidently recognised digit
+        would get a small probability."""
+        return super().probabilities(out)
+
     def extra_repr(self) -> str:
         return f"j={self.j}, reduction={self.reduction!r}"

@@ -3,6 +3,14 @@
 ``forward(pred, target) -> (loss, cache)``; ``backward(dy, cache) -> dpred`` like every module,
 where ``dy`` is the upstream gradient of the loss: ``loss_fn.backward(1.0, cache)`` when the loss
 is the objective.
+
+A loss also says how the model outputs it trains are read as classes (the one place fit's
+accuracy, :func:`convprop.train.evaluate` and :func:`convprop.train.predict` ask):
+``scores(out)`` (larger is better; the outputs themselves by default), ``classify(out)`` (the
+argmax of the scores) and ``probabilities(out)`` (the softmax of the scores). A loss whose
+outputs are penalties (LeNet-5's RBF units, :class:`~convprop.layers.lenet_classic.RBFLoss`)
+overrides ``scores``. :func:`criterion_for` gives a model's training criterion: the model's own
+``criterion()`` when it has one, else :class:`CrossEntropyLoss`.
 """
 
 from __future__ import annotations
@@ -10,7 +18,31 @@ from __future__ import annotations
 from .. import functional as F
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "Loss", "MSELoss"]
+import numpy as np
+
+__all__ = ["CrossEntropyLoss", "Loss", "MSELoss", "criterion_for", "row_softmax"]
+
+
+def row_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, K), stable for large logits."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def criterion_for(model) -> "Loss":
+    """The loss that trains ``model`` and reads its outputs as classes: ``model.criterion()``
+    when the model defines it (e.g. LeNet-5 as published: its RBF penalties and eq. 9's
+    criterion), else :class:`CrossEntropyLoss` (outputs are class logits)."""
+    make = getattr(model, "criterion", None)
+    if make is None:
+        return CrossEntropyLoss()
+    loss = make()
+    if not isinstance(loss, Loss):
+        raise TypeError(f"criterion_for: {type(model).__name__}.criterion() must return a "
+                        f"Loss, got {type(loss).__name__}")
+    return loss
 
 
 class Loss(Module):
@@ -35,6 +67,19 @@ class Loss(Module):
         """dpred = dy * d(loss)/d(pred), shaped like ``pred``. ``need_dx`` is accepted, as by
         every module, and ignored: dpred is the one thing a loss's backward computes."""
         raise NotImplementedError
+
+    def scores(self, out):
+        """Class scores (N, K), larger is better, of model outputs ``out`` (N, K) this loss
+        trains: ``out`` itself (logits); losses on penalties override it."""
+        return out
+
+    def classify(self, out):
+        """Predicted classes (N,): the argmax of :meth:`scores` (the first on a tie)."""
+        return np.asarray(self.scores(out)).argmax(axis=1)
+
+    def probabilities(self, out):
+        """Class probabilities (N, K): the softmax of :meth:`scores`, in ``out``'s dtype."""
+        return row_softmax(np.asarray(self.scores(out)))
 
     def predict(self, x):
         raise TypeError(f"{type(self).__name__}: a loss has no predict(); "

@@ -20,18 +20,18 @@ from ..layers import PadShortcut  # its home is convprop.layers; kept importable
 from .resnet import basic_block, resnet20
 from .vgg import vgg_cifar
 
-MODELS = {"lenet5": lenet5, "alexnet_cifar": alexnet_cifar, "vgg_cifar": vgg_cifar,
-          "resnet20": resnet20, "googlenet_mini": googlenet_mini, "c3d_mini": c3d_mini,
-          "cnn1d": cnn1d}
+MODELS = {"lenet5": lenet5, "lenet5_classic": lenet5_classic, "alexnet_cifar": alexnet_cifar,
+          "vgg_cifar": vgg_cifar, "resnet20": resnet20, "googlenet_mini": googlenet_mini,
+          "c3d_mini": c3d_mini, "cnn1d": cnn1d}
 
 _BUILDERS = {**MODELS, **IMPORTED}
 
 #: How many spatial axes each zoo model's input has: (N, C, L), (N, C, H, W), (N, C, D, H, W).
 SPATIAL_DIMS = {name: 2 for name in MODELS} | {"c3d_mini": 3, "cnn1d": 1}
 
-# lenet5_classic (LeNet-5 as published) is importable but not in MODELS: its RBF outputs are
-# penalties (argmin) trained with RBFLoss, which `build`'s users (fit's accuracy, the
-# command, the zoo tests) do not assume yet.
+# lenet5_classic (LeNet-5 as published) outputs RBF penalties, not logits: its criterion()
+# (RBFLoss, argmin) is what fit, evaluate, predict and the recipe use for it
+# (convprop.layers.loss.criterion_for), and its input_normalization() the paper's scaling.
 __all__ = ["MODELS", "SPATIAL_DIMS", "build", "check_config", "LeNet5Classic", "lenet5_classic",
            "mnist_to_lenet_input", "c3d_mini", "cnn1d", "lenet5", "alexnet_cifar",
            "vgg_cifar", "resnet20",

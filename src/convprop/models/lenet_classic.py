@@ -6,9 +6,11 @@ to document recognition", Proc. IEEE 86(11), section II.B and appendix A).
 
 with ``f(a) = 1.7159 tanh(2a/3)`` after every layer up to F6 (the paper: "units in layers up
 to F6 compute a dot product ... passed through a sigmoid squashing function"). The output is
-the 10 RBF penalties (smaller is better): train with
-:class:`~convprop.layers.lenet_classic.RBFLoss`, classify with
-:func:`~convprop.layers.lenet_classic.rbf_predict` (argmin), not with an argmax.
+the 10 RBF penalties (smaller is better): the model's ``criterion()`` is
+:class:`~convprop.layers.lenet_classic.RBFLoss` (eq. 9), whose ``classify`` is the argmin
+(:func:`~convprop.layers.lenet_classic.rbf_predict`), and which ``fit``, ``evaluate``,
+``predict`` and ``convprop train --model lenet5_classic`` use (see
+:func:`convprop.layers.loss.criterion_for`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import numpy as np
 
 from .._checks import positive_int
 from ..layers import Conv2d, Flatten, Linear, Sequential
-from ..layers.lenet_classic import (EuclideanRBF, MaskedConv2d, ScaledTanh, Subsampling2d,
-                                    digit_codes, rbf_predict)
+from ..layers.lenet_classic import (EuclideanRBF, MaskedConv2d, RBFLoss, ScaledTanh,
+                                    Subsampling2d, digit_codes, rbf_predict)
+from ..layers.pad import ConstantPad
 
 __all__ = ["LeNet5Classic", "lenet5_classic", "mnist_to_lenet_input"]
 
@@ -27,20 +30,40 @@ BACKGROUND, FOREGROUND = -0.1, 1.175
 
 
 class LeNet5Classic(Sequential):
-    """The ``Sequential`` of :func:`lenet5_classic`, checking its 32x32 input up front (a
-    28x28 MNIST digit would otherwise fail deep inside C5) and classifying by the argmin."""
+    """The ``Sequential`` of :func:`lenet5_classic`. It checks its input shape up front (a
+    wrong size would otherwise fail deep inside C5) and tells its users how to read and train
+    it: :meth:`criterion` (eq. 9's :class:`~convprop.layers.lenet_classic.RBFLoss`, whose
+    ``classify`` is the argmin of the penalties) and :meth:`input_normalization` (the paper's
+    input scaling as a per-channel mean and std), which ``convprop train`` uses in place of
+    the data's statistics."""
 
     def forward(self, x, *, training: bool = False):
-        cin = self[0].in_channels
-        if getattr(x, "ndim", None) != 4 or x.shape[1:] != (cin, 32, 32):
-            raise ValueError(f"lenet5_classic: expected input of shape (N, {cin}, 32, 32): "
-                             f"in_channels={cin}, 32x32 (pad 28x28 digits with "
-                             f"mnist_to_lenet_input), got {getattr(x, 'shape', type(x).__name__)}")
+        cin, size = self.in_channels, self.input_size
+        if getattr(x, "ndim", None) != 4 or x.shape[1:] != (cin, size, size):
+            hint = (" (or build with input_size=28, which pads to 32x32 with the background "
+                    "value)" if size == 32 else "")
+            raise ValueError(f"lenet5_classic: expected input of shape (N, {cin}, {size}, "
+                             f"{size}): in_channels={cin}, input_size={size}{hint}, got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
         return super().forward(x, training=training)
 
     def classify(self, x) -> np.ndarray:
         """Predicted classes (N,): the RBF unit with the smallest penalty."""
         return rbf_predict(self.predict(x))
+
+    def criterion(self) -> RBFLoss:
+        """The paper's training criterion, eq. 9 with j = 1 (the paper leaves j's value
+        unstated); its ``classify`` is the argmin and its ``probabilities`` ``softmax(-y)``."""
+        return RBFLoss(j=1.0)
+
+    def input_normalization(self) -> tuple[list, list]:
+        """``(mean, std)`` per channel, on the [0, 1] pixel scale, that map pixel value 0
+        (MNIST's background) to -0.1 and 255 (ink) to 1.175, the paper's scaling (section
+        II.B): ``(p/255 - mean) / std`` with ``std = 1/1.275``, ``mean = 0.1 * std``. With it
+        the pad value of an ``input_size`` < 32 model is the background."""
+        std = 1.0 / (FOREGROUND - BACKGROUND)
+        mean = -BACKGROUND * std
+        return [mean] * self.in_channels, [std] * self.in_channels
 
 
 def _lecun_uniform(module, rng: np.random.Generator) -> None:
@@ -56,12 +79,19 @@ def lenet5_classic(*, in_channels: int = 1, num_classes: int = 10, input_size: i
                    c5_channels: int = 120, f6_features: int = 84, codes=None,
                    rng: np.random.Generator | None = None, dtype=np.float32) -> LeNet5Classic:
     """LeNet-5 with the paper's trainable subsampling, C3 connection table, scaled tanh and
-    Euclidean RBF output. x (N, in_channels, 32, 32) -> RBF penalties (N, num_classes).
+    Euclidean RBF output. x (N, in_channels, input_size, input_size) -> RBF penalties
+    (N, num_classes), smaller is better.
 
     Args:
         in_channels: input maps (1 for MNIST).
         num_classes: output units; 10 with the default codes.
-        input_size: must be 32 (C5's 5x5 window then covers all of S4).
+        input_size: 32, the paper's input (C5's 5x5 window then covers all of S4). A smaller
+            size (28 for MNIST's digits, as ``convprop train`` passes) puts a
+            :class:`~convprop.layers.ConstantPad` first that centres the image in 32x32 with
+            the paper's background value -0.1, as the paper centres the 28x28 field in its
+            32x32 input; that value is the background only for inputs scaled the paper's way
+            (:meth:`LeNet5Classic.input_normalization`, which ``convprop train`` applies).
+            The first layer is then index 1 (state_dict keys shift by one).
         c5_channels, f6_features: 120 and 84 in the paper; smaller values give a tiny model for
             tests (``f6_features`` other than 84 needs ``codes``).
         codes: (num_classes, f6_features) fixed RBF codes; default the (10, 84) +1/-1 7x12
@@ -74,9 +104,10 @@ def lenet5_classic(*, in_channels: int = 1, num_classes: int = 10, input_size: i
     num_classes = positive_int(op, "num_classes", num_classes)
     c5_channels = positive_int(op, "c5_channels", c5_channels)
     f6_features = positive_int(op, "f6_features", f6_features)
-    if input_size != 32:
-        raise ValueError(f"{op}: input_size must be 32 (the paper's 32x32 input, C5 then sees "
-                         f"S4's whole 5x5 maps), got {input_size!r}")
+    if type(input_size) is not int or not 5 <= input_size <= 32:
+        raise ValueError(f"{op}: input_size must be an int in [5, 32] (32: the paper's input, "
+                         f"C5 then sees S4's whole 5x5 maps; smaller sizes are padded to 32 "
+                         f"with the background value), got {input_size!r}")
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"{op}: rng must be a numpy.random.Generator, got {type(rng).__name__}")
     rng = np.random.default_rng() if rng is None else rng
@@ -96,7 +127,13 @@ def lenet5_classic(*, in_channels: int = 1, num_classes: int = 10, input_size: i
     f6 = Linear(c5_channels, f6_features, **kw)
     for m in (c1, c5, f6):
         _lecun_uniform(m, rng)
-    return LeNet5Classic(
+    pad = []
+    if input_size < 32:
+        before = (32 - input_size) // 2
+        after = 32 - input_size - before
+        pad = [ConstantPad((before, before), (after, after), value=BACKGROUND)]
+    model = LeNet5Classic(
+        *pad,
         c1, ScaledTanh(),                                   # C1: 6@28x28
         Subsampling2d(6, **kw), ScaledTanh(),               # S2: 6@14x14
         MaskedConv2d(6, 16, 5, **kw), ScaledTanh(),         # C3: 16@10x10, Table I
@@ -104,6 +141,8 @@ def lenet5_classic(*, in_channels: int = 1, num_classes: int = 10, input_size: i
         c5, ScaledTanh(), Flatten(),                        # C5: 120@1x1
         f6, ScaledTanh(),                                   # F6: 84
         EuclideanRBF(codes, dtype=dtype))                   # output: 10 RBF penalties
+    model.in_channels, model.input_size = in_channels, input_size
+    return model
 
 
 def mnist_to_lenet_input(images: np.ndarray, dtype=np.float32) -> np.ndarray:

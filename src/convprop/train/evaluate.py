@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..layers.loss import criterion_for, row_softmax
 from ..progress import Progress
 
 __all__ = ["evaluate", "predict", "softmax"]
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, stable for large logits."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
+softmax = row_softmax  # row-wise softmax, stable for large logits
 
 
 def _outputs(model, x, batch_size, progress=None):
@@ -26,9 +22,13 @@ def _outputs(model, x, batch_size, progress=None):
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
 
-def predict(model, x: np.ndarray, *, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities (N, K): the softmax of the model's outputs in evaluation mode."""
-    return softmax(_outputs(model, x, batch_size).astype(np.float64))
+def predict(model, x: np.ndarray, *, batch_size: int = 500, criterion=None) -> np.ndarray:
+    """Class probabilities (N, K), float64, of the model's outputs in evaluation mode, as
+    ``criterion.probabilities`` reads them (default :func:`criterion_for(model)
+    <convprop.layers.loss.criterion_for>`): the softmax of logits; for RBF penalties
+    (LeNet-5 as published) ``softmax(-y)``."""
+    criterion = criterion_for(model) if criterion is None else criterion
+    return criterion.probabilities(_outputs(model, x, batch_size).astype(np.float64))
 
 
 def evaluate(model, loss, data, *, batch_size: int = 500, topk=(1, 5), verbose: int = 0,
@@ -36,7 +36,9 @@ def evaluate(model, loss, data, *, batch_size: int = 500, topk=(1, 5), verbose: 
     """Loss, accuracy, top-k accuracies and the confusion matrix on ``data = (x, y)``.
 
     Returns ``{"loss", "accuracy", "top<k>" for k in topk, "confusion"}``; ``confusion[i, j]``
-    counts examples of true class i predicted as j."""
+    counts examples of true class i predicted as j. Classes are ranked by ``loss.scores``
+    (:class:`~convprop.layers.loss.Loss`: the logits themselves; minus the penalties for
+    LeNet-5's RBF outputs), the first on a tie."""
     x, y = data
     if len(x) != len(y):
         raise ValueError(f"evaluate: x has {len(x)} examples but y has {len(y)}")
@@ -48,7 +50,9 @@ def evaluate(model, loss, data, *, batch_size: int = 500, topk=(1, 5), verbose: 
     y = np.asarray(y)
     value, _ = loss.forward(logits, y)
     k = logits.shape[1]
-    order = np.argsort(-logits, axis=1, kind="stable")
+    scores = getattr(loss, "scores", None)
+    scores = logits if scores is None else np.asarray(scores(logits))
+    order = np.argsort(-scores, axis=1, kind="stable")
     pred = order[:, 0]
     out = {"loss": float(value), "accuracy": float(np.mean(pred == y))}
     for t in topk:

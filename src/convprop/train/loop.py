@@ -101,6 +101,13 @@ def _diagnose(model, optimizer, batch, epoch: int, step: int, value: float):
                               + scale, lr, diverged)
 
 
+def _classify(loss, out) -> np.ndarray:
+    """The classes ``loss`` reads from ``out`` (:meth:`Loss.classify`: the argmax of the
+    logits, the argmin of RBF penalties); a duck-typed loss without it: the argmax."""
+    classify = getattr(loss, "classify", None)
+    return out.argmax(axis=1) if classify is None else classify(out)
+
+
 @dataclass
 class TrainState:
     """What callbacks see: the live objects, the history so far, and a stop flag."""
@@ -132,7 +139,8 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
 
     Each epoch shuffles ``train_data = (x, y)`` with ``rng``, and for each batch runs
     forward, loss, backward (parameter gradients accumulate from zero) and
-    ``optimizer.step()``; ``augment(xb, rng)``, if given, transforms each batch. After the
+    ``optimizer.step()`` (the accuracy counts ``loss.classify(out)``, the argmax for
+    logits); ``augment(xb, rng)``, if given, transforms each batch. After the
     epoch it evaluates ``val_data``, steps ``schedule`` (ReduceLROnPlateau with the
     validation loss, or the training loss without validation data), records the epoch and
     runs the callbacks. All randomness comes from ``rng`` (and generators the modules own),
@@ -192,7 +200,7 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
                 hook(state, batch)
             n = len(batch.labels)
             total_loss += value * n
-            correct += int(np.count_nonzero(out.argmax(axis=1) == batch.labels))
+            correct += int(np.count_nonzero(_classify(loss, out) == batch.labels))
             seen += n
             bar.update(n, loss=total_loss / seen, acc=correct / seen)
         elapsed = time.perf_counter() - t0

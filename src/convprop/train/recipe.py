@@ -200,7 +200,7 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
     from .. import models
     from ..data import channel_stats, load_dataset
     from ..io import load_checkpoint
-    from ..layers import CrossEntropyLoss
+    from ..layers.loss import criterion_for
     from ..optim import build_optimizer, build_schedule
     from ..plot import have_matplotlib, plot_history
     from .callbacks import SaveCheckpoint
@@ -246,10 +246,6 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
                          f"{cfg.dataset} holds {len(spatial)}-D examples of shape "
                          f"{tuple(train.images.shape[1:])}; models for it: {', '.join(fits)}")
     size = input_size_of(spatial)
-    mean, std = channel_stats(train.images)
-    x_train, x_test = (prepare_images(d.images, mean, std) for d in (train, test))
-    say(f"data: {cfg.dataset}: {len(x_train)} training and {len(x_test)} test examples of "
-        f"{'x'.join(map(str, train.images.shape[1:]))}, {len(train.classes)} classes")
     if cfg.augment and len(spatial) != 2:
         say(f"note: --augment (random crop and flip) is for 2-D images; the {len(spatial)}-D "
             f"{cfg.dataset} data is used as it is")
@@ -258,6 +254,15 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
     model_args = {"in_channels": channels, "num_classes": len(train.classes),
                   "input_size": size, **cfg.model_args}
     model = models.build(cfg.model, rng=rng, **model_args)
+    loss = criterion_for(model)  # CrossEntropyLoss unless the model says otherwise
+    # a model with a fixed input scaling (LeNet-5 as published) gives it as mean/std, so the
+    # checkpoint's preprocess record (and evaluate/predict/explain) apply it too
+    fixed = getattr(model, "input_normalization", None)
+    mean, std = fixed() if fixed is not None else channel_stats(train.images)
+    x_train, x_test = (prepare_images(d.images, mean, std) for d in (train, test))
+    say(f"data: {cfg.dataset}: {len(x_train)} training and {len(x_test)} test examples of "
+        f"{'x'.join(map(str, train.images.shape[1:]))}, {len(train.classes)} classes"
+        + (" (the model's own input scaling)" if fixed is not None else ""))
     if cfg.model == "onnx":  # pin the file's digest: a resumed run must find the same bytes
         cfg = replace(cfg, model_args={**cfg.model_args, "sha256": model.config["sha256"]})
     elif cfg.init and ckpt is None:  # a PyTorch state_dict for this zoo model
@@ -266,7 +271,6 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
         say(f"initial weights: {cfg.init}")
     if cfg.sync_bn:  # same parameters and buffers: checkpoints load either way
         model = SyncBatchNorm.convert(model, comm)
-    loss = CrossEntropyLoss()
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), **_optimizer_kwargs(cfg))
     schedule = build_schedule(cfg.schedule, optimizer, horizon)
     history, start = History(), 0
