@@ -141,6 +141,14 @@ def _by_dim(name, make, dims=(1, 2, 3)):
     return {f"{name}{nd}d": (make(nd), getattr(F, f"{name}{nd}d_backward")) for nd in dims}
 
 
+def _named(fn, **kw):
+    """``fn(dy, cache, **kw)`` under fn's own name (the checks match error messages on it)."""
+    def backward(dy, cache):
+        return fn(dy, cache, **kw)
+    backward.__name__ = fn.__name__
+    return backward
+
+
 KERNELS = {
     **_by_dim("conv", _conv),
     "conv3d_true_convolution": (_conv(3, "convolution"), F.conv3d_backward),
@@ -148,6 +156,18 @@ KERNELS = {
     "conv_transpose1d_true_convolution": (_conv_t(1, "convolution"),
                                           F.conv_transpose1d_backward),
     "linear": (_linear, F.linear_backward),
+    "linear_meprop": (_linear, _named(F.linear_meprop_backward, k=2)),
+    "linear_meprop_unified": (_linear, _named(F.linear_meprop_backward, k=2, unified=True)),
+    "conv2d_meprop_channels": (_conv(2), _named(F.conv2d_meprop_backward, k=2)),
+    "conv2d_meprop_elements_unified": (_conv(2), _named(F.conv2d_meprop_backward, k=5,
+                                                         unified=True, granularity="element")),
+    "sign": (_x4(F.sign_forward), F.sign_backward),
+    "sign_stochastic": (lambda dt, rng: F.sign_forward(
+        _arr(rng, (2, 3, 5, 4), dt), stochastic=True, training=True, rng=rng), F.sign_backward),
+    "binarize_weight": (lambda dt, rng: F.binarize_weight_forward(_arr(rng, (6, 2, 3, 3), dt)),
+                        F.binarize_weight_backward),
+    "binarize_weight_xnor": (lambda dt, rng: F.binarize_weight_forward(
+        _arr(rng, (6, 2, 3, 3), dt), scale="mean"), F.binarize_weight_backward),
     "relu": (_x4(F.relu_forward), F.relu_backward),
     "leaky_relu": (_x4(F.leaky_relu_forward), F.leaky_relu_backward),
     "sigmoid": (_x4(F.sigmoid_forward), F.sigmoid_backward),

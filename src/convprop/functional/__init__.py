@@ -11,6 +11,8 @@ from .adaptive_pooling import *  # noqa: F401,F403
 from .adaptive_pooling import __all__ as _adaptive_pooling
 from .alpha_pooling import *  # noqa: F401,F403
 from .alpha_pooling import __all__ as _alpha_pooling
+from .binary import *  # noqa: F401,F403
+from .binary import __all__ as _binary
 from .conv import *  # noqa: F401,F403
 from .conv import __all__ as _conv
 from .conv_transpose import *  # noqa: F401,F403
@@ -27,6 +29,8 @@ from .lp_pooling import *  # noqa: F401,F403
 from .lp_pooling import __all__ as _lp_pooling
 from .loss import *  # noqa: F401,F403
 from .loss import __all__ as _loss
+from .meprop import *  # noqa: F401,F403
+from .meprop import __all__ as _meprop
 from .mixed_pooling import *  # noqa: F401,F403
 from .mixed_pooling import __all__ as _mixed_pooling
 from .normalization import *  # noqa: F401,F403
@@ -46,7 +50,7 @@ from .unpooling import __all__ as _unpooling
 from .wavelet_pooling import *  # noqa: F401,F403
 from .wavelet_pooling import __all__ as _wavelet_pooling
 
-__all__ = [*_activation, *_adaptive_pooling, *_alpha_pooling, *_conv, *_conv_transpose,
-           *_dft_pooling, *_dropout, *_lenet_classic, *_linear, *_loss, *_lp_pooling,
-           *_mixed_pooling, *_normalization, *_pooling, *_reshape, *_roi_pooling, *_shortcut,
-           *_stochastic_pooling, *_unpooling, *_wavelet_pooling]
+__all__ = [*_activation, *_adaptive_pooling, *_alpha_pooling, *_binary, *_conv,
+           *_conv_transpose, *_dft_pooling, *_dropout, *_lenet_classic, *_linear, *_loss,
+           *_lp_pooling, *_meprop, *_mixed_pooling, *_normalization, *_pooling, *_reshape,
+           *_roi_pooling, *_shortcut, *_stochastic_pooling, *_unpooling, *_wavelet_pooling]

@@ -15,7 +15,7 @@ import numpy as np
 from ..functional.conv import _pads as conv_pads
 from ..functional.conv import flip_kernel
 from ..layers import activation, conv, dropout, linear, normalization, pooling, reshape, roi
-from ..layers import shortcut
+from ..layers import binary, shortcut
 from ._lib import ExportError
 from .export_compose import COMPOSED, avg_pool
 from .export_nodes import NODE_EXPORTERS
@@ -27,8 +27,8 @@ def _ints(t):
     return [int(v) for v in t]
 
 
-def _conv(ctx, m, path, x):
-    w = m.weight.value
+def _conv(ctx, m, path, x, weight=None):
+    w = m.weight.value if weight is None else weight
     if m.mode == "convolution":
         w = flip_kernel(w)
     ins = [x, ctx.const(f"{path}.weight", w)]
@@ -163,11 +163,25 @@ def _lrn(ctx, m, path, x):
                     beta=float(m.beta), bias=float(m.k))
 
 
-def _linear(ctx, m, path, x):
-    ins = [x, ctx.const(f"{path}.weight", m.weight.value)]
+def _linear(ctx, m, path, x, weight=None):
+    ins = [x, ctx.const(f"{path}.weight", m.weight.value if weight is None else weight)]
     if m.bias is not None:
         ins.append(ctx.const(f"{path}.bias", m.bias.value))
     return ctx.node(path, "Gemm", ins, transB=1)
+
+
+def _binary(ctx, m, path, x):
+    """BinaryLinear / BinaryConv2d at evaluation: Gemm / Conv with the weight the forward
+    uses, alpha * sign(W) (never the latent real weight the optimizer trains)."""
+    w = m.binary_weight(training=False)
+    return (_linear if isinstance(m, linear.Linear) else _conv)(ctx, m, path, x, weight=w)
+
+
+def _sign(ctx, m, path, x):
+    """Sign at evaluation, +1 for x >= 0 (ONNX's Sign gives 0 at 0): Where(x < 0, -1, 1)."""
+    neg = ctx.node(path, "Less", [x, ctx.const(f"{path}.zero", np.float32(0))])
+    return ctx.node(path, "Where", [neg, ctx.const(f"{path}.minus_one", np.float32(-1)),
+                                    ctx.const(f"{path}.one", np.float32(1))])
 
 
 def _simple(op, **attrs):
@@ -239,6 +253,8 @@ EXPORTERS = {
     normalization._BatchNorm: _batch_norm,
     normalization.LocalResponseNorm: _lrn,
     linear.Linear: _linear,
+    binary._Binary: _binary,   # before Linear / Conv2d in a binary layer's MRO
+    binary.Sign: _sign,
     activation.ReLU: _simple("Relu"),
     activation.LeakyReLU: _simple("LeakyRelu", alpha=lambda m: float(m.negative_slope)),
     activation.Sigmoid: _simple("Sigmoid"),
