@@ -126,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split",
                        description="Loss, accuracy, top-5 and the confusion matrix of a "
-                       "checkpoint on a dataset split.")
+                       "checkpoint on a dataset split, with the model's criterion (cross-"
+                       "entropy; eq. 9 and the smallest penalty for lenet5_classic).")
     e.add_argument("checkpoint")
     e.add_argument("--dataset", choices=datasets,
                    help="default: the dataset the checkpoint was trained on")
@@ -136,8 +137,10 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("predict", help="classify images with a checkpoint",
                        description="Print the predicted class and its probability for each "
-                       "image (PNG/JPEG need Pillow; .npy arrays hold raw 0..255 pixels). "
-                       "Values must be finite and within 0..255 give or take 10%% of the "
+                       "image, as the model's criterion reads its outputs (the softmax of "
+                       "logits; for lenet5_classic's RBF penalties y, softmax(-y)) "
+                       "(PNG/JPEG need Pillow; .npy arrays hold raw 0..255 pixels). "
+                       "Values must be finite and within 0..255 give or take 10% of the "
                        "range (-25.5..280.5); anything else is refused, naming the file.")
     r.add_argument("checkpoint")
     r.add_argument("images", nargs="+")

@@ -4,6 +4,13 @@
 ``checkpoint.safetensors`` (resumable, written after every epoch), ``history.json``,
 ``history.csv``, ``metrics.json`` (test loss, accuracy, top-5, confusion matrix) and, when
 matplotlib is installed, ``curves.png``.
+
+The model chooses two things itself when it defines them: its training criterion
+(``criterion()``, see :func:`convprop.layers.loss.criterion_for`; cross-entropy otherwise),
+which also reads its outputs as classes, and a fixed input scaling
+(``input_normalization() -> (mean, std)`` on the [0, 1] pixel scale) used in place of the
+training data's per-channel statistics and recorded in the checkpoint like them.
+``lenet5_classic`` defines both (eq. 9's RBF criterion, the paper's [-0.1, 1.175] scaling).
 """
 
 from __future__ import annotations
