@@ -129,3 +129,22 @@ def test_trace_with_the_models_criterion(trained, tmp_path):
     tr = trace(model, x, labels[:1], loss=loss, lr=0.01, training=True)
     assert "RBFLoss" in tr.to_json()
     assert float(loss.forward(model.predict(x), labels[:1])[0]) == pytest.approx(before)
+
+
+def test_resume_is_bit_identical(capsys, tmp_path):
+    """1 epoch then --resume to 2 equals 2 epochs straight: the criterion and the fixed input
+    scaling come back with the model."""
+    base = ["--model", "lenet5_classic", "--limit", "300", "--batch-size", "50", "--quiet",
+            "--schedule", "none"]  # a cosine horizon of 1 or 2 epochs would differ
+    assert main(["train", *base, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main(["train", *base, "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b" / "checkpoint.safetensors"),
+                 "--epochs", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    a = _load_model(str(tmp_path / "a" / "checkpoint.safetensors"))[1].state_dict()
+    b = _load_model(str(tmp_path / "b" / "checkpoint.safetensors"))[1].state_dict()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    ha = json.loads((tmp_path / "a" / "history.json").read_text())["epochs"]
+    hb = json.loads((tmp_path / "b" / "history.json").read_text())["epochs"]
+    assert [r["loss"] for r in ha] == [r["loss"] for r in hb]
