@@ -24,7 +24,13 @@ MODELS = {"lenet5": lenet5, "lenet5_classic": lenet5_classic, "alexnet_cifar": a
           "vgg_cifar": vgg_cifar, "resnet20": resnet20, "googlenet_mini": googlenet_mini,
           "c3d_mini": c3d_mini, "cnn1d": cnn1d}
 
-_BUILDERS = {**MODELS, **IMPORTED}
+
+
+def _builders() -> dict:
+    """Every name ``build`` accepts: the zoo (read at call time, so an entry added to
+    ``MODELS`` later, e.g. by a test, is buildable) and the imported-network builders."""
+    return {**MODELS, **IMPORTED}
+
 
 #: How many spatial axes each zoo model's input has: (N, C, L), (N, C, H, W), (N, C, D, H, W).
 SPATIAL_DIMS = {name: 2 for name in MODELS} | {"c3d_mini": 3, "cnn1d": 1}
@@ -48,7 +54,7 @@ def build(name: str, *, rng: np.random.Generator | None = None, dtype=np.float32
     (tuples as lists), which a checkpoint stores so that ``build(**config)`` rebuilds the same
     architecture. ``rng`` and ``dtype`` are not part of it: they choose the weights and their
     precision, not the architecture."""
-    if not isinstance(name, str) or name not in _BUILDERS:
+    if not isinstance(name, str) or name not in _builders():
         raise ValueError(f"models.build: unknown model {name!r}, expected one of "
                          f"{sorted(MODELS)} (or 'onnx' with path=)")
     if rng is not None and not isinstance(rng, np.random.Generator):
@@ -122,10 +128,11 @@ def check_config(config, *, op: str = "models.check_config") -> dict:
     if not isinstance(config, dict):
         raise TypeError(f"{op}: config must be a dict, got {type(config).__name__}")
     name = config.get("name")
-    if not isinstance(name, str) or name not in _BUILDERS:
+    builders = _builders()
+    if not isinstance(name, str) or name not in builders:
         raise ValueError(f"{op}: unknown model {str(name)[:100]!r}, expected one of "
                          f"{sorted(MODELS)} (or 'onnx' with path=)")
-    params = inspect.signature(_BUILDERS[name]).parameters
+    params = inspect.signature(builders[name]).parameters
     allowed = sorted(k for k, p in params.items()
                      if p.kind == p.KEYWORD_ONLY and k not in ("rng", "dtype"))
     for key, v in config.items():
