@@ -201,6 +201,11 @@ def _layers(rng):
         ("mixed_maxavg3d", _seq(L.MixedMaxAvgPool3d(2)), (2, 2, 4, 4, 4)),
         ("gated1d", _seq(L.GatedPool1d(2)), (2, 3, 6)),
         ("gated3d", _seq(L.GatedPool3d(2)), (2, 2, 4, 4, 4)),
+        # binarized layers: the exported weight is alpha * sign(W), never the latent W
+        ("binary_linear", _seq(L.Flatten(), L.BinaryLinear(12, 5, **kw)), (2, 3, 2, 2)),
+        ("binary_conv_xnor", _seq(L.BinaryConv2d(2, 3, 3, weight_scale="mean", **kw)),
+         (2, 2, 5, 5)),
+        ("sign", _seq(L.Sign()), (2, 3, 4, 4)),
     ]
 
 

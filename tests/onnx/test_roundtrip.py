@@ -43,22 +43,35 @@ def roundtrip(model, shape, rng, x=None, flip=False, params=True, rtol=1e-9):
     return imported
 
 
+def _composed(model) -> bool:
+    """A model with a layer ONNX has no operator for: its ONNX form has parameters of its own
+    (e.g. a depthwise Conv's window), so only outputs and input gradients compare."""
+    return any(isinstance(m, tuple(COMPOSED)) or getattr(m, "divisor_override", None) or
+               getattr(m, "ceil_mode", False) or getattr(m, "track_running_stats", 1) is False
+               or hasattr(m, "binary_weight")  # the file holds alpha * sign(W), not W
+               for m in model.modules())
+
+
 @pytest.mark.parametrize("key", sorted(ZOO))
 def test_zoo_round_trip(key, rng):
     model, shape = zoo_model(key, rng)
-    imported = roundtrip(model, shape, rng)
+    imported = roundtrip(model, shape, rng, params=not _composed(model))
     chain = key in ("lenet5", "alexnet_cifar", "vgg_cifar", "c3d_mini", "cnn1d")
     assert isinstance(imported, ImportedSequential if chain else GraphModule)
     if chain:
         assert isinstance(imported, Sequential)
 
 
-@pytest.mark.parametrize("name", CASES)
+# Sign exports as Where(Less(x, 0), -1, 1), its evaluation-time function; the importer's set
+# has no comparison operators, and its straight-through backward is a training rule, not the
+# derivative of that function, so it has no round trip to check (onnxruntime checks the export)
+NO_ROUND_TRIP = {"sign"}
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n not in NO_ROUND_TRIP])
 def test_layer_round_trip(name, rng):
     model, shape = layer_case(name, rng)
-    composed = any(isinstance(m, tuple(COMPOSED)) or getattr(m, "divisor_override", None) or
-                   getattr(m, "ceil_mode", False) or getattr(m, "track_running_stats", 1) is False
-                   for m in model.modules())
+    composed = _composed(model)
     # float attributes and composed constants (1/divisor, 1/p, ...) are float32 in the file;
     # a composed layer's ONNX form has parameters of its own (e.g. a depthwise Conv's window)
     roundtrip(model, shape, rng, flip=name == "conv2d_convolution_mode",

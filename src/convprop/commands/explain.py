@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
 def _checkpoint_trace(a):
     from ..cli import _load_model
     from ..explain.trace import trace
-    from ..layers.loss import CrossEntropyLoss
+    from ..layers.loss import criterion_for
     from ._example import read_example
 
     if a.input is None or a.target is None:
@@ -48,7 +48,7 @@ def _checkpoint_trace(a):
     if not 0 <= a.target < k:
         raise ValueError(f"target {a.target} is out of range: the model has {k} classes "
                          f"(0..{k - 1})")
-    tr = trace(model, x, np.array([a.target]), loss=CrossEntropyLoss(), lr=a.lr,
+    tr = trace(model, x, np.array([a.target]), loss=criterion_for(model), lr=a.lr,
                training=not a.eval)
     classes = ckpt.extra.get("classes")
     name = classes[a.target] if classes and a.target < len(classes) else str(a.target)

@@ -63,7 +63,7 @@ def _features(a, model, pre):
 
 def _confusion(a, ckpt, model, pre):
     from ..data import load_dataset
-    from ..layers.loss import CrossEntropyLoss
+    from ..layers.loss import criterion_for
     from ..plot.network import plot_confusion
     from ..train import evaluate
     from ..train.recipe import _check_same_data, prepare_images
@@ -74,7 +74,7 @@ def _confusion(a, ckpt, model, pre):
     data = load_dataset(name, a.split, root=a.data_dir)
     _check_same_data(a.checkpoint, ckpt, data, "show confusion")   # as evaluate does
     images, labels = data.images[:a.limit], data.labels[:a.limit]
-    m = evaluate(model, CrossEntropyLoss(), (prepare_images(images, pre["mean"], pre["std"]),
+    m = evaluate(model, criterion_for(model), (prepare_images(images, pre["mean"], pre["std"]),
                                              labels))
     return plot_confusion(m["confusion"], ckpt.extra.get("classes"),
                           title=f"confusion matrix, {name} {a.split}: {len(labels)} examples, "

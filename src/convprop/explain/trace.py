@@ -260,7 +260,11 @@ def _layers(model: Module, prefix: str = ""):
         yield prefix or type(model).__name__, model
 
 
-def _default_loss(target) -> Loss:
+def _default_loss(target, model=None) -> Loss:
+    """The model's own criterion when it defines one (LeNet-5 as published: eq. 9 on its RBF
+    penalties), else cross-entropy for integer targets and MSE for real ones."""
+    if model is not None and getattr(model, "criterion", None) is not None:
+        return model.criterion()
     t = np.asarray(target)
     return CrossEntropyLoss() if np.issubdtype(t.dtype, np.integer) else MSELoss()
 
@@ -319,7 +323,7 @@ def trace(model: Module, x, target, *, loss: Loss | None = None, lr: float = 0.1
                for b in m._buffers]
     dtype = next(iter(params.values())).value.dtype if params else np.float64
     x = np.asarray(x, dtype=dtype)
-    loss = _default_loss(target) if loss is None else loss
+    loss = _default_loss(target, model) if loss is None else loss
     layers = list(_layers(net))
     owner = {id(p): f"{n}.{k}" if n else k for n, m in net.named_modules()
              for k, p in m._parameters.items() if p is not None}

@@ -11,11 +11,13 @@ from . import init
 from ._summary import layer_table, summary
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh, relu_rule
 from .container import Concat, Residual, Sequential
+from .binary import (BinaryConv2d, BinaryLinear, ClipLatentWeights, Sign, clip_latent_weights,
+                     pack_binary_weights)
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
 from .lenet_classic import EuclideanRBF, MaskedConv2d, RBFLoss, ScaledTanh, Subsampling2d
 from .linear import Linear
-from .loss import CrossEntropyLoss, Loss, MSELoss
+from .loss import CrossEntropyLoss, Loss, MSELoss, criterion_for
 from .module import Module, Parameter, StateDictError
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LocalResponseNorm
 from .pooling import (LPPool1d, LPPool2d, LPPool3d, SumPool1d, SumPool2d, SumPool3d,
@@ -47,6 +49,9 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "BinaryConv2d",
+    "BinaryLinear",
+    "ClipLatentWeights",
     "Concat",
     "Conv1d",
     "Conv2d",
@@ -101,6 +106,7 @@ __all__ = [
     "ScaledTanh",
     "Sequential",
     "Sigmoid",
+    "Sign",
     "StateDictError",
     "StochasticPool1d",
     "StochasticPool2d",
@@ -111,8 +117,11 @@ __all__ = [
     "SumPool3d",
     "Tanh",
     "WaveletPool2d",
+    "clip_latent_weights",
+    "criterion_for",
     "init",
     "layer_table",
+    "pack_binary_weights",
     "relu_rule",
     "summary",
 ]
