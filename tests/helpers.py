@@ -44,3 +44,16 @@ def rel_error(a, b) -> float:
     den = max(np.linalg.norm(a) + np.linalg.norm(b), 1e-300)
     return float(np.linalg.norm(a - b) / den)
 
+
+
+def run_cli(capsys, *argv):
+    """``convprop`` run in-process: ``(exit status, stdout, stderr)``; arguments may be paths.
+    argparse's exits (``--help``, usage errors) count as a status, not an exception. (convprop
+    is imported when called, so importing this module still imports nothing of it.)"""
+    from convprop.cli import main
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

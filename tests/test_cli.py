@@ -5,17 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from convprop.cli import main
+from helpers import run_cli as _run
 from convprop.io import load_checkpoint
-
-
-def _run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse: --help and usage errors
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.mark.parametrize("cmd", [[], ["train"], ["evaluate"], ["predict"]])

@@ -5,13 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from convprop.cli import main
-
-
-def _run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from helpers import run_cli as _run
 
 
 @pytest.mark.parametrize("model, dataset, example", [

@@ -8,18 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from convprop.cli import main
+from helpers import run_cli as _run
 from convprop.io import save_checkpoint
 from convprop.models import build
-
-
-def _run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ input to the command is one line and exit status 1."""
 import numpy as np
 import pytest
 
-from convprop.cli import main
+from helpers import run_cli as _run
 from convprop.explain import METHODS, attribute, deconvnet_projection, saliency_map
 from convprop.explain.resample import interpolate
 
@@ -89,14 +89,6 @@ def test_plot_errors():
 
 
 # ---------------------------------------------------------------------- the command
-
-def _run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

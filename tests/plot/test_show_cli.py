@@ -8,20 +8,11 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from convprop.cli import main  # noqa: E402
+from helpers import run_cli as _run
 from convprop.io import save_checkpoint  # noqa: E402
 from convprop.models import build  # noqa: E402
 
 PRE = {"mean": [0.1307], "std": [0.3081], "channels": 1, "size": 28}
-
-
-def _run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -10,21 +10,13 @@ import json
 import numpy as np
 import pytest
 
+from helpers import run_cli as _run
 from convprop.cli import _load_model, main
 from convprop.data import load_dataset
 from convprop.layers.lenet_classic import RBFLoss, rbf_predict
 from convprop.train.recipe import prepare_images
 
 LIMIT = 2000
-
-
-def _run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
