@@ -18,15 +18,9 @@ torch = pytest.importorskip("torch", reason="PyTorch not installed: weight tests
 st_torch = pytest.importorskip("safetensors.torch", reason="safetensors not installed")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from twins import torch_zoo  # noqa: E402
+from zoo_configs import SMALL  # noqa: E402
 
-ZOO = {"lenet5": ({}, (1, 28, 28)),
-       "lenet5_classic": (dict(input_size=28), (1, 28, 28)),  # C3's mask, the RBF codes
-       "alexnet_cifar": (dict(width=4), (3, 32, 32)),
-       "vgg_cifar": (dict(stages=((4,), (8,)), hidden=8, input_size=16), (3, 16, 16)),
-       "resnet20": (dict(widths=(4, 8, 16), blocks_per_stage=1, input_size=16), (3, 16, 16)),
-       "googlenet_mini": (dict(input_size=8), (3, 8, 8)),
-       "c3d_mini": (dict(input_size=(4, 8, 8), widths=(2, 4, 4)), (1, 4, 8, 8)),
-       "cnn1d": (dict(input_size=64, widths=(4, 4, 4), pools=(2, 2, 2)), (1, 64))}
+ZOO = SMALL
 
 
 def twin(name, seed=0):

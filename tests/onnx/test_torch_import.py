@@ -21,14 +21,9 @@ torch = pytest.importorskip("torch", reason="PyTorch not installed: torch import
 nn = torch.nn
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from twins import torch_zoo  # noqa: E402
+from zoo_configs import SMALL  # noqa: E402
 
-TWINS = {"lenet5": ({}, (1, 28, 28)),
-         "alexnet_cifar": (dict(width=4), (3, 32, 32)),
-         "vgg_cifar": (dict(stages=((4,), (8,)), hidden=8, input_size=16), (3, 16, 16)),
-         "resnet20": (dict(widths=(4, 8, 16), blocks_per_stage=1, input_size=16), (3, 16, 16)),
-         "googlenet_mini": (dict(input_size=8), (3, 8, 8)),
-         "c3d_mini": (dict(input_size=(4, 8, 8), widths=(2, 4, 4)), (1, 4, 8, 8)),
-         "cnn1d": (dict(input_size=64, widths=(4, 4, 4), pools=(2, 2, 2)), (1, 64))}
+TWINS = {k: v for k, v in SMALL.items() if k != "lenet5_classic"}  # not exported via torch here
 
 
 def randomize(model, seed=0):
