@@ -165,3 +165,48 @@ def test_cannot_densify(rng):
         dense.backward(np.zeros((1, 3, 4, 5)), cache)
     with pytest.raises(ValueError, match=r"^PixelCrossEntropyLoss: no pixel is selected"):
         PixelCrossEntropyLoss().forward(y, -np.ones((1, 4, 4), int))
+
+
+def test_refuses_layers_whose_forward_or_backward_it_would_replace(rng):
+    """A BinaryConv2d/BinaryLinear (forward alpha*sign(W), STE backward), a meProp Conv2d or
+    Linear (top-k per example, not per patch) and a stochastic Sign cannot be densified: the
+    dense convolution would silently compute something else."""
+    from convprop.layers.binary import BinaryConv2d, BinaryLinear, Sign
+    kw = {"rng": rng, "dtype": np.float64}
+    cases = [
+        (Sequential(BinaryConv2d(1, 2, 3, **kw), Flatten(), Linear(98, 2, **kw)),
+         r"^to_dense: layer 0 \(BinaryConv2d\) cannot be densified: it subclasses Conv2d"),
+        (Sequential(Conv2d(1, 2, 3, **kw), Flatten(), BinaryLinear(98, 2, **kw)),
+         r"^to_dense: layer 2 \(BinaryLinear\) cannot be densified: it subclasses Linear"),
+        (Sequential(Conv2d(1, 2, 3, meprop_k=1, **kw), Flatten(), Linear(98, 2, **kw)),
+         r"^to_dense: layer 0 \(Conv2d\) uses a meProp backward"),
+        (Sequential(Conv2d(1, 2, 3, **kw), Flatten(), Linear(98, 2, meprop_k=1, **kw)),
+         r"^to_dense: layer 2 \(Linear\) uses a meProp backward"),
+        (Sequential(Sign(stochastic=True, rng=rng), Conv2d(1, 2, 3, **kw), Flatten(),
+                    Linear(98, 2, **kw)), r"^to_dense: layer 0 \(Sign\) is stochastic"),
+    ]
+    for model, match in cases:
+        with pytest.raises(ValueError, match=match):
+            to_dense(model, 9)
+
+
+def test_deterministic_sign_and_readonly_noncontiguous_input(rng):
+    """Sign is element-wise, so it densifies (forward and its straight-through backward);
+    the image may be read-only and non-contiguous, batch 1."""
+    from convprop.layers.binary import Sign
+    kw = {"rng": rng, "dtype": np.float64}
+    model = Sequential(Conv2d(1, 3, 3, stride=2, **kw), Sign(), MaxPool2d(2),
+                       Flatten(), Linear(12, 2, **kw))                   # 11 -> 5 -> 2
+    P = 11
+    x = np.asfortranarray(rng.standard_normal((1, 1, 8, 9)) * 0.5)
+    x.flags.writeable = False
+    dense = to_dense(model, P)
+    y, cache = dense.forward(x, training=True)
+    np.testing.assert_allclose(y, loop_forward(model, x, P), rtol=1e-12, atol=1e-13)
+    dy = rng.standard_normal(y.shape)
+    want_grads, want_dx = loop_backward(model, x, P, dy)
+    model.zero_grad()
+    dx = dense.backward(dy, cache)
+    for p, g in zip(model.parameters(), want_grads):
+        np.testing.assert_allclose(p.grad, g, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-11, atol=1e-12)

@@ -21,9 +21,13 @@ left of the centre. :func:`image_patches` builds exactly these patches (the loop
 What densifies: Conv2d (padding 0: a zero padding inside the patch classifier pads each
 patch's own border, which no single pass can reproduce; any stride, dilation, groups),
 MaxPool2d and AvgPool2d (padding 0, no ceil_mode), element-wise activations (ReLU,
-LeakyReLU, Sigmoid, Tanh, Identity), Flatten followed by Linear, Linear on a 1x1 map, and
-nested Sequentials. Anything else (batch norm, dropout, LRN, ...) is a ValueError naming
-the layer: its output for a patch depends on more than the patch's window.
+LeakyReLU, Sigmoid, Tanh, Identity, the deterministic binary Sign), Flatten followed by
+Linear, Linear on a 1x1 map, and nested Sequentials. Anything else is a ValueError naming
+the layer: batch norm, dropout, LRN, ... (the output for a patch depends on more than the
+patch's window or on random draws), a Conv2d/Linear with a meProp backward (its top-k would
+run over every pixel's gradient at once, not per patch), and subclasses of the layers above
+such as BinaryConv2d / BinaryLinear (the dense convolution would use their latent weight and
+the plain backward, not the subclass's forward and backward).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 from .. import functional as F
 from .._checks import check_dy, positive_int
 from ..layers.activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from ..layers.binary import Sign
 from ..layers.container import Sequential
 from ..layers.conv import Conv2d
 from ..layers.linear import Linear
@@ -46,6 +51,24 @@ from ..layers.reshape import Flatten, Identity
 __all__ = ["DenseNet", "PixelCrossEntropyLoss", "image_patches", "patch_pads", "to_dense"]
 
 _ELEMENTWISE = (ReLU, LeakyReLU, Sigmoid, Tanh, Identity)
+#: Layers rewritten by to_dense, matched by exact type: a subclass may change the forward.
+_REWRITTEN = (Conv2d, Linear, MaxPool2d, AvgPool2d)
+
+
+def _refuse(op: str, i: int, m: Module) -> str | None:
+    """Why layer i cannot be densified although it is an instance of a supported type."""
+    name = type(m).__name__
+    if isinstance(m, _REWRITTEN) and type(m) not in _REWRITTEN:
+        return (f"{op}: layer {i} ({name}) cannot be densified: it subclasses "
+                f"{next(c for c in _REWRITTEN if isinstance(m, c)).__name__} and its own "
+                f"forward/backward would be replaced by the plain one")
+    if getattr(m, "meprop_k", None) is not None:
+        return (f"{op}: layer {i} ({name}) uses a meProp backward, whose top-k would run "
+                f"over all pixels at once: cannot be densified (set meprop_k=None)")
+    if isinstance(m, Sign) and m.stochastic:
+        return (f"{op}: layer {i} (Sign) is stochastic: each patch would draw its own "
+                f"binarization, which one dense pass cannot reproduce")
+    return None
 
 
 def patch_pads(patch_size: int) -> tuple[int, int]:
@@ -191,6 +214,9 @@ def to_dense(model: Module, patch_size: int, *, in_channels: int | None = None) 
     out, pending_flat = [], None
     for i, m in enumerate(layers):
         name = type(m).__name__
+        why = _refuse(op, i, m)
+        if why is not None:
+            raise ValueError(why)
         if isinstance(m, Conv2d):
             _no_pad(op, i, m, m.padding)
             out.append(_DenseConv(m, tuple(a * b for a, b in zip(m.dilation, d)),
@@ -212,14 +238,11 @@ def to_dense(model: Module, patch_size: int, *, in_channels: int | None = None) 
             div = m.divisor_override or int(np.prod(m.kernel_size))
             out.append(_DenseAvgPool(h.shape[1], m.kernel_size, d, div, dtype))
             d = tuple(a * b for a, b in zip(d, m.stride))
-        elif isinstance(m, _ELEMENTWISE):
+        elif isinstance(m, (*_ELEMENTWISE, Sign)):
             out.append(m)
         elif isinstance(m, Flatten):
             pending_flat = h.shape[1:]
         elif isinstance(m, Linear):
-            if getattr(m, "meprop_k", None) is not None:
-                raise ValueError(f"{op}: layer {i} (Linear) uses a meProp backward, whose "
-                                 f"top-k would run over all pixels at once: cannot be densified")
             C, hh, ww = pending_flat if pending_flat is not None else (h.shape[1], 1, 1)
             if pending_flat is None and h.ndim == 4 and h.shape[2:] != (1, 1):
                 raise ValueError(f"{op}: layer {i} (Linear) follows a {h.shape[2:]} map "
@@ -231,7 +254,7 @@ def to_dense(model: Module, patch_size: int, *, in_channels: int | None = None) 
             raise ValueError(f"{op}: layer {i} ({name}) cannot be densified: its output for a "
                              f"patch depends on more than the patch's window (supported: "
                              f"Conv2d, MaxPool2d, AvgPool2d without padding, element-wise "
-                             f"activations, Flatten + Linear)")
+                             f"activations, deterministic Sign, Flatten + Linear)")
         if isinstance(m, Linear):
             h = m.predict(h.reshape(1, -1)).reshape(1, -1, 1, 1)
         elif not isinstance(m, Flatten):
