@@ -212,3 +212,15 @@ def test_binarize_weight_hostile_dtypes_errors(scale, rng):
         binarize_weight_forward(w, scale="max")
     with raises("binarize_weight", r"w must be at least 2-D"):
         binarize_weight_forward(np.zeros(3))
+
+
+@pytest.mark.parametrize("scale", ["none", "mean"])
+def test_weight_ste_passes_at_the_clip_boundary(scale, rng):
+    # clipping puts latent weights at exactly +-1 (BNN Algorithm 1): 1_{|W| <= 1} must let
+    # their gradient through, or a clipped weight could never move back
+    w = np.array([[-1.0, 1.0, 0.0, -0.0, 1.0000001, -3.0]])
+    dy = rng.standard_normal(w.shape)
+    _, cache = binarize_weight_forward(w, scale=scale)
+    dw = binarize_weight_backward(dy, cache)
+    np.testing.assert_allclose(dw, loop_weight_grad(dy, w, scale), rtol=1e-12, atol=1e-14)
+    assert np.all(cache.pass_mask == [[True, True, True, True, False, False]])

@@ -218,3 +218,18 @@ def test_clip_callback_answers_every_hook():
     assert cb.on_epoch_logs(None, {}) is None and cb.on_loss_begin(None, None) is None
     with pytest.raises(AttributeError, match="ClipLatentWeights has no attribute 'rate'"):
         cb.rate
+
+
+def test_pack_binary_weights_zero_is_plus_one_and_unpacks_to_the_forward_weight():
+    # sign(0) = +1 (BNN eq. 1) in the packed bits as in the forward; bits and alphas give back
+    # exactly the weight the forward uses
+    for scale in ("none", "mean"):
+        m = BinaryLinear(3, 4, weight_scale=scale, rng=np.random.default_rng(2))
+        m.weight.value = np.array([[0.0, -0.0, -0.5], [0.25, -1.0, 1.0],
+                                   [0.0, 0.0, 0.0], [-0.1, 0.0, 0.3]], np.float32)
+        packed = pack_binary_weights(Sequential(m))
+        bits = np.unpackbits(packed["0.bits"], count=12).reshape(4, 3)
+        signs = np.where(bits == 1, 1.0, -1.0)
+        assert np.all(signs[:, :1] == [[1], [1], [1], [-1]]) and np.all(signs[2] == 1)
+        alpha = packed["0.alpha"][:, None] if scale == "mean" else 1.0
+        np.testing.assert_array_equal((alpha * signs).astype(np.float32), m.binary_weight())
