@@ -208,3 +208,13 @@ def test_deterministic_sign_and_readonly_noncontiguous_input(rng):
     y, _ = to_dense(model, P).forward(x)
     np.testing.assert_allclose(y, loop_forward(model, x, P), rtol=1e-12, atol=1e-13)
     check_dense_backward(model, x, P, rng)
+
+
+def test_avg_pool_divisor_override(rng):
+    kw = {"rng": rng, "dtype": np.float64}
+    model = Sequential(Conv2d(1, 2, 3, stride=2, **kw), AvgPool2d(2, divisor_override=3),
+                       Flatten(), Linear(8, 3, **kw))                      # 11 -> 5 -> 2
+    x = rng.standard_normal((1, 1, 5, 6))
+    y, _ = to_dense(model, 11).forward(x)
+    np.testing.assert_allclose(y, loop_forward(model, x, 11), rtol=1e-12, atol=1e-13)
+    check_dense_backward(model, x, 11, rng)

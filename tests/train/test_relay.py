@@ -183,3 +183,25 @@ def test_errors(rng):
         fit(body, CrossEntropyLoss(), SGD(body.parameters(), lr=0.1),
             (np.zeros((2, 1, 8, 8)), np.array([0, 1])), epochs=1, batch_size=2,
             rng=rng, verbose=0, callbacks=[RelayTargets()])
+
+
+def test_relay_targets_gives_fit_the_batch_targets():
+    """One full-batch fit step with RelayTargets equals a hand-written step whose heads get
+    the true targets (a callback handing over other targets would train the heads wrongly)."""
+    g = np.random.default_rng(3)
+    y = g.integers(0, 4, 16)
+    x = g.standard_normal((16, 1, 8, 8))
+
+    def make():
+        return RelayNet(small_body(np.random.default_rng(1)), heads(np.random.default_rng(2)),
+                        main_reach=2)
+    a, b = make(), make()
+    fit(a, CrossEntropyLoss(), SGD(a.parameters(), lr=0.1), (x, y), epochs=1, batch_size=16,
+        rng=np.random.default_rng(0), verbose=0, callbacks=[RelayTargets()])
+    ce = CrossEntropyLoss()
+    out, cache = b.forward(x, training=True, targets=y)
+    _, lc = ce.forward(out, y)
+    b.zero_grad()
+    b.backward(ce.backward(1.0, lc), cache, need_dx=False)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p.value, q.value - 0.1 * q.grad, rtol=1e-10, atol=1e-12)
