@@ -396,6 +396,7 @@ def _fail(command: str, msg: str) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .commands import discover
+    from .distributed.data_parallel import OutOfSyncError
     from .io import CheckpointError
     from .malloc import tune_malloc
     from .train import NonFiniteLossError
@@ -412,7 +413,7 @@ def main(argv=None) -> int:
             return builtin[args.command](args)
         return discover()[args.command].run(args)
     except (OSError, ValueError, TypeError, KeyError, CheckpointError, ArithmeticError,
-            NonFiniteLossError) as e:
+            NonFiniteLossError, OutOfSyncError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         return _fail(args.command, _one_line(msg))
     except ImportError as e:  # an optional dependency the command needs (the hint says which)

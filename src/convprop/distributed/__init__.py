@@ -6,8 +6,8 @@ pass :class:`DataParallel` to :func:`~convprop.train.fit` on every rank. See the
 """
 
 from .comm import Comm, MPIComm, SingleProcess, launched_size, world
-from .data_parallel import DataParallel, state_checksum
+from .data_parallel import DataParallel, OutOfSyncError, state_checksum
 from .sync_batchnorm import SyncBatchNorm, SyncBatchNormCache
 
-__all__ = ["Comm", "DataParallel", "MPIComm", "SingleProcess", "SyncBatchNorm",
-           "SyncBatchNormCache", "launched_size", "state_checksum", "world"]
+__all__ = ["Comm", "DataParallel", "MPIComm", "OutOfSyncError", "SingleProcess",
+           "SyncBatchNorm", "SyncBatchNormCache", "launched_size", "state_checksum", "world"]

@@ -23,25 +23,64 @@ the callback makes the ranks one training run:
   (:meth:`on_epoch_logs`), so the history is the global one; the per-step progress bar shows
   the rank's own running values.
 - **Batch norm** is per rank (statistics of the rank's slice) unless the model uses
-  :class:`~convprop.distributed.SyncBatchNorm`.
+  :class:`~convprop.distributed.SyncBatchNorm`, so a model with per-rank batch norm does
+  not compute the one-process gradient. Its running statistics, which each rank would
+  otherwise update from its own slice, are averaged over the ranks (weights ``n_r / n``, in
+  the gradients' allreduce) at every step: every rank evaluates, checkpoints and decides
+  (early stopping, plateau schedules) with the same buffers.
+- **Random modules** (dropout, stochastic pooling): rank ``r > 0`` draws from rank 0's
+  generator states re-seeded for ``r`` (a SHA-256 of the state and ``r``), so the ranks draw
+  independent masks for their slices rather than the same masks; the derivation is
+  repeated from rank 0's states after every epoch, so a run resumed from rank 0's
+  checkpoint with the same K draws exactly what the uninterrupted run drew. Masks are
+  per rank, so such a model does not compute the one-process gradient either.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 
+from ..io.checkpoint import module_generators
 from ..layers.loss import criterion_for
+from ..layers.normalization import _BatchNorm
 from ..train.callbacks import Callback
 from .comm import Comm, world
+from .sync_batchnorm import SyncBatchNorm
 
-__all__ = ["DataParallel", "state_checksum"]
+__all__ = ["DataParallel", "OutOfSyncError", "state_checksum"]
+
+
+class OutOfSyncError(RuntimeError):
+    """The ranks of a data-parallel run hold different parameters, buffers or optimizer
+    state (``DataParallel(check=True)``)."""
+
+
+def _per_rank_buffers(model) -> list:
+    """(module, name) of the buffers a training forward sets from the rank's own slice:
+    the running statistics of batch norm that is not synchronized."""
+    return [(m, name) for _, m in model.named_modules()
+            if isinstance(m, _BatchNorm) and not isinstance(m, SyncBatchNorm)
+            and m.track_running_stats for name in ("running_mean", "running_var")]
+
+
+def _rank_state(state: dict, rank: int) -> dict:
+    """A bit generator state for ``rank`` derived from rank 0's ``state``: the same type,
+    seeded by a SHA-256 of the state and the rank (an independent stream)."""
+    bg = getattr(np.random, state["bit_generator"])
+    digest = hashlib.sha256(json.dumps(state, sort_keys=True,
+                                       default=lambda a: np.asarray(a).tolist()).encode()).digest()
+    seq = np.random.SeedSequence(int.from_bytes(digest, "little"), spawn_key=(rank,))
+    return bg(seq).state
 
 
 def state_checksum(model, optimizer=None) -> str:
     """SHA-256 over the model's state_dict (parameters and buffers) and the optimizer's
-    arrays and step counts, in a fixed order: equal on every rank when they are in step."""
+    arrays, step counts and hyperparameters (the learning rate), in a fixed order: equal on
+    every rank when they are in step. Module generators are left out: they differ by rank
+    by design (see :class:`DataParallel`)."""
     h = hashlib.sha256()
     for k, v in model.state_dict().items():
         h.update(k.encode())
@@ -52,6 +91,8 @@ def state_checksum(model, optimizer=None) -> str:
             h.update(k.encode())
             h.update(np.ascontiguousarray(st["state"][k]).tobytes())
         h.update(repr(sorted(st["steps"].items())).encode())
+        # the learning rate too: a schedule stepped with a rank's own metric would diverge
+        h.update(json.dumps(st["hyperparams"], sort_keys=True, default=repr).encode())
     return h.hexdigest()
 
 
@@ -61,7 +102,8 @@ class DataParallel(Callback):
     with the same data, seed and arguments (``verbose=0`` on ranks other than 0).
 
     ``check``: after every epoch compare a checksum of the parameters, buffers and optimizer
-    state across ranks and raise RuntimeError naming the ranks that differ from rank 0.
+    state (hyperparameters included) across ranks and raise :class:`OutOfSyncError` naming
+    the ranks that differ from rank 0.
     """
 
     def __init__(self, comm: Comm | None = None, *, check: bool = False):
@@ -71,6 +113,7 @@ class DataParallel(Callback):
                             f"{type(self.comm).__name__}")
         self.check = bool(check)
         self._flat = None
+        self._buffers = []
 
     # -- the run ------------------------------------------------------------------------
     def on_train_begin(self, state):
@@ -85,7 +128,19 @@ class DataParallel(Callback):
         if buffers:
             state.model.load_state_dict(buffers, strict=False)
         self._train_sums = np.zeros(3)
+        self._buffers = _per_rank_buffers(state.model)
+        self._split_generators(state.model)
         self._compare(state, "at the start of training")
+
+    def _split_generators(self, model) -> None:
+        """Give rank r > 0 an independent stream derived from rank 0's generator states."""
+        gens = module_generators(model)
+        if not gens:
+            return
+        states = self.comm.allgather({k: g.bit_generator.state for k, g in gens.items()})[0]
+        if self.comm.rank:
+            for k, g in gens.items():
+                g.bit_generator.state = _rank_state(states[k], self.comm.rank)
 
     def on_batch_begin(self, state, batch):
         comm = self.comm
@@ -98,21 +153,24 @@ class DataParallel(Callback):
         batch.x, batch.y, batch.labels = batch.x[lo:hi], batch.y[lo:hi], batch.labels[lo:hi]
 
     def on_backward_end(self, state, batch):
-        self.average_gradients(state.model.parameters(), self._n_local, self._n)
+        self.average_gradients(state.model.parameters(), self._n_local, self._n,
+                               buffers=self._buffers)
 
-    def average_gradients(self, params, n_local: int, n: int) -> None:
+    def average_gradients(self, params, n_local: int, n: int, *, buffers=()) -> None:
         """Replace every parameter's gradient (of the mean loss over this rank's ``n_local``
         examples) by the gradient of the mean loss over the global batch of ``n``: scale by
         ``n_local / n`` and sum over the ranks, with one allreduce of one flat buffer in the
-        parameters' dtype (float32 training sends 4 bytes per parameter)."""
-        size = sum(p.value.size for p in params)
-        dtype = np.result_type(*(p.value.dtype for p in params)) if params else np.float64
+        parameters' dtype (float32 training sends 4 bytes per parameter). ``buffers``,
+        (module, name) pairs, are averaged in the same buffer with the same weights."""
+        arrays = [p.grad for p in params] + [getattr(m, name) for m, name in buffers]
+        size = sum(a.size for a in arrays)
+        dtype = np.result_type(*(a.dtype for a in arrays)) if arrays else np.float64
         if self._flat is None or self._flat.size != size or self._flat.dtype != dtype:
             self._flat = np.empty(size, dtype)
         flat, at = self._flat, 0
-        for p in params:
-            flat[at:at + p.value.size] = np.ravel(p.grad)
-            at += p.value.size
+        for a in arrays:
+            flat[at:at + a.size] = np.ravel(a)
+            at += a.size
         flat *= dtype.type(n_local / n)
         self.comm.allreduce_(flat)
         at = 0
@@ -120,6 +178,10 @@ class DataParallel(Callback):
             k = p.value.size
             np.copyto(p.grad, flat[at:at + k].reshape(p.value.shape), casting="same_kind")
             at += k
+        for m, name in buffers:
+            old = getattr(m, name)
+            m.set_buffer(name, flat[at:at + old.size].reshape(old.shape).astype(old.dtype))
+            at += old.size
 
     def on_batch_end(self, state, batch):
         if self._n_local:
@@ -140,6 +202,7 @@ class DataParallel(Callback):
                 logs["examples_per_sec"] = sums[2] / logs["time"]
 
     def on_epoch_end(self, state, logs):
+        self._split_generators(state.model)  # from rank 0's states, as a resumed run does
         if self.check:
             self._compare(state, f"after epoch {logs['epoch']}")
 
@@ -147,6 +210,6 @@ class DataParallel(Callback):
         sums = self.comm.allgather(state_checksum(state.model, state.optimizer))
         bad = [r for r, s in enumerate(sums) if s != sums[0]]
         if bad:
-            raise RuntimeError(f"DataParallel: the parameters or optimizer state of rank(s) "
+            raise OutOfSyncError(f"DataParallel: the parameters or optimizer state of rank(s) "
                                f"{bad} differ from rank 0's {when}; the ranks are not running "
                                f"the same training (same data, seed and arguments?)")
