@@ -99,3 +99,11 @@ def test_a_failing_command_under_mpiexec_names_the_rank_and_stops(tmp_path):
     r = _cli(["train", "--resume", str(tmp_path / "missing.safetensors")], n=2, timeout=60)
     assert r.returncode != 0
     assert "convprop train: rank " in r.stderr and "of 2: error:" in r.stderr
+
+
+def test_check_sync_passes_with_per_rank_batch_norm(tmp_path):
+    # cnn1d has batch norm (per rank: its running statistics are averaged over the ranks);
+    # the --check-sync run had stopped after epoch 1 with the ranks' buffers apart
+    r = _cli(["train", "--model", "cnn1d", "--dataset", "seq-mnist", "--limit", "300",
+              "--epochs", "2", "--quiet", "--check-sync", "--out", str(tmp_path)], n=2)
+    assert r.returncode == 0, r.stderr
