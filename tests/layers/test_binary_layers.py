@@ -233,3 +233,24 @@ def test_pack_binary_weights_zero_is_plus_one_and_unpacks_to_the_forward_weight(
         assert np.all(signs[:, :1] == [[1], [1], [1], [-1]]) and np.all(signs[2] == 1)
         alpha = packed["0.alpha"][:, None] if scale == "mean" else 1.0
         np.testing.assert_array_equal((alpha * signs).astype(np.float32), m.binary_weight())
+
+
+def test_state_dict_round_trip_and_checkpoint_generators(tmp_path):
+    """A binary network's state_dict loads into a fresh one with the same outputs; a
+    checkpoint keeps a stochastic layer's Generator, so a resumed run draws the same signs."""
+    from convprop.io.checkpoint import load_checkpoint, module_generators, save_checkpoint
+
+    def make(seed):
+        g = np.random.default_rng(seed)
+        return Sequential(BinaryConv2d(1, 3, 3, weight_scale="mean", rng=g), Sign(), Flatten(),
+                          BinaryLinear(3 * 4 * 4, 4, stochastic=True, rng=g))
+    a, b = make(0), make(1)
+    x = np.random.default_rng(2).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+    assert set(module_generators(a)) == {"0", "1", "3"}
+    save_checkpoint(tmp_path / "bnn.safetensors", a)
+    load_checkpoint(tmp_path / "bnn.safetensors").restore(b)
+    ya, _ = a.forward(x, training=True)
+    yb, _ = b.forward(x, training=True)
+    np.testing.assert_array_equal(ya, yb)

@@ -205,3 +205,18 @@ def test_relay_targets_gives_fit_the_batch_targets():
     b.backward(ce.backward(1.0, lc), cache, need_dx=False)
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_allclose(p.value, q.value - 0.1 * q.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_state_dict_round_trip():
+    """Body and heads load into a fresh RelayNet: the same output and the same aux losses."""
+    def make(seed):
+        g = np.random.default_rng(seed)
+        return RelayNet(small_body(g), heads(g), main_reach=2)
+    a, b = make(0), make(1)
+    g = np.random.default_rng(2)
+    x, y = g.standard_normal((3, 1, 8, 8)), g.integers(0, 4, 3)
+    b.load_state_dict(a.state_dict())
+    ya, _ = a.forward(x, training=True, targets=y)
+    yb, _ = b.forward(x, training=True, targets=y)
+    np.testing.assert_array_equal(ya, yb)
+    assert a.last_aux_losses == b.last_aux_losses and len(a.last_aux_losses) == 2
