@@ -170,10 +170,15 @@ def test_errors(rng):
         RelayNet(body, [RelayHead(2, lin, weight=-1.0)])
     with pytest.raises(TypeError, match=r"^RelayNet: heads\[0\] must be a RelayHead"):
         RelayNet(body, ["head"])
-    with pytest.raises(TypeError, match=r"^relay: body must be a Sequential"):
+    with pytest.raises(TypeError, match=r"^RelayNet: body must be a Sequential"):
         RelayNet(lin)
-    with pytest.raises(ValueError, match=r"^RelayNet: segment 9 does not exist"):
-        RelayNet(body).segment(9)
+    with pytest.raises(TypeError, match=r"^split_at_max_pool: body must be a Sequential"):
+        split_at_max_pool(lin)
+    with pytest.raises(ValueError, match=r"^RelayNet: body is empty"):
+        RelayNet(Sequential())
+    for k in (9, 0, True, 1.0):
+        with pytest.raises(ValueError, match=rf"^RelayNet: segment {k!r} does not exist"):
+            RelayNet(body).segment(k)
     net = RelayNet(body, [RelayHead(2, Sequential(Flatten(), lin))])
     with pytest.raises(ValueError, match=r"^RelayNet: a training forward needs the targets"):
         net.forward(np.zeros((1, 1, 8, 8)), training=True)

@@ -52,11 +52,12 @@ def _leaves(m: Module) -> list:
     return [m]
 
 
-def split_at_max_pool(body: Module) -> list[list[Module]]:
+def split_at_max_pool(body: Module, *, op: str = "split_at_max_pool") -> list[list[Module]]:
     """The body's layers (nested Sequentials read through) cut after each max pool: a list of
-    segments, each a list of modules; the part after the last pool is the last segment."""
+    segments, each a list of modules; the part after the last pool is the last segment.
+    ``op`` names the caller in error messages."""
     if not isinstance(body, Sequential):
-        raise TypeError(f"relay: body must be a Sequential, got {type(body).__name__}")
+        raise TypeError(f"{op}: body must be a Sequential, got {type(body).__name__}")
     segments, cur = [], []
     for m in _leaves(body):
         cur.append(m)
@@ -66,7 +67,7 @@ def split_at_max_pool(body: Module) -> list[list[Module]]:
     if cur:
         segments.append(cur)
     if not segments:
-        raise ValueError("relay: body is empty")
+        raise ValueError(f"{op}: body is empty")
     return segments
 
 
@@ -110,7 +111,7 @@ class RelayNet(Module):
     def __init__(self, body: Sequential, heads=(), *, main_reach: int | None = None):
         super().__init__()
         op = "RelayNet"
-        segs = split_at_max_pool(body)
+        segs = split_at_max_pool(body, op=op)
         S = len(segs)
         self.body = body
         object.__setattr__(self, "_segments", segs)
@@ -157,8 +158,10 @@ class RelayNet(Module):
 
     def segment(self, k: int) -> list:
         """The layers of segment k (1-based)."""
-        if not 1 <= k <= len(self._segments):
-            raise ValueError(f"RelayNet: segment {k} does not exist (1..{len(self._segments)})")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not (
+                1 <= k <= len(self._segments)):
+            raise ValueError(f"RelayNet: segment {k!r} does not exist "
+                             f"(1..{len(self._segments)})")
         return list(self._segments[k - 1])
 
     def set_targets(self, targets) -> None:
