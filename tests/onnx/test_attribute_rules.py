@@ -98,6 +98,26 @@ def test_average_pool(attrs):
     same_as_ort(model([node], (2, 2, 7, 8), 11), x_of(2, 2, 7, 8))
 
 
+# ceil_mode with pads that convprop's symmetric ``padding`` cannot hold (asymmetric, or over
+# half the kernel): the last ceil-mode window must not start in the end padding (ONNX Runtime,
+# ONNX's reference and PyTorch drop it); each case gave one output too many before.
+@pytest.mark.parametrize("op,attrs,hw", [
+    ("MaxPool", {"kernel_shape": [2, 1], "strides": [3, 1], "pads": [0, 0, 1, 0]}, (6, 8)),
+    ("MaxPool", {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [2, 0, 2, 0]}, (8, 7)),
+    ("MaxPool", {"kernel_shape": [3, 2], "strides": [3, 2], "pads": [0, 0, 2, 1],
+                 "dilations": [2, 1]}, (4, 8)),
+    ("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [0, 0, 1, 0]}, (4, 6)),
+    ("AveragePool", {"kernel_shape": [3, 3], "strides": [3, 2], "pads": [0, 2, 1, 2],
+                     "count_include_pad": 1}, (5, 8)),
+    ("AveragePool", {"kernel_shape": [3, 1], "strides": [3, 1], "pads": [1, 0, 2, 0]}, (7, 5)),
+])
+@pytest.mark.parametrize("opset", [11, 19])
+def test_ceil_mode_with_explicit_pads_drops_windows_starting_in_the_end_pad(op, attrs, hw,
+                                                                           opset):
+    node = h.make_node(op, ["x"], ["y"], ceil_mode=1, **attrs)
+    same_as_ort(model([node], (2, 2, *hw), opset), x_of(2, 2, *hw))
+
+
 def test_global_pools_conv_transpose_lrn_leaky_flatten():
     wt = x_of(3, 2, 3, 3)
     nodes = [h.make_node("ConvTranspose", ["x", "wt"], ["t"], strides=[2, 2], pads=[1, 1, 1, 1],
@@ -266,3 +286,21 @@ def test_elementwise_reduce_where_lp_pool():
              init("one", np.float32(1))]
     x = x_of(2, 3, 4, 4) + 3  # away from 0, where |x| and sqrt have kinks
     same_as_ort(model(nodes, (2, 3, 4, 4), 13, inits), x)
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 0, 1, 1],
+                 "ceil_mode": 1}),  # the last window overhangs the end pad by one
+    ("AveragePool", {"kernel_shape": [3, 3], "strides": [3, 2], "pads": [0, 2, 1, 2],
+                     "ceil_mode": 1, "count_include_pad": 1}),
+    ("AveragePool", {"kernel_shape": [3, 2], "strides": [2, 2], "auto_pad": "SAME_LOWER"}),
+    ("AveragePool", {"kernel_shape": [2, 3], "strides": [2, 1], "pads": [0, 1, 1, 0]}),
+])
+def test_imported_padded_pooling_exports_again(op, attrs):
+    """The explicit pads an import adds (ConstantPad before a max pooling, PaddedAvgPool)
+    are written back as ONNX: the re-exported file computes what the original does."""
+    from convprop.onnx import to_onnx
+    x = x_of(2, 2, 8, 7)
+    proto = model([h.make_node(op, ["x"], ["y"], **attrs)], x.shape, 19)
+    again = to_onnx(from_onnx(proto), x.shape)
+    assert rel_err(run_ort(again, x)[0], run_ort(proto, x)[0]) <= 1e-6

@@ -17,7 +17,7 @@ from .. import functional as F
 from .._checks import as_float_array, boolean, ntuple
 from .module import Module
 
-__all__ = ["ConstantPad", "PaddedAvgPool", "SamePad", "same_pads"]
+__all__ = ["ConstantPad", "PaddedAvgPool", "SamePad", "ceil_end_pads", "same_pads"]
 
 
 class PadCache(NamedTuple):
@@ -50,26 +50,57 @@ def same_pads(size, kernel, stride, dilation, lower: bool) -> tuple[tuple, tuple
     return tuple(begin), tuple(end)
 
 
+def ceil_end_pads(size, kernel, stride, dilation, begin, end) -> tuple:
+    """The end pads after which a *floor*-mode window op (kernel, stride, dilation, no
+    padding of its own) gives the windows of ONNX's ``ceil_mode=1`` with pads
+    ``begin``/``end``: ``out = ceil((n + begin + end - ((k - 1) d + 1)) / s) + 1``, less
+    one when that last window would start in the end padding (ONNX Runtime's and PyTorch's
+    rule: windows may start in the input or the begin padding only). The padded length
+    becomes ``(out - 1) s + (k - 1) d + 1`` (at least ``n + begin``): windows that overhang
+    the given end padding reach into extra padding that the caller treats as absent."""
+    out_end = []
+    for n, k, s, d, b, e in zip(size, kernel, stride, dilation, begin, end):
+        span = (k - 1) * d + 1
+        out = -(-(n + b + e - span) // s) + 1
+        if (out - 1) * s >= n + b:
+            out -= 1
+        out_end.append(max((out - 1) * s + span - n - b, 0))
+    return tuple(out_end)
+
+
 class ConstantPad(Module):
     """Pad the last ``len(begin)`` axes with ``value``: ``begin[i]`` before and ``end[i]``
-    after (ONNX ``Pad`` in constant mode, ``pads = begin + end``). Pads are >= 0."""
+    after (ONNX ``Pad`` in constant mode, ``pads = begin + end``). Pads are >= 0.
 
-    def __init__(self, begin, end, value: float = 0.0):
+    ``ceil_window=(kernel_size, stride, dilation)``: the pad before a floor-mode window op
+    that stands for ONNX's ``ceil_mode=1`` with these pads; the end pads are then
+    :func:`ceil_end_pads` of each input's size (a max pooling pads with -inf, so the extra
+    positions never win)."""
+
+    def __init__(self, begin, end, value: float = 0.0, ceil_window=None):
         super().__init__()
         begin, end = tuple(int(b) for b in begin), tuple(int(e) for e in end)
         if len(begin) != len(end) or min(begin + end, default=0) < 0:
             raise ValueError(f"ConstantPad: begin and end must be equally long and >= 0, got "
                              f"{begin} and {end}")
+        if ceil_window is not None:
+            ceil_window = tuple(ntuple("ConstantPad", "ceil_window", w, len(begin))
+                                for w in ceil_window)
         self.begin, self.end, self.value = begin, end, float(value)
+        self.ceil_window = ceil_window
 
     def forward(self, x, *, training: bool = False):
-        return _pad("ConstantPad", x, self.begin, self.end, self.value)
+        end = self.end
+        if self.ceil_window is not None:
+            end = ceil_end_pads(np.shape(x)[-len(end):], *self.ceil_window, self.begin, end)
+        return _pad("ConstantPad", x, self.begin, end, self.value)
 
     def backward(self, dy, cache, *, need_dx: bool = True):
         return dy[cache.inner]
 
     def extra_repr(self) -> str:
-        return f"begin={self.begin}, end={self.end}, value={self.value}"
+        return (f"begin={self.begin}, end={self.end}, value={self.value}"
+                + (f", ceil_window={self.ceil_window}" if self.ceil_window else ""))
 
 
 class SamePad(Module):
@@ -131,8 +162,7 @@ class PaddedAvgPool(Module):
     def _sum(self, x):
         nd = len(self.kernel_size)
         return getattr(F, f"avg_pool{nd}d_forward")(
-            x, kernel_size=self.kernel_size, stride=self.stride, ceil_mode=self.ceil_mode,
-            divisor_override=1)
+            x, kernel_size=self.kernel_size, stride=self.stride, divisor_override=1)
 
     def forward(self, x, *, training: bool = False):
         x = as_float_array("PaddedAvgPool", "x", x)
@@ -141,12 +171,16 @@ class PaddedAvgPool(Module):
                              (1,) * len(self.kernel_size), self.pads == "same_lower")
         else:
             b, e = self.pads
-        xp, pc = _pad("PaddedAvgPool", x, b, e, 0.0)
+        nd = len(self.kernel_size)
+        # ceil_mode: floor-mode windows over extra end padding the divisor leaves out
+        e2 = ceil_end_pads(x.shape[2:], self.kernel_size, self.stride, (1,) * nd, b, e) \
+            if self.ceil_mode else e
+        xp, pc = _pad("PaddedAvgPool", x, b, e2, 0.0)
         s, sc = self._sum(xp)
         plane = np.zeros((1, 1) + xp.shape[2:], dtype=x.dtype)
-        plane[(slice(None), slice(None)) + pc.inner[2:]] = 1
-        if self.count_include_pad:
-            plane[...] = 1
+        counted = pc.inner[2:] if not self.count_include_pad else tuple(
+            slice(0, bi + n + ei) for bi, n, ei in zip(b, x.shape[2:], e))
+        plane[(slice(None), slice(None)) + counted] = 1
         divisor = self._sum(plane)[0]
         return s / divisor, PaddedAvgPoolCache(sc, divisor, pc.inner)
 

@@ -55,7 +55,10 @@ def _reshaping(ctx, m, path, x):
 def _pad(ctx, m, path, x):
     r = ctx.sample[x].ndim
     lead = r - len(m.begin)
-    pads = np.array([0] * lead + list(m.begin) + [0] * lead + list(m.end), np.int64)
+    end = m.end
+    if getattr(m, "ceil_window", None):  # the sizes are fixed at export time
+        end = P.ceil_end_pads(ctx.sample[x].shape[lead:], *m.ceil_window, m.begin, end)
+    pads = np.array([0] * lead + list(m.begin) + [0] * lead + list(end), np.int64)
     return ctx.node(path, "Pad", [x, ctx.const(f"{path}.pads", pads),
                                   ctx.const(f"{path}.value", np.float32(m.value))])
 
@@ -63,6 +66,16 @@ def _pad(ctx, m, path, x):
 def _same_pad(ctx, m, path, x):
     b, e = P.same_pads(ctx.sample[x].shape[2:], m.kernel_size, m.stride, m.dilation, m.lower)
     return _pad(ctx, P.ConstantPad(b, e, m.value), path, x)
+
+
+def _padded_avg_pool(ctx, m, path, x):
+    """ONNX's AveragePool takes pads per side itself (SAME_* fixed from the sample's size)."""
+    nd = len(m.kernel_size)
+    b, e = m.pads if not isinstance(m.pads, str) else P.same_pads(
+        ctx.sample[x].shape[2:], m.kernel_size, m.stride, (1,) * nd, m.pads == "same_lower")
+    return ctx.node(path, "AveragePool", [x], kernel_shape=list(m.kernel_size),
+                    strides=list(m.stride), pads=list(b) + list(e),
+                    ceil_mode=int(m.ceil_mode), count_include_pad=int(m.count_include_pad))
 
 
 def _slice(ctx, m, path, x):
@@ -86,5 +99,5 @@ NODE_EXPORTERS = {
         list(range(ctx.sample[x].ndim)), int(m.keepdims)),
     N.MatMulConst: lambda ctx, m, path, x: ctx.node(path, "MatMul", [x, ctx.const(
         f"{path}.weight", m.weight.value)]),
-    P.ConstantPad: _pad, P.SamePad: _same_pad,
+    P.ConstantPad: _pad, P.SamePad: _same_pad, P.PaddedAvgPool: _padded_avg_pool,
 }

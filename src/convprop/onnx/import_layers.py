@@ -30,19 +30,23 @@ def _spatial(ctx, node, nd):
 
 
 def _with_pads(ctx, node, make, kernel, stride, dilation, begin, end, auto_pad, value=0.0,
-               allow_pad=True):
-    """``make(padding)`` preceded, when needed, by the explicit pad ONNX asks for."""
+               allow_pad=True, ceil=False):
+    """``make(padding, ceil_mode)`` preceded, when needed, by the explicit pad ONNX asks for
+    (for ``ceil``, one that ends where ONNX's last ceil-mode window does, before a floor-mode
+    ``make``: the pooled module alone cannot tell the input from a pad in front of it)."""
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         return Sequential(SamePad(kernel, stride, dilation, auto_pad == "SAME_LOWER", value),
-                          make((0,) * len(kernel)))
+                          make((0,) * len(kernel), ceil))
     if auto_pad == "VALID":
-        return make((0,) * len(kernel))
+        return make((0,) * len(kernel), ceil)
     if auto_pad != "NOTSET":
         raise Unsupported(f"auto_pad={auto_pad!r} is not one of NOTSET, VALID, SAME_UPPER, "
                           "SAME_LOWER")
     if begin == end and (allow_pad or not any(begin)):
-        return make(begin)
-    return Sequential(ConstantPad(begin, end, value), make((0,) * len(kernel)))
+        return make(begin, ceil)
+    window = (kernel, stride, dilation) if ceil else None
+    return Sequential(ConstantPad(begin, end, value, ceil_window=window),
+                      make((0,) * len(kernel), False))
 
 
 def _weights(ctx, node, i, what):
@@ -69,7 +73,7 @@ def _conv(ctx, node):
     g = int(node.attrs.get("group", 1))
     cls = getattr(conv, f"Conv{nd}d")
 
-    def make(padding):
+    def make(padding, ceil_mode):
         m = cls(w.shape[1] * g, w.shape[0], k, stride=s, padding=padding, dilation=d,
                 groups=g, bias=b is not None, dtype=w.dtype)
         m.weight.value = w.copy()
@@ -115,9 +119,9 @@ def _max_pool(ctx, node):
     if indices and not direct:
         raise Unsupported("Indices with auto_pad SAME_*, asymmetric pads or pads over half "
                           "the kernel are not supported")
-    pool = _with_pads(ctx, node, lambda p: cls(k, s, p, d, return_indices=indices,
-                                               ceil_mode=ceil),
-                      k, s, d, pb, pe, auto, value=-np.inf, allow_pad=_fits(pb, k))
+    pool = _with_pads(ctx, node, lambda p, c: cls(k, s, p, d, return_indices=indices,
+                                                  ceil_mode=c),
+                      k, s, d, pb, pe, auto, value=-np.inf, allow_pad=_fits(pb, k), ceil=ceil)
     if indices:
         pool = IndexedMaxPool(pool, int(node.attrs.get("storage_order", 0)))
     return pool, [node.inputs[0]]
