@@ -30,7 +30,8 @@ selection is deterministic. ``k == D`` (all units) runs the unmodified full back
 bit. NumPy has no sparse x dense product, so the per-example variant computes the products on
 the union of the units that *any* example kept (exact: the others are zero for every row)
 when that union is at most half the units, else the full products of the zeroed dy; it saves
-time only when the union is small. The unified variant always multiplies k units.
+time only when the union is small. The unified variant's union is its k units, so it
+multiplies k units whenever k is at most half of them.
 """
 
 from __future__ import annotations
