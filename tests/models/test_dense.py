@@ -170,6 +170,12 @@ def test_cannot_densify(rng):
         dense.backward(np.zeros((1, 3, 4, 5)), cache)
     with pytest.raises(ValueError, match=r"^PixelCrossEntropyLoss: no pixel is selected"):
         PixelCrossEntropyLoss().forward(y, -np.ones((1, 4, 4), int))
+    labels = -np.ones((1, 4, 4), int)
+    labels[0, 2, 1], labels[0, 3, 3] = 1, 3
+    with pytest.raises(ValueError, match=r"^PixelCrossEntropyLoss: labels must be < 3 \(the "
+                       r"classes\) or negative \(masked\), got 3 at pixel \(n, i, j\) = "
+                       r"\(0, 3, 3\)"):
+        PixelCrossEntropyLoss().forward(y, labels)
 
 
 def test_refuses_layers_whose_forward_or_backward_it_would_replace(rng):

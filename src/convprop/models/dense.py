@@ -285,6 +285,11 @@ class PixelCrossEntropyLoss(Loss):
             raise TypeError(f"PixelCrossEntropyLoss: labels must be integers, got "
                             f"{target.dtype}")
         K = pred.shape[1]
+        bad = np.argwhere(target >= K)
+        if bad.size:
+            raise ValueError(f"PixelCrossEntropyLoss: labels must be < {K} (the classes) or "
+                             f"negative (masked), got {target[tuple(bad[0])]} at pixel "
+                             f"(n, i, j) = {tuple(int(v) for v in bad[0])}")
         rows = pred.transpose(0, 2, 3, 1).reshape(-1, K)
         sel = np.flatnonzero(target.reshape(-1) >= 0)
         if sel.size == 0:
