@@ -28,6 +28,10 @@ so a reader can change them:
 - Annealing: ``s_t = scale / t**decay`` with ``t`` the 1-based epoch (``anneal="epoch"``) or
   optimizer step (``anneal="step"``), so the noise fades as training converges. Defaults
   ``scale=1``, ``decay=1``, per epoch.
+- Resuming: the callback's generator and step counter live on the object, not in a
+  checkpoint; a run resumed from a checkpoint with a new ``NEMNoise`` draws other noise and,
+  with ``anneal="step"``, restarts the schedule at t = 1 (``anneal="epoch"`` reads fit's
+  epoch, so its schedule continues).
 - Integer class targets become one-hot rows of the output's dtype before the noise is added,
   and the cross-entropy then takes them as class probabilities (PyTorch's rule for float
   targets; the noisy rows are not renormalised, so a row's mass may differ from 1).
