@@ -151,3 +151,30 @@ def test_huge_constant_of_shape_is_refused():
     with pytest.raises(OnnxImportError, match=r"node 'big' \(ConstantOfShape\): "
                                               "ConstantOfShape asks for a tensor"):
         from_onnx(graph(nodes, inits=[shape]))
+
+
+def test_constant_whose_data_does_not_fill_its_declared_shape():
+    """onnx.checker does not look inside a Constant's tensor: one declaring 2^40 elements
+    with no data is refused, naming the node, and nothing of that size is allocated."""
+    t = TP(name="b", data_type=TP.FLOAT, dims=[1 << 20, 1 << 20])
+    nodes = [h.make_node("Constant", [], ["b"], value=t, name="huge"),
+             h.make_node("Add", ["x", "b"], ["y"], name="a")]
+    with pytest.raises(OnnxImportError, match=r"node 'huge' \(Constant\) has an attribute "
+                                              "that cannot be read"):
+        from_onnx(graph(nodes))
+
+
+def test_pad_to_billions_of_elements_is_refused_at_import():
+    """A few bytes must not make convprop allocate gigabytes: refused by the inferred shape
+    of an inner tensor, and by the pads themselves where the file declares a false output
+    shape (the graph's output y claims (N, 3))."""
+    pads = onnx.numpy_helper.from_array(np.array([0, 1 << 30, 0, 1 << 30], np.int64), "p")
+    inner = [h.make_node("Pad", ["x", "p"], ["big"], name="grow"),
+             h.make_node("Relu", ["big"], ["y"], name="r")]
+    with pytest.raises(OnnxImportError, match=r"node 'grow' \(Pad\): its output 'big' has "
+                                              r"shape \(None, 2147483651\).*over 268435456"):
+        from_onnx(graph(inner, inits=[pads]))
+    last = [h.make_node("Pad", ["x", "p"], ["y"], name="grow")]
+    with pytest.raises(OnnxImportError, match=r"node 'grow' \(Pad\): Pad asks for a tensor of "
+                                              r"shape \(2147483651,\)"):
+        from_onnx(graph(last, inits=[pads]))

@@ -21,7 +21,7 @@ from ..layers.onnx_nodes import (Binary, ConcatAxis, IntOp, ReduceMax, ReduceMea
 from ..layers.onnx_shape import DynamicPad, Reshape, Reshaping, Slice, Transpose
 from ..layers.pad import ConstantPad
 from ._lib import Unsupported
-from .evaluate import EVAL
+from .evaluate import EVAL, _sized
 from .import_layers import LAYER_IMPORTERS
 
 __all__ = ["IMPORTERS", "int_op"]
@@ -152,6 +152,9 @@ def _pad(ctx, node):
     if min(pads, default=0) < 0:
         raise Unsupported(f"negative pads {pads} (cropping) are not supported")
     r = len(pads) // 2
+    shape = ctx.shapes.get(node.inputs[0], (None, 0))[0]
+    if shape is not None and len(shape) == r:  # the size per example, whatever the file says
+        _sized("Pad", [(d or 1) + b + e for d, b, e in zip(shape[1:], pads[1:r], pads[r + 1:])])
     return ConstantPad(pads[:r], pads[r:], value), [node.inputs[0]]
 
 

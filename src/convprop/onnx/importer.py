@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._lib import OnnxImportError, Unsupported, require_onnx
-from .evaluate import EVAL, attr_values
+from .evaluate import EVAL, MAX_ELEMENTS, attr_values
 from .graph import GraphModule, GraphNode, ImportedSequential, InputSpec, attribute_name
 from .import_ops import IMPORTERS, int_op
 
@@ -98,8 +98,13 @@ def _structure(proto, where) -> tuple[list[Node], int]:
     g = proto.graph
     nodes = []
     for i, n in enumerate(g.node):
-        node = Node(n.name or f"{n.op_type}_{i}", n.op_type, list(n.input), list(n.output),
-                    attr_values(onnx, n))
+        name = n.name or f"{n.op_type}_{i}"
+        try:  # a tensor attribute whose data does not fill its declared shape fails here
+            attrs = attr_values(onnx, n)
+        except Exception as e:
+            raise OnnxImportError(f"load: node {name!r} ({n.op_type}) has an attribute that "
+                                  f"cannot be read: {type(e).__name__}: {e}") from None
+        node = Node(name, n.op_type, list(n.input), list(n.output), attrs)
         if n.domain not in ("", "ai.onnx"):
             raise OnnxImportError(f"load: {_label(node)} is in domain {n.domain!r}; convprop "
                                "imports the standard operators only")
@@ -214,6 +219,7 @@ def from_onnx(proto, *, where: str = "<ModelProto>"):
                 for name, v in zip(node.outputs, EVAL[node.op](vals, node.attrs, opset)):
                     consts[name] = np.asarray(v)
                 continue
+            _check_sizes(node, shapes)
             out_type = shapes.get(node.outputs[0], (None, 0))[1]
             int_out = out_type and out_type not in float_kinds
             if node.op in EVAL and (node.op in _NO_GRAD or int_out or node.op not in IMPORTERS):
@@ -228,6 +234,16 @@ def from_onnx(proto, *, where: str = "<ModelProto>"):
             raise OnnxImportError(f"load: {_label(node)}: {why}") from None
         built.append((node, module, runtime))
     return _assemble(g, built, consts, shapes, where)
+
+
+def _check_sizes(node, shapes) -> None:
+    """Refuse a node whose inferred output holds over MAX_ELEMENTS per example (e.g. a Pad
+    of 2^31): a file of a few bytes must not make convprop allocate gigabytes."""
+    for o in node.outputs:
+        shape = shapes.get(o, (None, 0))[0]
+        if shape and int(np.prod([d for d in shape[1:] if d], dtype=object)) > MAX_ELEMENTS:
+            raise Unsupported(f"its output {o!r} has shape {shape} (None: dynamic), over "
+                              f"{MAX_ELEMENTS} elements per example")
 
 
 def _specs(g, consts, shapes):
