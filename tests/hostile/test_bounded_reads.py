@@ -34,6 +34,10 @@ HEADERS = {
     # np.prod in int64 wraps 2**32 * 2**32 to 0, which would "match" an empty range
     "shape-wraps-to-zero": ({"t": _entry("U8", [2**32, 2**32], 0, 0)}, b"", "needs"),
     "shape-wraps-negative": ({"t": _entry("F64", [2**62, 4], 0, 8)}, b"\0" * 8, "needs"),
+    # empty (a 0 in the shape) but past what NumPy can describe: not a bare NumPy error
+    "shape-zero-times-2**63": ({"t": _entry("F32", [0, 2**63], 0, 0)}, b"", "beyond any"),
+    "shape-zero-times-2**400": ({"t": _entry("U8", [0] + [2**40] * 10, 0, 0)}, b"",
+                                "beyond any"),
     "offsets-overlap": ({"a": _entry("F32", [2], 0, 8), "b": _entry("F32", [2], 4, 12)},
                         b"\0" * 12, "overlaps"),
     "offsets-gap": ({"a": _entry("F32", [1], 0, 4), "b": _entry("F32", [1], 8, 12)},
@@ -91,6 +95,18 @@ def test_bad_header_length(tmp_path, prefix):
 def _sparse(path, size):
     with open(path, "wb") as f:
         f.truncate(size)
+
+
+def test_header_over_the_limit_inside_the_file_is_named_as_such(tmp_path):
+    # the file holds the 101 MiB it announces: the reason is the limit, not a truncation
+    p = tmp_path / "f.safetensors"
+    with open(p, "wb") as f:
+        f.write(struct.pack("<Q", 101 << 20) + b"{")
+        f.truncate(8 + (102 << 20))
+    with pytest.raises(SafetensorsError, match="declares a header of 105906176 bytes, more "
+                                               "than the limit of 104857600") as e:
+        load_file(p)
+    assert str(p) in str(e.value)
 
 
 def test_sparse_64_gib_of_zeros_is_refused_fast(tmp_path):
@@ -182,8 +198,10 @@ def test_gzip_bomb_is_refused_after_the_announced_size(tmp_path):
 
 
 @pytest.mark.parametrize("shape", [(2**32 - 1, 2**32 - 1, 2**32 - 1), (2**31, 2**31, 4),
-                                   (60000, 1000, 1000)],
-                         ids=["max-uint32", "wraps-int64", "60-GB"])
+                                   (60000, 1000, 1000), (0, 2**32 - 1, 2**32 - 1),
+                                   (2**32 - 1, 0, 2**32 - 1)],
+                         ids=["max-uint32", "wraps-int64", "60-GB", "no-images-of-2**64",
+                              "zero-rows"])
 @pytest.mark.parametrize("gz", [True, False], ids=["gz", "plain"])
 def test_idx_header_sizes_are_bounded_before_reading(tmp_path, shape, gz):
     p = tmp_path / "x.idx"

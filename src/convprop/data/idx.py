@@ -100,10 +100,11 @@ def read_idx(path, magic: int, *, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
             raise ValueError(f"idx: {path} is truncated: its header needs {header} bytes, "
                              f"the file has {4 + n}")
         shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
-        need = 1
+        need = span = 1
         for s in shape:  # Python ints: no wrap-around
             need *= s
-        if need > max_bytes:
+            span *= max(s, 1)  # an empty file (a 0 in the shape) of 2**64-byte images too
+        if need > max_bytes or span > max_bytes:
             raise ValueError(f"idx: {path}: the header says shape {shape} ({need} bytes), more "
                              f"than the limit of {max_bytes} bytes (max_bytes); refusing to "
                              "read it")

@@ -192,14 +192,18 @@ def _entries(header: dict, path, data_len: int) -> list:
             raise SafetensorsError(f"{where} has data_offsets {str(offs)[:100]}; expected "
                                    "[begin, end] with 0 <= begin <= end")
         dtype = np.dtype(_DTYPES[dt])
-        count = 1
+        count, span = 1, dtype.itemsize
         for s in shape:  # Python ints: no wrap-around, however large the shape
             count *= s
+            span *= max(s, 1)
         b, e = offs
         if e - b != count * dtype.itemsize:
             raise SafetensorsError(f"{where}: shape {shape} of {dt} needs "
                                    f"{count * dtype.itemsize} bytes but its data_offsets "
                                    f"{offs} span {e - b}")
+        if span >= 2**63:  # empty (a 0 in the shape), yet past what NumPy can describe
+            raise SafetensorsError(f"{where} has shape {str(shape)[:100]}, beyond any array's "
+                                   "size even with a zero in it")
         out.append((name, dtype, tuple(shape), b, e))
     out.sort(key=lambda t: (t[3], t[4]))
     pos = 0
@@ -231,7 +235,11 @@ def load_file(path, *, max_bytes: int | None = None) -> tuple[dict, dict]:
         if size < 8:
             raise SafetensorsError(f"safetensors: {path} is too short ({size} bytes)")
         (n,) = struct.unpack("<Q", _read_exact(f, 8, path, "the header length"))
-        if n > MAX_HEADER or 8 + n > size:
+        if n > MAX_HEADER:
+            raise SafetensorsError(f"safetensors: {path} declares a header of {n} bytes, more "
+                                   f"than the limit of {MAX_HEADER} (corrupt or not "
+                                   "safetensors)")
+        if 8 + n > size:
             raise SafetensorsError(f"safetensors: {path} has a header of {n} bytes but the "
                                    f"file is {size} bytes (truncated or not safetensors)")
         if n < 2:
