@@ -216,6 +216,17 @@ def test_deterministic_sign_and_readonly_noncontiguous_input(rng):
     check_dense_backward(model, x, P, rng)
 
 
+def test_valid_padding_is_no_padding(rng):
+    kw = {"rng": rng, "dtype": np.float64}
+    model = Sequential(Conv2d(1, 2, 3, padding="valid", **kw), Flatten(), Linear(18, 2, **kw))
+    x = rng.standard_normal((1, 1, 4, 6))
+    y, _ = to_dense(model, 5).forward(x)
+    np.testing.assert_allclose(y, loop_forward(model, x, 5), rtol=1e-12, atol=1e-13)
+    with pytest.raises(ValueError, match=r"^to_dense: layer 0 \(Conv2d\) has padding 'same'"):
+        to_dense(Sequential(Conv2d(1, 2, 3, padding="same", **kw), Flatten(),
+                            Linear(50, 2, **kw)), 5)
+
+
 def test_avg_pool_divisor_override(rng):
     kw = {"rng": rng, "dtype": np.float64}
     model = Sequential(Conv2d(1, 2, 3, stride=2, **kw), AvgPool2d(2, divisor_override=3),

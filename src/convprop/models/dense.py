@@ -189,6 +189,8 @@ def _flat(m: Module) -> list:
 
 
 def _no_pad(op, i, m, padding, extra=""):
+    if padding == "valid":          # no padding, spelled as in torch
+        return
     if isinstance(padding, str) or any(padding):
         raise ValueError(f"{op}: layer {i} ({type(m).__name__}) has padding {padding!r} and "
                          f"cannot be densified: a patch classifier's padding pads each "
