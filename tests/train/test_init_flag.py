@@ -89,3 +89,64 @@ def test_state_dict_of_another_model_lists_the_mismatch(files, tmp_path, capsys)
                  "--dataset", "seq-mnist", *ARGS, "--out", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("convprop train: error:") and len(err.strip().splitlines()) == 1
+
+
+def _with_softmax(model, path, shape):
+    from convprop.layers.container import Sequential
+    from convprop.layers.onnx_nodes import Softmax
+    from convprop.onnx import export
+    export(Sequential(model, Softmax(1)), path, shape)
+
+
+def test_onnx_classifier_with_softmax_output_trains_on_its_logits(files, tmp_path):
+    """A file that outputs probabilities: the run trains the Softmax's input (cross-entropy
+    takes logits), and the checkpoint's softmax(output) is the file's output, so predict's
+    probabilities are the file's, not the softmax of probabilities."""
+    ort = pytest.importorskip("onnxruntime")
+    _, m = files
+    path = tmp_path / "probs.onnx"
+    _with_softmax(m, path, (1, 1, 28, 28))
+    out = tmp_path / "run"
+    assert main(["train", "--init", str(path), *ARGS, "--lr", "1e-30", "--optimizer", "sgd",
+                 "--out", str(out)]) == 0
+    from convprop.cli import _load_model
+    _, model, _ = _load_model(out / "checkpoint.safetensors")
+    assert model.softmax_removed is not None
+    x = np.random.default_rng(0).normal(size=(3, 1, 28, 28)).astype(np.float32)
+    logits = model.predict(x)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    np.testing.assert_allclose(p, want, rtol=0, atol=1e-5)
+
+
+def test_softmax_after_a_graph_is_left_out_too(tmp_path):
+    """The same for a file that is not a chain (ResNet-20: a GraphModule)."""
+    from convprop.interop import init_model
+    rng = np.random.default_rng(1)
+    m = models.build("resnet20", rng=rng, input_size=8, num_classes=5)
+    _with_softmax(m, tmp_path / "r.onnx", (1, 3, 8, 8))
+    net = init_model(tmp_path / "r.onnx")
+    assert net.softmax_removed is not None and len(net.config["sha256"]) == 64
+    x = rng.normal(size=(2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(net.predict(x), m.predict(x), rtol=1e-4, atol=1e-5)
+    plain = tmp_path / "plain.onnx"
+    from convprop.onnx import export
+    export(m, plain, (1, 3, 8, 8))
+    assert init_model(plain).softmax_removed is None
+
+
+def test_softmax_whose_probabilities_feed_another_node_stays(tmp_path):
+    from convprop.onnx import from_onnx
+    from convprop.models.imported import _without_final_softmax
+    onnx = pytest.importorskip("onnx")
+    h, TP = onnx.helper, onnx.TensorProto
+    nodes = [h.make_node("Relu", ["x"], ["r"], name="r"),
+             h.make_node("Softmax", ["r"], ["y"], name="sm", axis=1),
+             h.make_node("Add", ["y", "y"], ["z"], name="twice")]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, ["N", 3])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, ["N", 3])])  # z: unused
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    assert _without_final_softmax(from_onnx(m)).softmax_removed is None
