@@ -71,6 +71,12 @@ METADATA = {
     "schedule-epochs-zero": (_set(["extra", "schedule_epochs"], 0), "schedule_epochs"),
     "history-not-list": (_set(["extra", "history"], "all good"), "extra.history"),
     "history-nested": (_set(["extra", "history"], [{"loss": [1, 2]}]), "history[0].loss"),
+    # strings where a resumed run plots numbers: it trained an epoch, then failed in
+    # matplotlib ("Failed to convert value(s) to axis units") without naming the file
+    "history-loss-string": (_set(["extra", "history"], [{"epoch": 1, "loss": "low"}]),
+                            "history[0].loss must be a number"),
+    "history-epoch-string": (_set(["extra", "history"], [{"epoch": "one"}]), "history[0].epoch"),
+    "history-epoch-zero": (_set(["extra", "history"], [{"epoch": 0}]), "history[0].epoch"),
     "train-config-list": (_set(["extra", "train_config"], [1]), "train_config"),
     "lr-infinite": (_set(["optimizer", "hyperparams", "lr"], INF), "lr must be finite"),
     "optimizer-steps-negative": (_set(["optimizer", "steps", "0"], -5), "steps.0"),

@@ -18,6 +18,9 @@ __all__ = ["check_metadata"]
 
 _MAX_INT = 1 << 130          # generator states hold 128-bit ints; nothing needs more
 _MAX_DEPTH = 32
+#: History entries a resumed run plots, prints and compares: numbers (or null) only.
+_HISTORY_NUMBERS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time",
+                    "examples_per_sec", "epochs_target")
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 # key -> (allowed types, description); None in the types means the entry may be null
@@ -201,6 +204,10 @@ def _check_extra(extra: dict, cfg: dict) -> None:
             for k, v in r.items():
                 if not (v is None or isinstance(v, (int, float, str))):
                     raise _Bad(f"extra.history[{i}].{k[:60]} must be a number or string")
+                if k in _HISTORY_NUMBERS and v is not None:  # plotted and compared
+                    _real(v, f"extra.history[{i}].{k}")
+            if "epoch" in r:
+                _int(r["epoch"], f"extra.history[{i}].epoch", 1)
 
 
 def check_metadata(path, info: dict, tensors: dict) -> None:
