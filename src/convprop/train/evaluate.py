@@ -34,6 +34,8 @@ def predict(model, x: np.ndarray, *, batch_size: int = 500, criterion=None) -> n
 def evaluate(model, loss, data, *, batch_size: int = 500, topk=(1, 5), verbose: int = 0,
              file=None) -> dict:
     """Loss, accuracy, top-k accuracies and the confusion matrix on ``data = (x, y)``.
+    For dense outputs (N, K, *S) with label maps (N, *S), every labelled position (label >= 0)
+    counts as one prediction.
 
     Returns ``{"loss", "accuracy", "top<k>" for k in topk, "confusion"}``; ``confusion[i, j]``
     counts examples of true class i predicted as j. Classes are ranked by ``loss.scores``
@@ -52,6 +54,10 @@ def evaluate(model, loss, data, *, batch_size: int = 500, topk=(1, 5), verbose: 
     k = logits.shape[1]
     scores = getattr(loss, "scores", None)
     scores = logits if scores is None else np.asarray(scores(logits))
+    if scores.ndim > 2:  # dense outputs (N, K, *S): one prediction per labelled position
+        scores = np.moveaxis(scores, 1, -1).reshape(-1, k)
+        y = y.reshape(-1)
+        scores, y = scores[y >= 0], y[y >= 0]  # negative labels: unlabelled positions
     order = np.argsort(-scores, axis=1, kind="stable")
     pred = order[:, 0]
     out = {"loss": float(value), "accuracy": float(np.mean(pred == y))}

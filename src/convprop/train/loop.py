@@ -101,6 +101,16 @@ def _diagnose(model, optimizer, batch, epoch: int, step: int, value: float):
                               + scale, lr, diverged)
 
 
+def _hits(pred, labels) -> tuple[int, int]:
+    """(right, counted): one label per example, or a label map per example (dense pixelwise
+    networks, :mod:`convprop.models.dense`) whose negative entries are unlabelled positions."""
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        return int(np.count_nonzero(pred == labels)), len(labels)
+    keep = labels >= 0
+    return int(np.count_nonzero((pred == labels) & keep)), int(np.count_nonzero(keep))
+
+
 def _classify(loss, out) -> np.ndarray:
     """The classes ``loss`` reads from ``out`` (:meth:`Loss.classify`: the argmax of the
     logits, the argmin of RBF penalties); a duck-typed loss without it: the argmax."""
@@ -174,7 +184,7 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
         lr = float(optimizer.lr)
         bar = Progress(len(x), f"epoch {epoch}/{epochs}", verbose=verbose, file=file)
         t0 = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen, labelled = 0.0, 0, 0, 0
         for step, (xb, yb) in enumerate(batches(x, y, batch_size, shuffle=True, rng=rng), 1):
             if augment is not None:
                 xb = augment(xb, rng)
@@ -200,12 +210,15 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
                 hook(state, batch)
             n = len(batch.labels)
             total_loss += value * n
-            correct += int(np.count_nonzero(_classify(loss, out) == batch.labels))
+            hits, counted = _hits(_classify(loss, out), batch.labels)
+            correct += hits
+            labelled += counted
             seen += n
-            bar.update(n, loss=total_loss / seen, acc=correct / seen)
+            bar.update(n, loss=total_loss / seen, acc=correct / max(labelled, 1))
         elapsed = time.perf_counter() - t0
         bar.close()
-        logs = {"epoch": epoch, "loss": total_loss / seen, "accuracy": correct / seen}
+        logs = {"epoch": epoch, "loss": total_loss / seen,
+                "accuracy": correct / labelled if labelled else 0.0}
         if val_data is not None:
             ev = evaluate(model, loss, val_data, batch_size=max(batch_size, 500))
             logs["val_loss"], logs["val_accuracy"] = ev["loss"], ev["accuracy"]
