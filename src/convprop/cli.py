@@ -407,7 +407,9 @@ def main(argv=None) -> int:
     try:
         from .functional._engine.threads import num_threads
         from .io.safetensors import max_bytes_default
-        num_threads(), max_bytes_default()  # a bad environment variable is reported as that
+        from .limits import max_array_bytes
+        # a bad environment variable is reported as that, not inside a model's error
+        num_threads(), max_bytes_default(), max_array_bytes()
         builtin = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
         if args.command in builtin:
             return builtin[args.command](args)

@@ -38,6 +38,11 @@ ENVS = {  # environment -> the variable the one error line must name
     "threads-float": ({"CONVPROP_NUM_THREADS": "1.5"}, "CONVPROP_NUM_THREADS"),
     "threads-huge": ({"CONVPROP_NUM_THREADS": "100000"}, "CONVPROP_NUM_THREADS"),
     "max-bytes-text": ({"CONVPROP_MAX_FILE_BYTES": "lots"}, "CONVPROP_MAX_FILE_BYTES"),
+    # was "...: cannot rebuild the model it records: CONVPROP_MAX_ARRAY_BYTES must be ..."
+    "max-array-bytes-text": ({"CONVPROP_MAX_ARRAY_BYTES": "lots"}, "CONVPROP_MAX_ARRAY_BYTES"),
+    "max-array-bytes-zero": ({"CONVPROP_MAX_ARRAY_BYTES": "0"}, "CONVPROP_MAX_ARRAY_BYTES"),
+    "max-array-bytes-float": ({"CONVPROP_MAX_ARRAY_BYTES": "1e100"},
+                              "CONVPROP_MAX_ARRAY_BYTES"),
 }
 
 
@@ -127,3 +132,14 @@ def test_bad_thread_count_is_not_wrapped_in_a_model_error(monkeypatch, value):
     with pytest.raises(threads.ThreadSettingError, match="^CONVPROP_NUM_THREADS") as e:
         models.build("lenet5", rng=np.random.default_rng(0))
     assert "models" not in str(e.value)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_momentum_for_an_optimizer_without_it_is_refused(tmp_path, optimizer):
+    # it was dropped without a word: --optimizer adam --momentum 0.5 trained plain Adam
+    with pytest.raises(ValueError, match=rf"^--momentum 0.5: the {optimizer} optimizer has no "
+                                         "momentum setting"):
+        run(TrainConfig(optimizer=optimizer, momentum=0.5, out=str(tmp_path), verbose=0),
+            given={"optimizer", "momentum"})
+    with pytest.raises(ValueError, match="--momentum 0.3"):  # a library call: not the default
+        run(TrainConfig(optimizer=optimizer, momentum=0.3, out=str(tmp_path), verbose=0))

@@ -175,9 +175,13 @@ def prepare_images(images: np.ndarray, mean, std) -> np.ndarray:
     return normalize(images, mean, std)
 
 
+#: The optimizers ``--momentum`` applies to (given with another one it is refused).
+_MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+
+
 def _optimizer_kwargs(cfg: TrainConfig) -> dict:
     kw = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
-    if cfg.optimizer in ("sgd", "rmsprop"):
+    if cfg.optimizer in _MOMENTUM_OPTIMIZERS:
         kw["momentum"] = cfg.momentum
     return kw
 
@@ -219,6 +223,8 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
 
     comm = world()
     lead = comm.rank == 0  # only rank 0 prints and writes
+    gave_momentum = ("momentum" in given if given is not None
+                     else cfg.momentum != TrainConfig.momentum)
     file = sys.stderr if file is None else file
     say = ((lambda s: print(s, file=file, flush=True)) if cfg.verbose and lead
            else (lambda s: None))
@@ -235,6 +241,10 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
             say(f"note: --epochs {cfg.epochs} differs from the {horizon} epochs the "
                 f"{saved['schedule']} schedule was laid out over; it continues from its saved "
                 "state on that horizon")
+    if gave_momentum and cfg.optimizer not in _MOMENTUM_OPTIMIZERS:
+        raise ValueError(f"--momentum {cfg.momentum}: the {cfg.optimizer} optimizer has no "
+                         f"momentum setting (it applies to {' and '.join(_MOMENTUM_OPTIMIZERS)})"
+                         "; drop it")
     if cfg.init and cfg.init.endswith(".onnx") and ckpt is None:
         # the file is the architecture: the run trains (and its checkpoint records) it
         cfg = replace(cfg, model="onnx", model_args={**cfg.model_args,
