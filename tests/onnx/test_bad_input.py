@@ -178,3 +178,21 @@ def test_pad_to_billions_of_elements_is_refused_at_import():
     with pytest.raises(OnnxImportError, match=r"node 'grow' \(Pad\): Pad asks for a tensor of "
                                               r"shape \(2147483651,\)"):
         from_onnx(graph(last, inits=[pads]))
+
+
+@pytest.mark.parametrize("op,w_shape,x_shape,attrs", [
+    ("ConvTranspose", (3,), ["N", 3], {}),                      # a 1-D weight: no spatial axis
+    ("Conv", (2, 3, 1, 1, 1, 1), ["N", 3, 2, 2, 2, 2], {}),    # four spatial axes
+    ("MaxPool", None, ["N", 3, 2, 2, 2, 2], {"kernel_shape": [1, 1, 1, 1]}),
+    ("GlobalAveragePool", None, ["N", 3], {}),
+])
+def test_spatial_rank_convprop_lacks_names_node(op, w_shape, x_shape, attrs):
+    inits = [] if w_shape is None else [onnx.numpy_helper.from_array(
+        np.ones(w_shape, np.float32), "w")]
+    node = h.make_node(op, ["x"] + (["w"] if inits else []), ["y"], name="n", **attrs)
+    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", TP.FLOAT, x_shape)],
+                     [h.make_tensor_value_info("y", TP.FLOAT, None)], initializer=inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 7
+    with pytest.raises(OnnxImportError, match=rf"node 'n' \({op}\): .*spatial axes"):
+        from_onnx(m)

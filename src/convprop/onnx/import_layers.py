@@ -18,6 +18,14 @@ from ._lib import Unsupported
 __all__ = ["LAYER_IMPORTERS"]
 
 
+def _layer(family, name: str, nd: int):
+    """convprop's ``{name}{nd}d`` class; Unsupported for a spatial rank it does not have."""
+    cls = getattr(family, f"{name}{nd}d", None) if isinstance(nd, int) else None
+    if cls is None:
+        raise Unsupported(f"{nd} spatial axes: convprop's {name} takes 1 to 3")
+    return cls
+
+
 def _spatial(ctx, node, nd):
     a = node.attrs
     k = a.get("kernel_shape")
@@ -66,12 +74,10 @@ def _conv(ctx, node):
         raise Unsupported("a Conv needs its weight input")
     b = _weights(ctx, node, 2, "bias")
     nd = w.ndim - 2
-    if not 1 <= nd <= 3:
-        raise Unsupported(f"{nd}-D convolution: convprop has 1-D to 3-D")
     node.attrs.setdefault("kernel_shape", list(w.shape[2:]))
     k, s, d, pb, pe, auto = _spatial(ctx, node, nd)
     g = int(node.attrs.get("group", 1))
-    cls = getattr(conv, f"Conv{nd}d")
+    cls = _layer(conv, "Conv", nd)
 
     def make(padding, ceil_mode):
         m = cls(w.shape[1] * g, w.shape[0], k, stride=s, padding=padding, dilation=d,
@@ -95,7 +101,7 @@ def _conv_transpose(ctx, node):
         raise Unsupported(f"auto_pad={auto!r} with pads {list(pb + pe)}: convprop's transposed "
                           "convolution takes equal pads per side")
     g = int(node.attrs.get("group", 1))
-    m = getattr(conv, f"ConvTranspose{nd}d")(
+    m = _layer(conv, "ConvTranspose", nd)(
         w.shape[0], w.shape[1] * g, k, stride=s, padding=pb,
         output_padding=tuple(node.attrs.get("output_padding", [0] * nd)), groups=g,
         bias=b is not None, dilation=d, dtype=w.dtype)
@@ -114,7 +120,7 @@ def _max_pool(ctx, node):
     nd = len(k)
     indices = len(node.outputs) > 1 and bool(node.outputs[1])
     ceil = bool(node.attrs.get("ceil_mode", 0))
-    cls = getattr(pooling, f"MaxPool{nd}d")
+    cls = _layer(pooling, "MaxPool", nd)
     direct = auto in ("NOTSET", "VALID") and pb == pe and _fits(pb, k)
     if indices and not direct:
         raise Unsupported("Indices with auto_pad SAME_*, asymmetric pads or pads over half "
@@ -136,7 +142,7 @@ def _avg_pool(ctx, node):
     include = bool(node.attrs.get("count_include_pad", 0))
     if auto in ("NOTSET", "VALID") and (pb == pe and _fits(pb, k) or auto == "VALID"):
         p = pb if auto == "NOTSET" else (0,) * nd
-        return getattr(pooling, f"AvgPool{nd}d")(k, s, p, ceil_mode=ceil,
+        return _layer(pooling, "AvgPool", nd)(k, s, p, ceil_mode=ceil,
                                                  count_include_pad=include), [node.inputs[0]]
     if auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER"):
         raise Unsupported(f"auto_pad={auto!r} is not supported")
@@ -148,7 +154,7 @@ def _global(kind):
     def build(ctx, node):
         r = ctx.rank(node.inputs[0], node)
         nd = r - 2
-        m = getattr(pooling, f"Global{kind}Pool{nd}d")()
+        m = _layer(pooling, f"Global{kind}Pool", nd)()
         return Sequential(m, Reshape((0, 0) + (1,) * nd)), [node.inputs[0]]
     return build
 
@@ -157,7 +163,7 @@ def _max_unpool(ctx, node):
     k, s, d, pb, pe, auto = _spatial(ctx, node, None)
     if pb != pe:
         raise Unsupported(f"asymmetric pads {list(pb + pe)} are not supported")
-    m = getattr(pooling, f"MaxUnpool{len(k)}d")(k, s, pb)
+    m = _layer(pooling, "MaxUnpool", len(k))(k, s, pb)
     return IndexedMaxUnpool(m), [n for n in node.inputs if n]
 
 
@@ -230,7 +236,7 @@ def _lp_pool(ctx, node):
             "ceil_mode", 0) or any(v != 1 for v in d):
         raise Unsupported(f"p={p} with pads/auto_pad/ceil_mode/dilations: convprop imports "
                           "LpPool with an even p (|x|^p = x^p), no padding, floor mode")
-    return getattr(pooling, f"LPPool{len(k)}d")(p, k, s), [node.inputs[0]]
+    return _layer(pooling, "LPPool", len(k))(p, k, s), [node.inputs[0]]
 
 
 def _max_roi_pool(ctx, node):
