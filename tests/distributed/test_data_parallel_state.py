@@ -127,3 +127,21 @@ def test_checksum_covers_the_learning_rate():
     with pytest.raises(OutOfSyncError, match=r"rank\(s\) \[1\] differ from rank 0's after "
                                              r"epoch 1"):
         ThreadGroup(2).run(lambda c: _fit(_model("drop"), c, epochs=2, callbacks=[_Lr(c)]))
+
+
+@pytest.mark.xfail(strict=True, reason="fit steps the schedule before the on_epoch_logs "
+                   "hooks, so ReduceLROnPlateau without val_data sees the rank's own loss: "
+                   "loop.py must run on_epoch_logs first (then drop this marker)")
+def test_a_plateau_schedule_without_validation_data_steps_alike_on_every_rank():
+    from convprop.optim.plateau import ReduceLROnPlateau
+
+    def run(comm):
+        m = _model("bn")
+        opt = SGD(m.parameters(), lr=0.05)
+        sch = ReduceLROnPlateau(opt, factor=0.5, patience=0)
+        fit(m, L.CrossEntropyLoss(), opt, _data(), epochs=8, batch_size=8, schedule=sch,
+            rng=np.random.default_rng(7), verbose=0, callbacks=[DataParallel(comm)])
+        return opt.lr
+
+    lrs = ThreadGroup(2).run(run)
+    assert lrs[0] == lrs[1], lrs  # was 0.00039 on rank 0, 0.00078 on rank 1
