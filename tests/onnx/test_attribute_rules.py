@@ -304,3 +304,29 @@ def test_imported_padded_pooling_exports_again(op, attrs):
     proto = model([h.make_node(op, ["x"], ["y"], **attrs)], x.shape, 19)
     again = to_onnx(from_onnx(proto), x.shape)
     assert rel_err(run_ort(again, x)[0], run_ort(proto, x)[0]) <= 1e-6
+
+
+@pytest.mark.parametrize("start,end,step", [
+    (-6, -9, -1), (-5, -5, -2), (-1, -(2 ** 63), -1), (5, 0, -2), (-9, 99, 2), (1, -1, 1)])
+@pytest.mark.parametrize("folded", [False, True])
+def test_slice_clamps_as_onnx_does(start, end, step, folded):
+    """ONNX clamps a negative step's start to [0, n - 1] (NumPy gave an empty slice for a
+    start below -n); the same rule for a Slice module and a folded/integer one (of Shape)."""
+    inits = [init("st", np.array([start], np.int64)), init("en", np.array([end], np.int64)),
+             init("ax", np.array([0 if folded else 1], np.int64)),
+             init("sp", np.array([step], np.int64))]
+    nodes = [h.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"])]
+    out = ("y",)
+    if folded:  # integer shape arithmetic: evaluate.EVAL's Slice at run time
+        nodes = [h.make_node("Shape", ["x"], ["s"]),
+                 h.make_node("Slice", ["s", "st", "en", "ax", "sp"], ["y"])]
+        out = (("y", TP.INT64),)
+    same_as_ort(model(nodes, (2, 4, 3), 13, inits, outputs=out), x_of(2, 4, 3),
+                grad=not folded)
+
+
+@pytest.mark.parametrize("axis", [3, -3, 0, 2])
+def test_flatten_axis_bounds(axis):
+    """Flatten's axis runs over [-r, r]: axis r gives (size, 1) (it gave (1, size))."""
+    node = h.make_node("Flatten", ["x"], ["y"], axis=axis)
+    same_as_ort(model([node], (2, 4, 3), 13), x_of(2, 4, 3))

@@ -15,7 +15,27 @@ import numpy as np
 from .module import Module
 
 __all__ = ["DynamicPad", "IndexedMaxPool", "IndexedMaxUnpool", "Reshape", "Reshaping",
-           "RoiAlignNode", "Slice", "Transpose", "onnx_shape"]
+           "RoiAlignNode", "Slice", "Transpose", "onnx_shape", "slice_index"]
+
+
+def slice_index(shape, starts, ends, axes=None, steps=None) -> tuple:
+    """ONNX Slice as a NumPy index: a negative start/end counts from the end, then starts
+    clamp to [0, n] and ends to [0, n] for a positive step, to [0, n - 1] and [-1, n - 1]
+    for a negative one (end -1: through index 0). NumPy alone differs for a negative step
+    (its start -n - 2 gives an empty slice where ONNX starts at 0)."""
+    axes = range(len(starts)) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
+    idx = [slice(None)] * len(shape)
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        a, s, e, st = int(a) % len(shape), int(s), int(e), int(st)
+        n = int(shape[a])
+        s, e = (s + n if s < 0 else s), (e + n if e < 0 else e)
+        if st > 0:
+            s, e = min(max(s, 0), n), min(max(e, 0), n)
+        else:
+            s, e = min(max(s, 0), n - 1), min(max(e, -1), n - 1)
+        idx[a] = slice(s, None if e < 0 else e, st)
+    return tuple(idx)
 
 
 def onnx_shape(x_shape, shape, allowzero: bool = False) -> tuple:
@@ -76,7 +96,8 @@ class Transpose(Module):
 
 
 class Slice(Module):
-    """``x[starts:ends:steps]`` on ``axes`` (ONNX Slice with constant starts/ends)."""
+    """``x[starts:ends:steps]`` on ``axes`` (ONNX Slice with constant starts/ends; ONNX's
+    clamping, :func:`slice_index`)."""
 
     def __init__(self, starts, ends, axes=None, steps=None):
         super().__init__()
@@ -86,14 +107,8 @@ class Slice(Module):
             int(a) for a in axes)
         self.steps = (1,) * len(self.starts) if steps is None else tuple(int(s) for s in steps)
 
-    def _index(self, ndim):
-        idx = [slice(None)] * ndim
-        for s, e, a, st in zip(self.starts, self.ends, self.axes, self.steps):
-            idx[a % ndim] = slice(s, None if (st < 0 and e < -(2**62)) else e, st)
-        return tuple(idx)
-
     def forward(self, x, *, training: bool = False):
-        idx = self._index(np.ndim(x))
+        idx = slice_index(np.shape(x), self.starts, self.ends, self.axes, self.steps)
         return np.asarray(x)[idx], (np.shape(x), idx, np.asarray(x).dtype)
 
     def backward(self, dy, cache, *, need_dx: bool = True):

@@ -72,6 +72,7 @@ def _squeeze(inputs, attrs, opset):
 
 
 def _slice(inputs, attrs, opset):
+    from ..layers.onnx_shape import slice_index
     x = np.asarray(inputs[0])
     if opset < 10:
         starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
@@ -79,15 +80,9 @@ def _slice(inputs, attrs, opset):
         starts, ends = (np.asarray(v).reshape(-1) for v in inputs[1:3])
         axes = inputs[3] if len(inputs) > 3 and inputs[3] is not None else None
         steps = inputs[4] if len(inputs) > 4 and inputs[4] is not None else None
-    axes = range(len(starts)) if axes is None else np.asarray(axes).reshape(-1)
-    steps = [1] * len(starts) if steps is None else np.asarray(steps).reshape(-1)
-    idx = [slice(None)] * x.ndim
-    for s, e, a, st in zip(starts, ends, axes, steps):
-        n = x.shape[int(a)]
-        s, e, st = int(s), int(e), int(st)
-        e = max(min(e, n), -n - 1) if e < 0 else min(e, n)
-        idx[int(a) % x.ndim] = slice(s, None if (st < 0 and e < -n) else e, st)
-    return [x[tuple(idx)]]
+    axes = None if axes is None else np.asarray(axes).reshape(-1)
+    steps = None if steps is None else np.asarray(steps).reshape(-1)
+    return [x[slice_index(x.shape, starts, ends, axes, steps)]]
 
 
 def _gather(inputs, attrs, opset):

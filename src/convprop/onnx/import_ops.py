@@ -53,8 +53,9 @@ def _flatten(ctx, node):
     axis = int(node.attrs.get("axis", 1))
     if axis == 1:
         return reshape.Flatten(), [node.inputs[0]]
+    # axis in [-r, r]: the rows are the product of the axes before it (axis r: (size, 1))
     return Reshaping("Flatten", lambda x: x.reshape(
-        int(np.prod(x.shape[:axis % max(x.ndim, 1)])), -1)), [node.inputs[0]]
+        int(np.prod(x.shape[:axis + x.ndim if axis < 0 else axis])), -1)), [node.inputs[0]]
 
 
 def _consts_and_runtime(ctx, node):
