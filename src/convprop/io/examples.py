@@ -64,8 +64,41 @@ def _read_npy(path, want):
 _PICTURE_FORMATS = ["PNG", "JPEG", "BMP", "GIF", "PPM", "TIFF", "WEBP"]
 
 
+class _Unreadable(Exception):
+    pass
+
+
+def _pixels(Image, img, channels, shape, path) -> np.ndarray:
+    """The decoded picture as float64 (*shape) or (*shape, 3) on the 0..255 scale.
+
+    Pillow's ``convert`` clips rather than rescales: a 16-bit grey picture would come out
+    almost all 255, a 0..1 float TIFF all 0, and a digit drawn on a transparent background
+    all black. So 16-bit pixels are scaled by 255/65535, transparency is composited on
+    white (as a viewer shows it), and 32-bit integer or float pixels, whose scale is
+    unknown, are refused."""
+    size = (shape[1], shape[0])
+    if img.mode in ("I", "F") or img.mode.startswith("I;") and not img.mode.startswith("I;16"):
+        kind = "float" if img.mode == "F" else "integer"
+        raise _Unreadable(f"predict: {path} has 32-bit {kind} pixels (mode {img.mode}) of "
+                          "unknown scale; save it as an 8- or 16-bit picture, or pass its "
+                          "0..255 values as a .npy array")
+    if img.mode.startswith("I;16"):
+        grey = Image.fromarray(np.asarray(img, np.float32) * np.float32(255 / 65535), "F")
+        a = np.asarray(grey.resize(size, Image.BILINEAR) if grey.size != size else grey,
+                       np.float64)
+        return a if channels == 1 else np.repeat(a[..., None], 3, axis=-1)
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img.convert("RGBA"))
+    img = img.convert("L" if channels == 1 else "RGB")
+    if img.size != size:
+        img = img.resize(size, Image.BILINEAR)
+    return np.asarray(img, dtype=np.float64)
+
+
 def _read_picture(path, channels, shape):
-    """A PNG/JPEG (or BMP, GIF, PPM, TIFF, WEBP) as float64 (channels, *shape). Any decoding
+    """A PNG/JPEG (or BMP, GIF, PPM, TIFF, WEBP) as float64 (channels, *shape) on the 0..255
+    scale (see :func:`_pixels` for 16-bit, 32-bit and transparent pictures). Any decoding
     failure, a truncated file or a decompression bomb (over Pillow's MAX_IMAGE_PIXELS) is a
     ValueError naming the file; other formats (EPS, which runs Ghostscript) are refused."""
     try:
@@ -81,10 +114,9 @@ def _read_picture(path, channels, shape):
         try:
             img = Image.open(f, formats=_PICTURE_FORMATS)
             img.load()  # decode now, so a truncated file fails here
-            img = img.convert("L" if channels == 1 else "RGB")
-            if img.size != (shape[1], shape[0]):
-                img = img.resize((shape[1], shape[0]), Image.BILINEAR)
-            a = np.asarray(img, dtype=np.float64)
+            a = _pixels(Image, img, channels, shape, path)
+        except _Unreadable as e:
+            raise ValueError(str(e)) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise ValueError(f"predict: {path} is too large an image to decode ({e})") from None
         except Exception as e:  # noqa: BLE001 - any decoder failure on untrusted bytes
