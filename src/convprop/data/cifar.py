@@ -24,6 +24,8 @@ _RECORD = 1 + 3 * 32 * 32
 #: Bounds checked before a member or file is read: a batch holds 10,000 records (30.7 MB);
 #: the limit leaves room, and keeps a forged tar header from claiming gigabytes.
 MAX_BATCH_BYTES = 64 << 20
+#: The most members read from an archive (the real one has 8, plus its folder).
+_MAX_MEMBERS = 64
 _MAX_META_BYTES = 1 << 16
 _MEMBERS = {
     "train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
@@ -56,9 +58,14 @@ def _classes_from_meta(text: str, source: str) -> tuple[str, ...]:
 def _read_archive(archive: Path, split: str) -> tuple[list[tuple[str, bytes]], str | None]:
     wanted = {f"{_DIR}/{m}" for m in _MEMBERS[split]} | {f"{_DIR}/batches.meta.txt"}
     found: dict[str, bytes] = {}
+    f, _ = open_regular_file("cifar10", archive)  # a FIFO or device is named, not opened
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
+        with f, tarfile.open(fileobj=f, mode="r:gz") as tar:
+            for count, member in enumerate(tar, 1):
+                if count > _MAX_MEMBERS:  # tarfile keeps every member's header in memory
+                    raise ValueError(f"cifar10: {archive} has more than {_MAX_MEMBERS} "
+                                     "members; the CIFAR-10 archive has 8, refusing to read "
+                                     "further")
                 if member.name in wanted and member.isfile():
                     limit = (_MAX_META_BYTES if member.name.endswith(".txt")
                              else MAX_BATCH_BYTES)
@@ -67,6 +74,8 @@ def _read_archive(archive: Path, split: str) -> tuple[list[tuple[str, bytes]], s
                                          f"{member.size} bytes, more than the {limit} a CIFAR-10 "
                                          "file can hold; refusing to read it")
                     found[member.name] = tar.extractfile(member).read(member.size)
+                    if set(found) == wanted:
+                        break
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ValueError(f"cifar10: {archive} is a damaged or truncated archive ({exc}); "
                          "delete it and download it again") from exc
@@ -112,7 +121,7 @@ def _read_directory(directory: Path, split: str) -> tuple[list[tuple[str, bytes]
 def locate(root: Path) -> Path | None:
     """The archive or the extracted batch directory under ``root``, or None. A folder that
     holds any of the batch files counts (a missing one is then named when it is needed)."""
-    if (root / CIFAR10_ARCHIVE).is_file():
+    if os.path.lexists(root / CIFAR10_ARCHIVE):  # a FIFO there is named when it is opened
         return root / CIFAR10_ARCHIVE
     for candidate in (root / _DIR, root):
         if any(os.path.lexists(candidate / m) for m in _ALL):
@@ -131,7 +140,8 @@ def load_cifar10_split(root, split: str, *, hint: str = ""):
     if where is None:
         raise FileNotFoundError(f"cifar10: neither {CIFAR10_ARCHIVE} nor {_DIR}/ found in "
                                 f"{root}; {hint}")
-    parts, meta = _read_archive(where, split) if where.is_file() else _read_directory(where, split)
+    parts, meta = (_read_archive(where, split) if where.name == CIFAR10_ARCHIVE
+                   else _read_directory(where, split))
     images, labels = zip(*(_parse_records(data, src) for src, data in parts))
     classes = CIFAR10_CLASSES if meta is None else _classes_from_meta(meta, f"{where} meta")
     # concatenate makes the one writeable, contiguous copy of the pixels.
