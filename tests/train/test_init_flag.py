@@ -150,3 +150,19 @@ def test_softmax_whose_probabilities_feed_another_node_stays(tmp_path):
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
     m.ir_version = 8
     assert _without_final_softmax(from_onnx(m)).softmax_removed is None
+
+
+def test_moved_onnx_file_is_one_clear_line_for_resume_and_evaluate(files, tmp_path, capsys):
+    d, _ = files
+    path = tmp_path / "net.onnx"
+    path.write_bytes((d / "lenet.onnx").read_bytes())
+    out = tmp_path / "run"
+    assert main(["train", "--init", str(path), *ARGS, "--out", str(out)]) == 0
+    path.rename(tmp_path / "elsewhere.onnx")
+    capsys.readouterr()
+    for argv in (["train", "--resume", str(out / "checkpoint.safetensors"), "--epochs", "2",
+                  "--quiet"], ["evaluate", str(out / "checkpoint.safetensors")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"{path} is not a file" in err and "records the path" in err, err

@@ -26,7 +26,9 @@ def _layer(family, name: str, nd: int):
     return cls
 
 
-def _spatial(ctx, node, nd):
+def _spatial(node):
+    """kernel_shape, strides, dilations, begin pads, end pads and auto_pad of a window node
+    (ONNX defaults: strides and dilations 1, pads 0)."""
     a = node.attrs
     k = a.get("kernel_shape")
     if k is None:
@@ -75,7 +77,7 @@ def _conv(ctx, node):
     b = _weights(ctx, node, 2, "bias")
     nd = w.ndim - 2
     node.attrs.setdefault("kernel_shape", list(w.shape[2:]))
-    k, s, d, pb, pe, auto = _spatial(ctx, node, nd)
+    k, s, d, pb, pe, auto = _spatial(node)
     g = int(node.attrs.get("group", 1))
     cls = _layer(conv, "Conv", nd)
 
@@ -94,7 +96,7 @@ def _conv_transpose(ctx, node):
     b = _weights(ctx, node, 2, "bias")
     nd = w.ndim - 2
     node.attrs.setdefault("kernel_shape", list(w.shape[2:]))
-    k, s, d, pb, pe, auto = _spatial(ctx, node, nd)
+    k, s, d, pb, pe, auto = _spatial(node)
     if "output_shape" in node.attrs:
         raise Unsupported("output_shape is not supported (give pads and output_padding)")
     if auto not in ("NOTSET", "VALID") or pb != pe:
@@ -116,7 +118,7 @@ def _fits(begin, kernel):
 
 
 def _max_pool(ctx, node):
-    k, s, d, pb, pe, auto = _spatial(ctx, node, None)
+    k, s, d, pb, pe, auto = _spatial(node)
     nd = len(k)
     indices = len(node.outputs) > 1 and bool(node.outputs[1])
     ceil = bool(node.attrs.get("ceil_mode", 0))
@@ -134,7 +136,7 @@ def _max_pool(ctx, node):
 
 
 def _avg_pool(ctx, node):
-    k, s, d, pb, pe, auto = _spatial(ctx, node, None)
+    k, s, d, pb, pe, auto = _spatial(node)
     if any(v != 1 for v in d):
         raise Unsupported(f"dilations {list(d)}: convprop's average pooling has none")
     nd = len(k)
@@ -160,7 +162,7 @@ def _global(kind):
 
 
 def _max_unpool(ctx, node):
-    k, s, d, pb, pe, auto = _spatial(ctx, node, None)
+    k, s, d, pb, pe, auto = _spatial(node)
     if pb != pe:
         raise Unsupported(f"asymmetric pads {list(pb + pe)} are not supported")
     m = _layer(pooling, "MaxUnpool", len(k))(k, s, pb)
@@ -230,7 +232,7 @@ def _matmul(ctx, node):
 
 
 def _lp_pool(ctx, node):
-    k, s, d, pb, pe, auto = _spatial(ctx, node, None)
+    k, s, d, pb, pe, auto = _spatial(node)
     p = int(node.attrs.get("p", 2))
     if p % 2 or auto not in ("NOTSET", "VALID") or any(pb + pe) or node.attrs.get(
             "ceil_mode", 0) or any(v != 1 for v in d):
