@@ -29,7 +29,8 @@ import numpy as np
 
 from .atomic import atomic_open
 
-__all__ = ["save_file", "load_file", "SafetensorsError", "MAX_BYTES", "MAX_HEADER"]
+__all__ = ["save_file", "load_file", "SafetensorsError", "MAX_BYTES", "MAX_HEADER",
+           "MAX_OBJECTS"]
 
 _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
            "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8,
@@ -37,6 +38,9 @@ _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.in
 _NAMES = {np.dtype(v): k for k, v in _DTYPES.items()}
 #: The largest JSON header accepted (the reference reader's limit).
 MAX_HEADER = 100 * 1024 * 1024
+#: The most JSON objects a header (or a checkpoint's metadata) may hold: one per tensor, so
+#: at most this many tensors; a ResNet-20 checkpoint with Adam state has about 200.
+MAX_OBJECTS = 100_000
 #: The default bound on a file's data section: far above any convprop checkpoint (a ResNet-20
 #: with Adam state is ~3 MB; 4 GiB is a billion float32 weights), far below a machine's memory.
 MAX_BYTES = 4 << 30
@@ -137,13 +141,28 @@ def _reject_constant(s):
     raise ValueError(f"non-standard JSON constant {s}")
 
 
-def _no_duplicates(pairs):
-    d = {}
-    for k, v in pairs:
-        if k in d:
-            raise ValueError(f"duplicate key {k!r}")
-        d[k] = v
-    return d
+class _TooMany(ValueError):
+    pass
+
+
+def _strict_objects(limit: int):
+    """A json object_pairs_hook refusing duplicate keys and more than ``limit`` objects
+    (each costs hundreds of bytes: a 61 MiB header of a million empty tensors took 1.5 GB
+    and 16 s to parse and check)."""
+    count = 0
+
+    def hook(pairs):
+        nonlocal count
+        count += 1
+        if count > limit:
+            raise _TooMany(f"more than {limit} JSON objects (at most {limit} tensors)")
+        d = {}
+        for k, v in pairs:
+            if k in d:
+                raise ValueError(f"duplicate key {k!r}")
+            d[k] = v
+        return d
+    return hook
 
 
 def _is_int(v) -> bool:
@@ -151,10 +170,14 @@ def _is_int(v) -> bool:
 
 
 def parse_header(raw: bytes, path) -> dict:
-    """The JSON header as a dict; strict JSON (no NaN, no duplicate keys, bounded nesting)."""
+    """The JSON header as a dict; strict JSON (no NaN, no duplicate keys, bounded nesting,
+    at most :data:`MAX_OBJECTS` objects)."""
     try:
         header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant,
-                            object_pairs_hook=_no_duplicates)
+                            object_pairs_hook=_strict_objects(MAX_OBJECTS))
+    except _TooMany as e:
+        raise SafetensorsError(f"safetensors: {path} has a header of {e}; refusing to read "
+                               "it") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise SafetensorsError(f"safetensors: {path} has a corrupt header "
                                f"({str(e)[:200]})") from None
