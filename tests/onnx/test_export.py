@@ -303,3 +303,32 @@ def test_newer_opsets(opset, rng):
             from convprop.onnx import from_onnx
             np.testing.assert_allclose(from_onnx(proto).predict(x), model.predict(x),
                                        rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: L.MaxPool2d(2, 2, 1, ceil_mode=True), (2, 3, 3, 3)),
+    (lambda: L.MaxPool2d(2, 2, 1, ceil_mode=True, return_indices=True), (2, 3, 5, 4)),
+    (lambda: L.MaxPool1d(1, 3, 0, ceil_mode=True), (2, 3, 5)),
+    (lambda: L.MaxPool2d(3, 2, 1, ceil_mode=True), (2, 2, 8, 7)),
+])
+def test_max_pool_ceil_mode_whose_last_window_would_start_in_the_pad(make, shape, rng):
+    """convprop (as PyTorch) drops a ceil-mode window that would start in the end padding;
+    ONNX's MaxPool does so only from opset 22, so at 17 the file is written in floor mode
+    with the end pads cut to the last window (the export had failed onnx's shape check)."""
+    m = make()
+    proto = to_onnx(m, shape, opset=17)
+    x = rng.normal(size=(3,) + shape[1:]).astype(np.float32)
+    want = m.predict(x)
+    got = run_ort(proto, x)
+    for g, w in zip(got, want if isinstance(want, tuple) else (want,)):
+        assert g.shape == w.shape and rel_err(g, w) <= TOL
+
+
+def test_checker_failure_is_an_export_error(monkeypatch):
+    """onnx.checker's errors are not ValueErrors: the CLI would print a traceback."""
+    def refuse(proto, full_check=False):
+        raise onnx.checker.ValidationError("planted")
+    monkeypatch.setattr(onnx.checker, "check_model", refuse)
+    with pytest.raises(ExportError, match=r"export: the graph written for ReLU fails "
+                                          r"onnx.checker .*ValidationError: planted"):
+        to_onnx(L.ReLU(), (1, 3))

@@ -192,7 +192,12 @@ def to_onnx(model: Module, input_shape, *, opset: int = DEFAULT_OPSET,
     opsets = [h.make_opsetid("", opset)]
     proto = h.make_model(graph, opset_imports=opsets, producer_name="convprop")
     proto.ir_version = h.find_min_ir_version_for(opsets)  # the oldest runtimes that can
-    onnx.checker.check_model(proto, full_check=True)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as e:  # ValidationError, InferenceError: not ValueErrors
+        raise ExportError(f"export: the graph written for {type(model).__name__} fails "
+                          f"onnx.checker (a convprop export bug; please report it): "
+                          f"{type(e).__name__}: {str(e).strip()[:500]}") from None
     return proto
 
 

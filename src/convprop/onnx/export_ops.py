@@ -50,6 +50,16 @@ def _max_pool(ctx, m, path, x):
     pads = _ints(m.padding) * 2
     kw = dict(kernel_shape=_ints(m.kernel_size), strides=_ints(m.stride), pads=pads,
               dilations=_ints(m.dilation), ceil_mode=int(m.ceil_mode))
+    if m.ceil_mode:
+        # ceil_mode as floor mode over end pads that stop at convprop's last window: ONNX's
+        # MaxPool before opset 22 does not drop a window that starts in the end padding
+        # (onnx's shape inference then refuses the file; onnxruntime drops it anyway)
+        from ..layers.pad import ceil_end_pads
+        p = _ints(m.padding)
+        end = ceil_end_pads(ctx.sample[x].shape[2:], _ints(m.kernel_size), _ints(m.stride),
+                            _ints(m.dilation), p, p)
+        if all(e < k for e, k in zip(end, kw["kernel_shape"])):  # onnxruntime: pad < kernel
+            kw.update(pads=p + list(end), ceil_mode=0)
     if not m.return_indices:
         return ctx.node(path, "MaxPool", [x], **kw)
     y, native = ctx.node(path, "MaxPool", [x], n_out=2, **kw)
