@@ -77,3 +77,20 @@ def test_export_command_without_onnx(ckpt, capsys, monkeypatch):
     assert main(["export", str(d / "lenet.safetensors"), str(d / "n.onnx")]) == 1
     assert "the 'onnx' package is required; pip install 'convprop[onnx]'" in \
         capsys.readouterr().err
+
+
+def test_export_command_check_can_fail(ckpt, capsys, monkeypatch):
+    """The onnxruntime comparison is a check that fails: a runtime answering 1% off is one
+    line and exit 1."""
+    import onnxruntime as ort
+    d, _ = ckpt
+    real = ort.InferenceSession
+
+    class Off(real):
+        def run(self, *a, **k):
+            return [y * 1.01 for y in super().run(*a, **k)]
+    monkeypatch.setattr(ort, "InferenceSession", Off)
+    assert main(["export", str(d / "lenet.safetensors"), str(d / "off.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert "onnxruntime's output differs from convprop's by 1.00e-02" in err
+    assert len(err.strip().splitlines()) == 1
