@@ -52,6 +52,7 @@ def _data(name, n, seed=0):
 def worker(name: str, steps: int) -> dict:
     """One rank's timings (run alone or under mpiexec): per step, compute and allreduce."""
     from convprop.distributed import DataParallel, world
+    from convprop.distributed.data_parallel import _per_rank_buffers
     from convprop.layers import CrossEntropyLoss
     from convprop.malloc import tune_malloc
     from convprop.models import build
@@ -62,6 +63,7 @@ def worker(name: str, steps: int) -> dict:
     model = build(name, rng=np.random.default_rng(0), dtype=np.float32)
     params = model.parameters()
     opt, loss_fn, dp = SGD(params, lr=0.01), CrossEntropyLoss(), DataParallel(comm)
+    buffers = _per_rank_buffers(model)  # batch norm's running statistics ride along, as in fit
     x, t = _data(name, BATCH)
     lo, hi = comm.rank * BATCH // comm.size, (comm.rank + 1) * BATCH // comm.size
     x, t = x[lo:hi], t[lo:hi]
@@ -78,7 +80,7 @@ def worker(name: str, steps: int) -> dict:
             comm.barrier()  # the wait for the slower rank, apart from the reduction itself
         tb = time.perf_counter()
         if comm.size > 1:
-            dp.average_gradients(params, hi - lo, BATCH)
+            dp.average_gradients(params, hi - lo, BATCH, buffers=buffers)
         t2 = time.perf_counter()
         opt.step()
         t3 = time.perf_counter()
