@@ -132,16 +132,53 @@ def test_wrong_input_shape_at_run_time(rng, lenet_bytes):
     chain.predict(np.zeros((5, 1, 28, 28), np.float32))  # any batch size
 
 
-def test_external_data_is_refused_and_not_read(tmp_path):
-    secret = tmp_path / "secret.bin"
-    secret.write_bytes(np.arange(3, dtype=np.float32).tobytes())
+def _external(tmp_path, location, offset=0, length=12):
     t = onnx.numpy_helper.from_array(np.zeros(3, np.float32), "b")
     t.ClearField("raw_data")
     t.data_location = TP.EXTERNAL
-    t.external_data.add(key="location", value=str(secret))
-    nodes = [h.make_node("Add", ["x", "b"], ["y"], name="a")]
-    with pytest.raises(OnnxImportError, match=r"tensors \['b'\] in external files"):
-        from_onnx(graph(nodes, inits=[t]))
+    for k, v in (("location", location), ("offset", str(offset)), ("length", str(length))):
+        t.external_data.add(key=k, value=v)
+    data = graph([h.make_node("Add", ["x", "b"], ["y"], name="a")], inits=[t])
+    (tmp_path / "m").mkdir(exist_ok=True)
+    (tmp_path / "m" / "m.onnx").write_bytes(data)
+    return tmp_path / "m" / "m.onnx", data
+
+
+def test_external_data_beside_the_model_is_read(tmp_path):
+    path, data = _external(tmp_path, "m.onnx.data", offset=4)
+    (tmp_path / "m" / "m.onnx.data").write_bytes(b"pad!" + np.arange(3, dtype=np.float32)
+                                                 .tobytes())
+    np.testing.assert_array_equal(load(path).predict(np.ones((2, 3), np.float32)),
+                                  [[1, 2, 3]] * 2)
+    with pytest.raises(OnnxImportError, match=r"tensors \['b'\] in external files; give "
+                                              "convprop the model's path"):
+        from_onnx(data)  # bytes: no folder to read from
+
+
+@pytest.mark.parametrize("where", ["absolute", "parent", "symlink"])
+def test_external_data_outside_the_models_folder_is_refused_unread(tmp_path, where):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(3, dtype=np.float32).tobytes())
+    location = {"absolute": str(secret), "parent": "../secret.bin", "symlink": "link"}[where]
+    path, _ = _external(tmp_path, location)
+    if where == "symlink":
+        (tmp_path / "m" / "link").symlink_to(secret)
+    with pytest.raises(OnnxImportError, match=r"tensor 'b' keeps its data in .*outside the "
+                                              "model's folder"):
+        load(path)
+
+
+@pytest.mark.parametrize("offset,length,why", [
+    (0, 4, "asks for 4 bytes at offset 0"), (8, 12, "asks for 12 bytes at offset 8"),
+    (0, 1 << 40, "asks for 1099511627776 bytes")])
+def test_external_data_that_does_not_fit_is_refused(tmp_path, offset, length, why):
+    path, _ = _external(tmp_path, "d.bin", offset, length)
+    (tmp_path / "m" / "d.bin").write_bytes(bytes(16))
+    with pytest.raises(OnnxImportError, match=rf"external tensor 'b' {why}"):
+        load(path)
+    (tmp_path / "m" / "d.bin").unlink()
+    with pytest.raises(OnnxImportError, match="'d.bin', which is not a file beside"):
+        load(path)
 
 
 def test_huge_constant_of_shape_is_refused():

@@ -181,3 +181,24 @@ def test_shaped_network_matches_pytorch(name, opset, rng):
     torch.manual_seed(0)
     make, shape = SHAPED[name]
     compare(randomize(make()), shape, opset, rng)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet20"])
+def test_default_dynamo_exporter_with_its_external_data_file(name, tmp_path, rng):
+    """PyTorch's default exporter (dynamo) writes the weights to ``model.onnx.data`` beside
+    the model: ``load(path)`` reads them (refused before: 'keeps tensors in external
+    files'), and the network computes what PyTorch does."""
+    pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
+    from convprop.onnx import load
+    cfg, shape = TWINS[name]
+    model = randomize(torch_zoo.TORCH_MODELS[name](**cfg))
+    path = tmp_path / "m.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(2, *shape),), str(path), dynamo=True,
+                          dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
+    assert onnx.load(str(path), load_external_data=False).graph.initializer[0].data_location \
+        == onnx.TensorProto.EXTERNAL  # the case this test is about
+    x = rng.normal(size=(3,) + tuple(shape)).astype(np.float32)
+    want = model(torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(load(path).predict(x), want, rtol=1e-4, atol=1e-5)

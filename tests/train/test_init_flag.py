@@ -166,3 +166,24 @@ def test_moved_onnx_file_is_one_clear_line_for_resume_and_evaluate(files, tmp_pa
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1, err
         assert f"{path} is not a file" in err and "records the path" in err, err
+
+
+def test_onnx_with_external_data_trains_and_its_data_file_is_pinned(files, tmp_path, capsys):
+    """A model whose weights live in a data file beside it (PyTorch's default exporter):
+    train --init reads it, and the checkpoint's digest covers the data file too, so a
+    changed data file is refused like a changed model file."""
+    import onnx
+    d, _ = files
+    path = tmp_path / "ext.onnx"
+    onnx.save(onnx.load(str(d / "lenet.onnx")), str(path), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="ext.onnx.data", size_threshold=0)
+    out = tmp_path / "run"
+    assert main(["train", "--init", str(path), *ARGS, "--out", str(out)]) == 0
+    assert main(["evaluate", str(out / "checkpoint.safetensors")]) == 0
+    data = tmp_path / "ext.onnx.data"
+    raw = bytearray(data.read_bytes())
+    raw[-1] ^= 1
+    data.write_bytes(bytes(raw))
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "checkpoint.safetensors")]) == 1
+    assert "ext.onnx has changed since the checkpoint was written" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """Networks that come from a file, not from the zoo's code: ``build("onnx", path=...)``.
 
 ``convprop train --init model.onnx`` trains the network an ONNX file holds; its checkpoint
-records ``{"name": "onnx", "path": ..., "sha256": ...}``, so ``build(**config)`` (what
+records ``{"name": "onnx", "path": ..., "sha256": ...}`` (the digest covers the external
+data files beside the model too), so ``build(**config)`` (what
 ``convprop evaluate``, ``predict``, ``explain`` and ``--resume`` call) imports the same file
 again and refuses it when its bytes changed. The checkpoint's weights are then restored over
 the file's.
@@ -28,11 +29,31 @@ __all__ = ["IMPORTED", "onnx_network"]
 
 
 def _sha256(path: str) -> str:
+    """The file's SHA-256; for a model whose tensors live in data files beside it (PyTorch's
+    default exporter), of the file followed by each data file's name and bytes."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for k, name in enumerate([path] + _sidecars(path)):
+        if k:
+            h.update(os.path.basename(name).encode())
+        with open(name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
+
+
+def _sidecars(path: str) -> list:
+    from ..onnx._lib import require_onnx
+    from ..onnx.external import external_tensors, sidecar_files
+    onnx = require_onnx("onnx")
+    proto = onnx.ModelProto()
+    try:
+        with open(path, "rb") as f:
+            proto.ParseFromString(f.read())
+    except Exception:
+        return []  # not ONNX: load() says so
+    if not external_tensors(onnx, proto):
+        return []
+    return sidecar_files(onnx, proto, os.path.dirname(os.path.abspath(path)), path)
 
 
 def onnx_network(*, path: str, sha256: str | None = None, in_channels: int | None = None,

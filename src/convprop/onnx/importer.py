@@ -1,8 +1,9 @@
 """``load(path)``: an ONNX file as a convprop module.
 
-Steps: parse the protobuf (nothing else is read or executed: no external data, no custom
-operator libraries); check the structure (every node input produced somewhere or a graph
-input/initializer, no cycle, opset >= 9, the default domain only) and then ``onnx.checker``;
+Steps: parse the protobuf (nothing is executed: no custom operator libraries; external
+data is read only from files beside a model loaded from its path, :mod:`.external`);
+check the structure (every node input produced somewhere or a graph input/initializer,
+no cycle, opset >= 9, the default domain only) and then ``onnx.checker``;
 infer shapes; walk the nodes in topological order, folding those whose inputs are all
 constants (:data:`~.evaluate.EVAL`) and turning the rest into modules
 (:data:`~.import_ops.IMPORTERS`; integer shape arithmetic into run-time ``IntOp``\\ s). A
@@ -23,6 +24,7 @@ import numpy as np
 
 from ._lib import OnnxImportError, Unsupported, require_onnx
 from .evaluate import EVAL, MAX_ELEMENTS, attr_values
+from .external import load_external_data
 from .graph import GraphModule, GraphNode, ImportedSequential, InputSpec, attribute_name
 from .import_ops import IMPORTERS, int_op
 
@@ -80,6 +82,8 @@ def _read(onnx, source):
     if not proto.HasField("graph") or not proto.graph.node:
         raise OnnxImportError(f"load: {where} is not an ONNX model (no graph with nodes; an "
                            f"empty, truncated or foreign file)")
+    if not isinstance(source, (bytes, bytearray)):  # a path: its folder holds the data files
+        load_external_data(onnx, proto, os.path.dirname(os.path.abspath(where)), where)
     return proto, where
 
 
@@ -114,8 +118,8 @@ def _structure(proto, where) -> tuple[list[Node], int]:
                  if a.HasField("t") and a.t.data_location == onnx.TensorProto.EXTERNAL]
     if external:
         raise OnnxImportError(f"load: {where} keeps tensors {external[:5]} in external files; "
-                              "convprop reads self-contained files only (save the model "
-                              "with its weights inside)")
+                              "give convprop the model's path (it then reads the data files "
+                              "beside it), or save the model with its weights inside")
     known = {i.name for i in g.input} | {t.name for t in g.initializer}
     producer = {}
     for k, node in enumerate(nodes):
