@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -87,7 +88,12 @@ class MPIComm(Comm):
         self.comm.Barrier()
 
     def abort(self, message: str, code: int = 1):
-        print(message, file=sys.stderr, flush=True)
+        if message:
+            print(message, file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # the launcher forwards each rank's output asynchronously and tears the job down on
+        # MPI_Abort: give it a moment to forward this line (it was lost about one run in 20)
+        time.sleep(0.25)
         self.comm.Abort(code)
 
     def __repr__(self) -> str:
@@ -100,9 +106,11 @@ def _abort_on_uncaught(comm: "MPIComm") -> None:
     previous = sys.excepthook
 
     def hook(kind, value, tb):
-        previous(kind, value, tb)
-        comm.abort(f"convprop: rank {comm.rank} of {comm.size} failed with {kind.__name__}: "
+        message = (f"convprop: rank {comm.rank} of {comm.size} failed with {kind.__name__}: "
                    f"{value}; aborting the job (every rank stops)")
+        print(message, file=sys.stderr, flush=True)  # first: the line that names the rank
+        previous(kind, value, tb)
+        comm.abort("")
 
     sys.excepthook = hook
 
