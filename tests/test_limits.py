@@ -51,6 +51,15 @@ KERNEL_CASES = {
     "roi_align_output": (lambda: F.roi_align_forward(
         _x(1, 1, 4, 4), np.array([[0, 0, 0, 3, 3]], np.float32), output_size=(10**6, 10**4)),
         r"roi_align: the output .*output_size"),
+    "conv_transpose2d_columns": (lambda: F.conv_transpose2d_forward(
+        _x(1, 1, 800, 800), _x(1, 1, 700, 700), None),
+        r"conv_transpose2d: the column buffer of shape \(490000, 640000\)"),
+    "roi_align_adaptive_grid": (lambda: F.roi_align_forward(
+        _x(1, 1, 8, 8), np.array([[0, 0, 0, 1e9, 1e9]], np.float32), output_size=2),
+        r"roi_align: the sample positions of one box .*sampling_ratio=-1 \(adaptive\)"),
+    "roi_align_spatial_scale": (lambda: F.roi_align_forward(
+        _x(1, 1, 8, 8), np.array([[0, 0, 0, 4, 4]], np.float32), output_size=2,
+        spatial_scale=1e12, allow_outside=True), r"roi_align: .*spatial_scale=1e\+12"),
     "pad_shortcut_channels": (lambda: F.pad_shortcut_forward(_x(1, 2, 4, 4),
                                                               out_channels=10**12),
                               r"pad_shortcut: the output .*out_channels=1000000000000"),

@@ -129,9 +129,6 @@ def test_checksum_covers_the_learning_rate():
         ThreadGroup(2).run(lambda c: _fit(_model("drop"), c, epochs=2, callbacks=[_Lr(c)]))
 
 
-@pytest.mark.xfail(strict=True, reason="fit steps the schedule before the on_epoch_logs "
-                   "hooks, so ReduceLROnPlateau without val_data sees the rank's own loss: "
-                   "loop.py must run on_epoch_logs first (then drop this marker)")
 def test_a_plateau_schedule_without_validation_data_steps_alike_on_every_rank():
     from convprop.optim.plateau import ReduceLROnPlateau
 

@@ -16,6 +16,8 @@ Loop reference: :func:`convprop.reference.conv_transpose`.
 
 from __future__ import annotations
 
+import math
+
 from typing import NamedTuple
 
 import numpy as np
@@ -72,6 +74,9 @@ def _forward(op: str, nd: int, x, w, b, stride, padding, output_padding, dilatio
     check_array(op, "the output", (n, c_out, *out), x.dtype,
                 because=f"kernel {kernel}, stride={a.stride}, padding={a.padding}, dilation="
                         f"{a.dilation}, output_padding={a.output_padding}")
+    if len(sp) < 3:  # the columns col2im scatters from (3-D may slide over depth instead)
+        check_array(op, "the column buffer", (c_out * math.prod(kernel), n * math.prod(sp)),
+                    x.dtype, because=f"kernel {kernel} over an input of {tuple(sp)}")
     geo = ConvGeometry((n, c_out, *out), c_in, kernel, a.stride, a.padding, a.dilation,
                        a.groups, tuple(sp))
     flipped = a.mode == "convolution"

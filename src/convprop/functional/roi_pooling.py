@@ -340,6 +340,13 @@ def roi_align_forward(x, boxes, *, output_size, spatial_scale=1.0, sampling_rati
     ext_w, ext_h = corners[:, 2] - corners[:, 0], corners[:, 3] - corners[:, 1]
     if not aligned:  # torchvision forces a malformed box to 1x1
         ext_w, ext_h = np.maximum(ext_w, dt(1)), np.maximum(ext_h, dt(1))
+    if ratio <= 0 and k:  # adaptive: ceil(box / bins) samples per bin, from the box's size
+        reach = float(max(ext_h.max() / ph, ext_w.max() / pw))
+        samples = max(ph, pw) * (math.ceil(reach) if math.isfinite(reach) else 2**63)
+        check_array(op, "the sample positions of one box (and their 8 temporaries)",
+                    (samples, 8), x.dtype,
+                    because=f"sampling_ratio={sampling_ratio} (adaptive) with a box of "
+                            f"{reach * max(ph, pw):g} pixels at spatial_scale={scale:g}")
     grid = np.stack([_align_grids(ext_h, ph, ratio, dt), _align_grids(ext_w, pw, ratio, dt)],
                     axis=1)
     rw = np.empty((k, ph, h), dtype=x.dtype)

@@ -223,13 +223,15 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
             ev = evaluate(model, loss, val_data, batch_size=max(batch_size, 500))
             logs["val_loss"], logs["val_accuracy"] = ev["loss"], ev["accuracy"]
         logs.update(lr=lr, time=elapsed, examples_per_sec=seen / elapsed)
+        # before the schedule reads them: e.g. data-parallel training's metrics over every
+        # rank, so a plateau schedule steps alike on every rank
+        for hook in hooks["on_epoch_logs"]:
+            hook(state, logs)
         if schedule is not None:
             if getattr(schedule, "needs_metric", False):
                 schedule.step(logs.get("val_loss", logs["loss"]))
             else:
                 schedule.step()
-        for hook in hooks["on_epoch_logs"]:  # e.g. data-parallel: the metrics over every rank
-            hook(state, logs)
         history.append(logs)
         val = (f" - val_loss {logs['val_loss']:.4f} - val_acc {logs['val_accuracy']:.4f}"
                if val_data is not None else "")

@@ -271,6 +271,9 @@ def run(cfg: TrainConfig, *, file=None, given=None) -> dict:
     model_args = {"in_channels": channels, "num_classes": len(train.classes),
                   "input_size": size, **cfg.model_args}
     model = models.build(cfg.model, rng=rng, **model_args)
+    if getattr(model, "softmax_removed", None):
+        say(f"note: {cfg.init} ends in a Softmax ({model.softmax_removed!r}); training its "
+            "input, the logits (cross-entropy applies its own softmax)")
     loss = criterion_for(model)  # CrossEntropyLoss unless the model says otherwise
     # a model with a fixed input scaling (LeNet-5 as published) gives it as mean/std, so the
     # checkpoint's preprocess record (and evaluate/predict/explain) apply it too
