@@ -166,3 +166,13 @@ def finite_number(op: str, name: str, v, *, low: float | None = None,
     else:
         domain = "a finite number"
     raise ValueError(f"{op}: {name} must be {domain}, got {v}")
+
+
+def one_of(op: str, name: str, v, options, *, shown: str | None = None):
+    """``v`` checked to be one of ``options`` (strings compared as strings only: an unhashable
+    or other-typed value is the same ValueError). ``shown`` replaces the listing of the
+    options in the message (default ``'a', 'b', 'c'``). Returns ``v``."""
+    if not isinstance(v, str) or v not in options:
+        listing = ", ".join(map(repr, options)) if shown is None else shown
+        raise ValueError(f"{op}: {name} must be one of {listing}, got {v!r}")
+    return v

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_cache, check_dy, finite_number
+from .._checks import as_float_array, check_cache, check_dy, finite_number, one_of
 
 __all__ = [
     "RELU_RULES", "ReluCache", "relu_forward", "relu_backward",
@@ -39,10 +39,7 @@ RELU_RULES = ("gradient", "deconvnet", "guided")
 
 def relu_rule_arg(op: str, rule) -> str:
     """``rule`` checked to be one of :data:`RELU_RULES`."""
-    if not isinstance(rule, str) or rule not in RELU_RULES:
-        raise ValueError(f"{op}: rule must be one of {', '.join(map(repr, RELU_RULES))}, "
-                         f"got {rule!r}")
-    return rule
+    return one_of(op, "rule", rule, RELU_RULES)
 
 
 class ReluCache(NamedTuple):

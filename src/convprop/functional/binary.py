@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, boolean, check_cache, check_dy, training_rng
+from .._checks import as_float_array, boolean, check_cache, check_dy, one_of, training_rng
 
 __all__ = ["SignCache", "sign_forward", "sign_backward", "hard_sigmoid",
            "BinarizeWeightCache", "binarize_weight_forward", "binarize_weight_backward",
@@ -119,8 +119,7 @@ def binarize_weight_forward(w, *, scale: str = "none", stochastic: bool = False,
     if w.ndim < 2:
         raise ValueError(f"binarize_weight: w must be at least 2-D (C_out, ...), got shape "
                          f"{w.shape}")
-    if scale not in BINARY_WEIGHT_SCALES:
-        raise ValueError(f"{op}: scale must be one of {list(BINARY_WEIGHT_SCALES)}, got {scale!r}")
+    one_of(op, "scale", scale, BINARY_WEIGHT_SCALES)
     b, draws = _binarize(op, w, stochastic, training, rng)
     mask = np.abs(w) <= 1
     if scale == "none":

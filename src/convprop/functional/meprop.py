@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import boolean, check_cache, check_dy, positive_int
+from .._checks import boolean, check_cache, check_dy, one_of, positive_int
 from ._engine.correlate import correlate_backward
 from ._engine.layout import channels_major, to_batch_inner
 from .conv import ConvCache, conv2d_backward, flip_kernel
@@ -149,9 +149,7 @@ def conv2d_meprop_backward(dy, cache: ConvCache, *, k: int, unified: bool = Fals
                          f"{len(geo.kernel)}-D convolution's cache")
     n, c_out = geo.x_shape[0], geo.c_out
     dy = check_dy(op, dy, (n, c_out, *geo.out), cache.w.dtype)
-    if granularity not in MEPROP_GRANULARITIES:
-        raise ValueError(f"{op}: granularity must be one of {list(MEPROP_GRANULARITIES)}, "
-                         f"got {granularity!r}")
+    one_of(op, "granularity", granularity, MEPROP_GRANULARITIES)
     units = c_out if granularity == "channel" else dy[0].size
     k = _check_k(op, k, units, "output channels" if granularity == "channel"
                   else "output elements per example")

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, check_cache, check_dy, check_same_dtype, training_rng
+from .._checks import (as_float_array, check_cache, check_dy, check_same_dtype, one_of,
+                       training_rng)
 from ._engine.windows import window, window_add
 from .pooling import AvgPoolCache, MaxPoolCache, PoolGeometry, _avg_backward, _avg_forward, \
     _geometry, _max_backward, _max_forward, _scatter_into
@@ -160,13 +161,17 @@ def mixed_pool2d_forward(x, *, kernel_size, stride=None, padding=0, rng, trainin
                           granularity, eval_lambda)
 
 
+def granularity_arg(op: str, granularity) -> str:
+    """The one check of Yu's mixed pooling ``granularity`` (kernels and modules)."""
+    return one_of(op, "granularity", granularity, MIXED_POOL_GRANULARITIES,
+                  shown=repr(MIXED_POOL_GRANULARITIES))
+
+
 def _mixed_forward(op, nd, x, kernel_size, stride, padding, rng, training, granularity,
                    eval_lambda):
     g = _geometry(op, nd, x, kernel_size, stride, padding, 1, False)
     training = training_rng(op, training, rng)
-    if granularity not in MIXED_POOL_GRANULARITIES:
-        raise ValueError(f"{op}: granularity must be one of {MIXED_POOL_GRANULARITIES}, "
-                         f"got {granularity!r}")
+    granularity_arg(op, granularity)
     if training:
         lam = np.asarray(rng.random(_lambda_shape(granularity, g.y_shape)) < 0.5)
     else:

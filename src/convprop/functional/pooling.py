@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import (as_float_array, boolean, check_cache, check_dy, check_ndim, ntuple,
+from .._checks import (as_float_array, boolean, check_cache, check_dy, check_ndim, ntuple, one_of,
                        positive_int)
 from ._engine.layout import axes_order, empty_in_order
 from ._engine.threads import num_threads, parallel_chunks
@@ -40,10 +40,7 @@ TIES = ("first", "split", "all")
 
 def tie_policy(op: str, ties) -> str:
     """The one check of max pooling's ``ties`` argument (kernels and modules)."""
-    if not isinstance(ties, str) or ties not in TIES:
-        raise ValueError(f"{op}: ties must be one of {', '.join(map(repr, TIES))}, "
-                         f"got {ties!r}")
-    return ties
+    return one_of(op, "ties", ties, TIES)
 
 
 @dataclass(frozen=True)

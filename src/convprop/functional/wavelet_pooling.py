@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, check_cache, check_dy, check_ndim
+from .._checks import as_float_array, check_cache, check_dy, check_ndim, one_of
 
 __all__ = ["WAVELETS", "WaveletPool2dCache", "wavelet_filters", "wavelet_pool2d_forward",
            "wavelet_pool2d_backward"]
@@ -117,13 +117,17 @@ class WaveletPool2dCache:
     backward_rule: str
 
 
+def wavelet_args(op: str, wavelet, backward_rule) -> tuple:
+    """The one check of wavelet pooling's ``wavelet`` and ``backward_rule`` (kernel and
+    module)."""
+    return (one_of(op, "wavelet", wavelet, tuple(WAVELETS), shown=repr(tuple(WAVELETS))),
+            one_of(op, "backward_rule", backward_rule, _RULES, shown=repr(_RULES)))
+
+
 def _check_args(op: str, x, wavelet, backward_rule) -> np.ndarray:
     x = as_float_array(op, "x", x)
     check_ndim(op, "x", x, 4, "(N, C, H, W)")
-    if not isinstance(wavelet, str) or wavelet not in WAVELETS:
-        raise ValueError(f"{op}: wavelet must be one of {tuple(WAVELETS)}, got {wavelet!r}")
-    if not isinstance(backward_rule, str) or backward_rule not in _RULES:
-        raise ValueError(f"{op}: backward_rule must be one of {_RULES}, got {backward_rule!r}")
+    wavelet_args(op, wavelet, backward_rule)
     h, w = x.shape[2:]
     if h < 4 or w < 4 or h % 4 or w % 4:
         raise ValueError(f"{op}: x's height and width must be positive multiples of 4 (two "

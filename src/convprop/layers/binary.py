@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import functional as F
-from .._checks import boolean
+from .._checks import boolean, one_of
 from ..functional.binary import (BINARY_WEIGHT_SCALES, binarize_weight_backward,
                                  binarize_weight_forward, sign_backward, sign_forward)
 from ._util import accumulate, check_input
@@ -78,10 +78,7 @@ class _Binary:
     backward around the float layer's kernel pair."""
 
     def _binary_setup(self, op, weight_scale, stochastic, rng):
-        if weight_scale not in BINARY_WEIGHT_SCALES:
-            raise ValueError(f"{op}: weight_scale must be one of {list(BINARY_WEIGHT_SCALES)}, "
-                             f"got {weight_scale!r}")
-        self.weight_scale = weight_scale
+        self.weight_scale = one_of(op, "weight_scale", weight_scale, BINARY_WEIGHT_SCALES)
         self.stochastic = boolean(op, "stochastic", stochastic)
         self.rng = _rng_arg(op, rng)
         self.weight.value = np.clip(self.weight.value, -1, 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from .._checks import boolean, ntuple, positive_int
+from .._checks import boolean, ntuple, one_of, positive_int
 from ..functional.conv import conv_args
 from ..functional.meprop import MEPROP_GRANULARITIES, conv2d_meprop_backward
 from ._util import accumulate, check_input, float_dtype
@@ -148,9 +148,7 @@ class Conv2d(_Conv):
                  meprop_unified: bool = False, meprop_granularity: str = "channel"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, init=init, rng=rng, dtype=dtype, mode=mode)
-        if meprop_granularity not in MEPROP_GRANULARITIES:
-            raise ValueError(f"Conv2d: meprop_granularity must be one of "
-                             f"{list(MEPROP_GRANULARITIES)}, got {meprop_granularity!r}")
+        one_of("Conv2d", "meprop_granularity", meprop_granularity, MEPROP_GRANULARITIES)
         if meprop_k is not None:
             meprop_k = positive_int("Conv2d", "meprop_k", meprop_k)
             if meprop_granularity == "channel" and meprop_k > self.out_channels:

@@ -17,7 +17,7 @@ import numpy as np
 from .._checks import positive_int
 from ..functional import mixed_pooling as _mixed
 from ..functional import stochastic_pooling as _stochastic
-from ..functional.mixed_pooling import MIXED_POOL_GRANULARITIES
+from ..functional.mixed_pooling import granularity_arg
 from ..functional.pooling import pool_args
 from ._util import accumulate, check_input, float_dtype
 from .module import Module, Parameter
@@ -113,10 +113,7 @@ class _MixedPoolNd(_Nd):
         op = self._op
         self.kernel_size, self.stride, self.padding, _ = pool_args(op, self.nd, kernel_size,
                                                                    stride, padding)
-        if granularity not in MIXED_POOL_GRANULARITIES:
-            raise ValueError(f"{op}: granularity must be one of {MIXED_POOL_GRANULARITIES}, "
-                             f"got {granularity!r}")
-        self.granularity = granularity
+        self.granularity = granularity_arg(op, granularity)
         self.rng = _generator(op, rng)
         channels = _channels(op, False, channels)
         shape = () if granularity == "layer" else ((channels,) if channels else (0,))

@@ -12,7 +12,7 @@ import numpy as np
 from .._checks import pair, real_number
 from ..functional.alpha_pooling import alpha_pool2d_backward, alpha_pool2d_forward
 from ..functional.dft_pooling import dft_pool2d_backward, dft_pool2d_forward
-from ..functional.wavelet_pooling import (WAVELETS, wavelet_pool2d_backward,
+from ..functional.wavelet_pooling import (wavelet_args, wavelet_pool2d_backward,
                                           wavelet_pool2d_forward)
 from ._util import accumulate, check_input, float_dtype
 from .module import Module, Parameter
@@ -30,12 +30,7 @@ class WaveletPool2d(Module):
     def __init__(self, wavelet: str = "haar", backward_rule: str = "exact"):
         super().__init__()
         op = "WaveletPool2d"
-        if not isinstance(wavelet, str) or wavelet not in WAVELETS:
-            raise ValueError(f"{op}: wavelet must be one of {tuple(WAVELETS)}, got {wavelet!r}")
-        if backward_rule not in ("exact", "paper"):
-            raise ValueError(f"{op}: backward_rule must be one of ('exact', 'paper'), got "
-                             f"{backward_rule!r}")
-        self.wavelet, self.backward_rule = wavelet, backward_rule
+        self.wavelet, self.backward_rule = wavelet_args(op, wavelet, backward_rule)
 
     def forward(self, x, *, training: bool = False):
         return wavelet_pool2d_forward(x, wavelet=self.wavelet, backward_rule=self.backward_rule)
