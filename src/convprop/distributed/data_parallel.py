@@ -44,7 +44,7 @@ import json
 import numpy as np
 
 from ..io.checkpoint import module_generators
-from ..layers.loss import criterion_for
+from ..train.loop import batch_hits
 from ..layers.normalization import _BatchNorm
 from ..train.callbacks import Callback
 from .comm import Comm, world
@@ -127,7 +127,7 @@ class DataParallel(Callback):
                    if isinstance(b, np.ndarray) and b.dtype.kind in "fiub" and b.size}
         if buffers:
             state.model.load_state_dict(buffers, strict=False)
-        self._train_sums = np.zeros(3)
+        self._train_sums = np.zeros(4)  # loss * examples, examples, right, labels counted
         self._buffers = _per_rank_buffers(state.model)
         self._split_generators(state.model)
         self._compare(state, "at the start of training")
@@ -184,22 +184,19 @@ class DataParallel(Callback):
             at += old.size
 
     def on_batch_end(self, state, batch):
-        if self._n_local:
-            out = batch.out
-            # the model's own reading of its outputs (argmin of LeNet-5's RBF penalties)
-            correct = int(np.count_nonzero(criterion_for(state.model).classify(out)
-                                           == batch.labels))
-            self._train_sums += (batch.loss * self._n_local, correct, self._n_local)
+        if self._n_local:  # fit's own count (its loss reads the outputs as classes)
+            correct, counted = batch_hits(state.loss, batch.out, batch.labels)
+            self._train_sums += (batch.loss * self._n_local, self._n_local, correct, counted)
         self.comm.placeholder = False
 
     def on_epoch_logs(self, state, logs):
         """Replace the rank's epoch loss and accuracy by the global ones (every rank)."""
         sums = self.comm.allreduce_(self._train_sums.copy())
         self._train_sums[:] = 0
-        if sums[2]:
-            logs["loss"], logs["accuracy"] = sums[0] / sums[2], sums[1] / sums[2]
+        if sums[1]:
+            logs["loss"], logs["accuracy"] = sums[0] / sums[1], sums[2] / max(sums[3], 1)
             if logs.get("time"):
-                logs["examples_per_sec"] = sums[2] / logs["time"]
+                logs["examples_per_sec"] = sums[1] / logs["time"]
 
     def on_epoch_end(self, state, logs):
         self._split_generators(state.model)  # from rank 0's states, as a resumed run does

@@ -101,9 +101,12 @@ def _diagnose(model, optimizer, batch, epoch: int, step: int, value: float):
                               + scale, lr, diverged)
 
 
-def _hits(pred, labels) -> tuple[int, int]:
-    """(right, counted): one label per example, or a label map per example (dense pixelwise
-    networks, :mod:`convprop.models.dense`) whose negative entries are unlabelled positions."""
+def batch_hits(loss, out, labels) -> tuple[int, int]:
+    """(right, counted) of a batch's outputs as ``loss`` reads them (:func:`_classify`)
+    against ``labels``: one label per example, or a label map per example (dense pixelwise
+    networks, :mod:`convprop.models.dense`) whose negative entries are unlabelled positions.
+    fit's accuracy, and data-parallel training's over every rank."""
+    pred = _classify(loss, out)
     labels = np.asarray(labels)
     if labels.ndim == 1:
         return int(np.count_nonzero(pred == labels)), len(labels)
@@ -129,6 +132,7 @@ class TrainState:
     history: History
     epoch: int = 0
     stop: bool = False
+    loss: object = None  # the loss fit trains with (it reads the outputs as classes)
 
 
 def _check_data(name, data):
@@ -172,7 +176,7 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
         raise ValueError(f"fit: need batch_size >= 1 and epochs >= 0, got {batch_size}, {epochs}")
     x, y = train_data
     history = History() if history is None else history
-    state = TrainState(model, optimizer, schedule, rng, history, epoch=initial_epoch)
+    state = TrainState(model, optimizer, schedule, rng, history, epoch=initial_epoch, loss=loss)
     # each hook a callback defines (a Callback subclass has them all; a duck-typed object
     # may define only the ones it uses)
     hooks = {name: [getattr(cb, name) for cb in callbacks if hasattr(cb, name)]
@@ -210,7 +214,7 @@ def fit(model, loss, optimizer, train_data, *, epochs: int, batch_size: int, val
                 hook(state, batch)
             n = len(batch.labels)
             total_loss += value * n
-            hits, counted = _hits(_classify(loss, out), batch.labels)
+            hits, counted = batch_hits(loss, out, batch.labels)
             correct += hits
             labelled += counted
             seen += n
